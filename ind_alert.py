@@ -1,0 +1,1676 @@
+#!/usr/bin/env python3
+"""ind-alert: a push notification the moment a sooner IND appointment opens.
+
+Each run asks the IND appointment API for the free slots of every alert in
+alerts.toml, keeps the ones that match, pushes the slots nobody was told about
+yet (one push per alert and recipient) and records them in the state file.
+
+Environment:
+  PUSHOVER_TOKEN     Pushover application token (not needed for --dry-run)
+  PUSHOVER_USER      Pushover user or group key (when alerts.toml has no [recipients])
+  IND_API_URL        IND API base URL (default https://oap.ind.nl/oap/api)
+  PUSHOVER_API_URL   Pushover API base URL (default https://api.pushover.net/1)
+  IND_ALERT_STATE    state location when --state is not given: a path or s3://bucket/key
+  GITHUB_*           read when running in GitHub Actions (summary, annotations, repository)
+
+Exit codes:
+  0  the run did its job; passing outside failures are warnings, retried next run
+  1  a failure to act on: Pushover rejected a token or key, or the state could not be saved
+  2  usage or config error, missing secret, unreadable state
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import difflib
+import hashlib
+import json
+import logging
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+from dateutil import tz
+
+# ---------------------------------------------------------------- constants
+
+VERSION = "1.0.0"
+IND_API_URL = "https://oap.ind.nl/oap/api"
+PUSHOVER_API_URL = "https://api.pushover.net/1"
+BOOKING_URL = "https://oap.ind.nl/oap/en/#/{product}"
+USER_AGENT = f"ind-alert/{VERSION} (appointment notifier; polls every few minutes)"
+AMSTERDAM = tz.gettz("Europe/Amsterdam")
+STATE_VERSION = 1
+DEFAULT_CONFIG = "alerts.toml"
+DEFAULT_STATE = "state/seen.json"
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
+MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
+PUSH_RETRY_WAIT = 5.0  # Pushover: retry a 5xx no sooner than 5 s later
+QUOTA_WARN = 0.10
+QUOTA_PUSH = 0.05
+MESSAGE_LIMIT = 1024  # Pushover's limit for `message`
+TITLE_LIMIT = 250
+EMERGENCY_RETRY = 60  # seconds between repeats of a priority-2 push (Pushover: >= 30)
+EMERGENCY_EXPIRE = 3600  # stop repeating after an hour (Pushover: <= 10800)
+
+PRODUCTS = {
+    "DOC": "Collect residence document",
+    "BIO": "Biometrics",
+    "VAA": "Residence endorsement sticker",
+    "TKV": "Return visa",
+}
+PRODUCT_NAMES = {
+    "collect residence document": "DOC",
+    "residence document": "DOC",
+    "collect residence permit": "DOC",
+    "residence permit": "DOC",
+    "document": "DOC",
+    "biometrics": "BIO",
+    "residence endorsement sticker": "VAA",
+    "endorsement sticker": "VAA",
+    "sticker": "VAA",
+    "return visa": "TKV",
+}
+DESKS = {
+    "AM": "IND Amsterdam",
+    "DH": "IND Den Haag",
+    "ZW": "IND Zwolle",
+    "DB": "IND Den Bosch",
+    "6b425ff9f87de136a36b813cccf26e23": "IND Haarlem",
+    "e1afaa1ca15c1778e972efb79ce63633": "IND Rijswijk (temporary)",
+    "87d19bfc2e1b572ac3aab17032ed11dc": "IND Brabanthallen, Den Bosch",
+    "fa24ccf0acbc76a7793765937eaee440": "Expatcenter Utrecht",
+    "0c127eb6d9fe1ced413d2112305e75f6": "Expatcenter Groningen",
+    "6c5280823686521552efe85094e607cf": "Expatcenter Maastricht",
+    "b084907207cfeea941cd9698821fd894": "Expatcenter Wageningen",
+    "0588ef4088c08f53294eb60bab55c81e": "Expatcenter Eindhoven",
+    "5e325f444aeb56bb0270a61b4a0403eb": "Expatcenter Den Haag",
+    "f0ef3c8f0973875936329d713a68c5f3": "Expatcenter Rotterdam",
+    "3535aca0fb9a2e8e8015f768fb3fa69d": "Expatcenter Enschede",
+    "284b189314071dcd571df5bb262a31db": "Expatcenter Amsterdam",
+    "0d85a757c13105ba0c26c3d177a7a884": "Expatcenter Nijmegen",
+}
+RETIRED_DESKS = {"RO": "Expatcenter Rotterdam", "UT": "Expatcenter Utrecht"}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+log = logging.getLogger("ind_alert")
+
+# ------------------------------------------------------------------- errors
+
+
+class AlertError(Exception):
+    """An error with a one-line message that says what to fix, and an exit code."""
+
+    exit_code = 2
+
+
+class ConfigError(AlertError):
+    """alerts.toml, a flag or the environment is wrong (exit 2)."""
+
+
+class StateError(AlertError):
+    """The state could not be read (exit 2) or saved (exit 1)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class SourceError(AlertError):
+    """IND could not be asked or answered nonsense: never read as "no slots"."""
+
+
+class NotifyError(AlertError):
+    """A push was not delivered. Permanent errors must never be sent again as they were."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.exit_code = 1
+
+
+# ------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    start: datetime
+    end: datetime
+
+    @property
+    def id(self) -> str:
+        """A slot is known by its date and times: IND's own key may not be stable."""
+        return f"{self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M}"
+
+    def label(self) -> str:
+        return f"{self.start:%a} {self.start.day} {self.start:%b %H:%M}"
+
+
+@dataclass(frozen=True)
+class Query:
+    desk: str
+    product: str
+    persons: int
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    pushover_user_env: str | None = None
+    apprise_url_env: str | None = None
+    only_urgent: bool = False
+
+    @property
+    def env(self) -> str:
+        return self.pushover_user_env or self.apprise_url_env or ""
+
+
+DEFAULT_RECIPIENT = Recipient("default", pushover_user_env="PUSHOVER_USER")
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    desk: str
+    product: str
+    persons: int = 1
+    days_ahead: int | None = None
+    after: date | None = None
+    before: date | None = None
+    weekdays: frozenset[int] | None = None
+    earliest: dtime | None = None
+    latest: dtime | None = None
+    priority: int = 0
+    sound: str | None = None
+    notify: tuple[str, ...] = ()
+    urgent_within_days: int | None = None
+    urgent_priority: int = 1
+    blind_after_minutes: int = 60
+
+    @property
+    def query(self) -> Query:
+        return Query(self.desk, self.product, self.persons)
+
+    @property
+    def desk_name(self) -> str:
+        return DESKS[self.desk]
+
+
+@dataclass(frozen=True)
+class Config:
+    alerts: tuple[Alert, ...]
+    recipients: Mapping[str, Recipient]
+
+    def recipients_of(self, alert: Alert) -> list[Recipient]:
+        return [self.recipients[name] for name in alert.notify]
+
+
+@dataclass(frozen=True)
+class Push:
+    title: str
+    message: str
+    url: str
+    url_title: str
+    priority: int = 0
+    sound: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Emergency:
+    """A priority-2 push that repeats until acknowledged; cancelled when its slots are gone."""
+
+    slots: frozenset[str]
+    expires: int
+
+
+@dataclass(frozen=True)
+class AlertState:
+    sent: Mapping[str, frozenset[str]] = field(default_factory=dict)  # recipient -> slot ids
+    emergencies: Mapping[str, Emergency] = field(default_factory=dict)  # tag -> emergency
+    failing_since: int | None = None  # unix time of the first failed check in a row
+    blind_notified: bool = False
+
+
+@dataclass(frozen=True)
+class State:
+    alerts: Mapping[str, AlertState] = field(default_factory=dict)
+    repository: str | None = None
+    quota_notified: int | None = None  # X-Limit-App-Reset of the quota period already warned about
+
+
+# ------------------------------------------------------------------- config
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    near = difflib.get_close_matches(word, list(choices), n=1)
+    return f' (did you mean "{near[0]}"?)' if near else ""
+
+
+def reject_unknown(table: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    allowed = sorted(allowed)
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f'{where}: unknown key "{key}"{suggest(key, allowed)}')
+
+
+def resolve_desk(value: str, where: str) -> str:
+    wanted = value.strip().casefold()
+    for key, name in DESKS.items():
+        names = {key.casefold(), name.casefold(), name.casefold().removeprefix("ind ")}
+        if wanted in names:
+            return key
+    if value.upper() in RETIRED_DESKS:
+        raise ConfigError(f'{where}: desk "{value}" is retired; use "{RETIRED_DESKS[value.upper()]}"')
+    choices = [
+        *DESKS.values(),
+        *(n.removeprefix("IND ") for n in DESKS.values()),
+        "AM",
+        "DH",
+        "ZW",
+        "DB",
+    ]
+    raise ConfigError(f'{where}: unknown desk "{value}"{suggest(value, choices)}; run --list-desks')
+
+
+def resolve_product(value: str, where: str) -> str:
+    if value.upper() in PRODUCTS:
+        return value.upper()
+    if value.strip().casefold() in PRODUCT_NAMES:
+        return PRODUCT_NAMES[value.strip().casefold()]
+    choices = [*PRODUCTS, *PRODUCT_NAMES]
+    raise ConfigError(f'{where}: unknown product "{value}"{suggest(value, choices)}; use DOC, BIO, VAA or TKV')
+
+
+def _typed(
+    table: Mapping[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    where: str,
+    what: str,
+) -> Any:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ConfigError(f"{where}: {key} must be {what}, not {value!r}")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int) -> int | None:
+    value = _typed(table, key, int, where, f"a whole number from {low} to {high}")
+    if value is not None and not low <= value <= high:
+        raise ConfigError(f"{where}: {key} must be a whole number from {low} to {high}, not {value}")
+    return value  # type: ignore[no-any-return]
+
+
+def _clock(table: Mapping[str, Any], key: str, where: str) -> dtime | None:
+    value = _typed(table, key, str, where, 'a time like "09:30"')
+    if value is None:
+        return None
+    if not re.fullmatch(r"\d{1,2}:\d{2}", value):
+        raise ConfigError(f'{where}: {key} must be a time like "09:30", not {value!r}')
+    hours, minutes = map(int, value.split(":"))
+    if hours > 23 or minutes > 59:
+        raise ConfigError(f'{where}: {key} must be a time like "09:30", not {value!r}')
+    return dtime(hours, minutes)
+
+
+def _date(table: Mapping[str, Any], key: str, where: str) -> date | None:
+    value = table.get(key)
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    raise ConfigError(f"{where}: {key} must be a TOML date like 2026-12-01 (no quotes), not {value!r}")
+
+
+ALERT_KEYS: tuple[str, ...] = (
+    "name",
+    "desk",
+    "product",
+    "persons",
+    "days_ahead",
+    "after",
+    "before",
+    "weekdays",
+    "earliest",
+    "latest",
+)
+ALERT_KEYS += ("priority", "sound", "notify", "urgent_within_days", "urgent_priority", "blind_after_minutes")
+RECIPIENT_KEYS = ("pushover_user_env", "apprise_url_env", "only_urgent")
+
+
+def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, Recipient]) -> Alert:
+    reject_unknown(table, ALERT_KEYS, where)
+    for key in ("name", "desk", "product"):
+        if not isinstance(table.get(key), str) or not table[key].strip():
+            raise ConfigError(
+                f'{where}: {key} is required, e.g. {key} = "{ {"name": "Amsterdam DOC"}.get(key, "AM") }"'
+            )
+    weekdays = _typed(table, "weekdays", list, where, 'a list like ["mon", "fri"]')
+    if weekdays is not None:
+        for day in weekdays:
+            if not isinstance(day, str) or day.casefold()[:3] not in WEEKDAYS:
+                raise ConfigError(f'{where}: weekdays must name days like "mon" or "friday", not {day!r}')
+    notify = _typed(table, "notify", list, where, 'a list of recipient names like ["me"]')
+    if notify is not None:
+        if not notify:
+            raise ConfigError(f"{where}: notify is empty: name at least one recipient")
+        for name in notify:
+            if name not in recipients:
+                raise ConfigError(f'{where}: notify names unknown recipient "{name}"{suggest(str(name), recipients)}')
+    alert = Alert(
+        name=table["name"].strip(),
+        desk=resolve_desk(table["desk"], where),
+        product=resolve_product(table["product"], where),
+        persons=_int(table, "persons", where, 1, 6) or 1,
+        days_ahead=_int(table, "days_ahead", where, 0, 3650),
+        after=_date(table, "after", where),
+        before=_date(table, "before", where),
+        weekdays=None if weekdays is None else frozenset(WEEKDAYS.index(d.casefold()[:3]) for d in weekdays),
+        earliest=_clock(table, "earliest", where),
+        latest=_clock(table, "latest", where),
+        priority=_int(table, "priority", where, -2, 1) or 0,
+        sound=_typed(table, "sound", str, where, "a Pushover sound name"),
+        notify=tuple(notify) if notify is not None else tuple(recipients),
+        urgent_within_days=_int(table, "urgent_within_days", where, 0, 365),
+        urgent_priority=_int(table, "urgent_priority", where, -2, 2) or 1,
+        blind_after_minutes=_int(table, "blind_after_minutes", where, 1, 10080) or 60,
+    )
+    if alert.after and alert.before and alert.after > alert.before:
+        raise ConfigError(f"{where}: after ({alert.after}) is later than before ({alert.before})")
+    if alert.earliest and alert.latest and alert.earliest > alert.latest:
+        raise ConfigError(f"{where}: earliest ({alert.earliest:%H:%M}) is later than latest ({alert.latest:%H:%M})")
+    return alert
+
+
+def parse_recipient(name: str, table: Any, where: str) -> Recipient:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table with pushover_user_env or apprise_url_env")
+    reject_unknown(table, RECIPIENT_KEYS, where)
+    pushover = _typed(table, "pushover_user_env", str, where, "the name of an environment variable")
+    apprise = _typed(table, "apprise_url_env", str, where, "the name of an environment variable")
+    if (pushover is None) == (apprise is None):
+        raise ConfigError(f"{where}: set exactly one of pushover_user_env or apprise_url_env")
+    env = pushover or apprise
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+        raise ConfigError(f'{where}: "{env}" is not an environment variable name; put the secret in the environment')
+    only_urgent = _typed(table, "only_urgent", bool, where, "true or false")
+    return Recipient(name, pushover, apprise, bool(only_urgent))
+
+
+def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config:
+    """Build a Config from parsed TOML. Unknown keys anywhere are errors."""
+    reject_unknown(doc, ("alert", "defaults", "recipients"), source)
+    raw_recipients = doc.get("recipients", {})
+    if not isinstance(raw_recipients, dict):
+        raise ConfigError(f"{source}: recipients must be tables like [recipients.me]")
+    recipients = {
+        name: parse_recipient(name, table, f"{source} [recipients.{name}]") for name, table in raw_recipients.items()
+    } or {"default": DEFAULT_RECIPIENT}
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{source}: defaults must be a table: [defaults]")
+    reject_unknown(defaults, [k for k in ALERT_KEYS if k != "name"], f"{source} [defaults]")
+    raw_alerts = doc.get("alert", [])
+    if not isinstance(raw_alerts, list) or not raw_alerts:
+        raise ConfigError(f"{source}: no alerts: add an [[alert]] with name, desk and product (see README)")
+    alerts: list[Alert] = []
+    for number, table in enumerate(raw_alerts, 1):
+        where = f"{source} alert {number}"
+        if isinstance(table, dict) and isinstance(table.get("name"), str):
+            where = f'{source} alert "{table["name"]}"'
+        alert = parse_alert({**defaults, **table}, where, recipients)
+        if any(a.name == alert.name for a in alerts):
+            raise ConfigError(f'{where}: name "{alert.name}" is used twice; alert names must be unique')
+        alerts.append(alert)
+    return Config(tuple(alerts), recipients)
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(doc, str(path))
+
+
+# --------------------------------------------------------------- IND client
+
+XSSI_PREFIX = re.compile(r"^\)\]\}',?\s*")  # Angular's anti-XSSI prefix, tolerated when absent
+IND_HEADERS = {
+    "Accept": "application/json",
+    "oap-locale": "en",
+    "User-Agent": USER_AGENT,
+}
+
+
+def parse_slots(body: str) -> list[Slot]:
+    """The open slots in an IND answer, earliest first. Anything unexpected is a SourceError."""
+    text = XSSI_PREFIX.sub("", body.lstrip("\ufeff"), count=1)
+    if text.lstrip().startswith("<"):
+        raise SourceError("IND answered with a web page instead of data (maintenance or a block page?)")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise SourceError("IND answered something that is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("status") != "OK":
+        status = doc.get("status") if isinstance(doc, dict) else None
+        raise SourceError(f"IND answered status {str(status)[:40]!r} instead of OK")
+    if not isinstance(doc.get("data"), list):
+        raise SourceError("IND answer has no slot list")
+    slots = set()
+    for item in doc["data"]:
+        try:
+            day = date.fromisoformat(item["date"])
+            start = dtime.fromisoformat(item["startTime"])
+            end = dtime.fromisoformat(item["endTime"])
+        except (KeyError, TypeError, ValueError):
+            raise SourceError("IND answer has a slot with a missing or malformed date or time") from None
+        slots.add(
+            Slot(
+                datetime.combine(day, start, AMSTERDAM),
+                datetime.combine(day, end, AMSTERDAM),
+            )
+        )
+    return sorted(slots)
+
+
+def ind_get(session: requests.Session, url: str, params: Mapping[str, str | int]) -> str:
+    """GET an IND resource, retrying once after a connection error or 5xx."""
+    for attempt in (1, 2):
+        try:
+            response = session.get(
+                url,
+                params=params,
+                headers=IND_HEADERS,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except requests.exceptions.SSLError:
+            # Never turn verification off: a proxy or a wrong clock is the usual cause.
+            raise SourceError("IND's TLS certificate could not be verified (check the clock or proxy)") from None
+        except requests.RequestException as exc:
+            if attempt == 1:
+                continue
+            what = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
+            raise SourceError(f"IND {what}") from None
+        if response.status_code >= 500 and attempt == 1:
+            continue
+        if response.status_code != 200:
+            raise SourceError(f"IND answered HTTP {response.status_code}")
+        return response.text
+    raise AssertionError("unreachable")
+
+
+def fetch_slots(session: requests.Session, base_url: str, query: Query) -> list[Slot]:
+    # No slash before "?": the /slots/? form stopped working in August 2024.
+    url = f"{base_url}/desks/{query.desk}/slots"
+    return parse_slots(ind_get(session, url, {"productKey": query.product, "persons": query.persons}))
+
+
+FetchResult = list[Slot] | SourceError
+
+
+def fetch_all(
+    base_url: str,
+    queries: Sequence[Query],
+    *,
+    deadline: float = FETCH_DEADLINE,
+    workers: int = MAX_PARALLEL,
+) -> dict[Query, FetchResult]:
+    """Ask IND once per distinct query, a few at a time, and give up on what is unanswered at the deadline.
+
+    Worker threads are daemons so that a request IND never answers cannot hold the run open.
+    """
+    todo: queue.SimpleQueue[Query] = queue.SimpleQueue()
+    for query in queries:
+        todo.put(query)
+    done: queue.SimpleQueue[tuple[Query, FetchResult | Exception]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    query = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put((query, fetch_slots(session, base_url, query)))
+                except Exception as exc:  # noqa: BLE001 - handed to the main thread, which re-raises bugs
+                    done.put((query, exc))
+
+    for _ in range(min(workers, len(queries))):
+        threading.Thread(target=work, daemon=True).start()
+    results: dict[Query, FetchResult] = {}
+    end = time.monotonic() + deadline
+    try:
+        while len(results) < len(queries):
+            query, result = done.get(timeout=max(0.0, end - time.monotonic()))
+            if isinstance(result, Exception) and not isinstance(result, SourceError):
+                raise result
+            results[query] = result
+    except queue.Empty:
+        pass
+    finally:
+        stop.set()
+    for query in queries:
+        results.setdefault(query, SourceError(f"IND did not answer within {deadline:.0f} s"))
+    return results
+
+
+def list_desks(base_url: str, product: str) -> list[tuple[str, str]]:
+    with requests.Session() as session:
+        body = ind_get(session, f"{base_url}/desks/", {"productKey": product})
+    try:
+        doc = json.loads(XSSI_PREFIX.sub("", body, count=1))
+        assert doc["status"] == "OK"
+        return sorted((str(d["key"]), str(d["name"])) for d in doc["data"])
+    except (ValueError, KeyError, TypeError, AssertionError):
+        raise SourceError("IND's desk list was not in the expected shape") from None
+
+
+# ----------------------------------------------------------- filter and diff
+
+
+def today(now: datetime) -> date:
+    return now.astimezone(AMSTERDAM).date()
+
+
+def matches(alert: Alert, slot: Slot, now: datetime) -> bool:
+    """Whether an open slot is one the alert asks for. Days are counted in Amsterdam."""
+    day, start = slot.start.date(), slot.start.time()
+    return (
+        slot.start > now
+        and (alert.days_ahead is None or day <= today(now) + timedelta(days=alert.days_ahead))
+        and (alert.after is None or day >= alert.after)
+        and (alert.before is None or day <= alert.before)
+        and (alert.weekdays is None or day.weekday() in alert.weekdays)
+        and (alert.earliest is None or start >= alert.earliest)
+        and (alert.latest is None or start <= alert.latest)
+    )
+
+
+def is_urgent(alert: Alert, slot: Slot, now: datetime) -> bool:
+    within = alert.urgent_within_days
+    return within is not None and slot.start.date() <= today(now) + timedelta(days=within)
+
+
+def unsent(
+    alert: Alert,
+    recipient: Recipient,
+    matching: Sequence[Slot],
+    sent: frozenset[str],
+    now: datetime,
+) -> list[Slot]:
+    """The matching slots this recipient was not told about yet (only urgent ones if it asks for that)."""
+    return [s for s in matching if s.id not in sent and (not recipient.only_urgent or is_urgent(alert, s, now))]
+
+
+def forget_gone(alert_state: AlertState, open_ids: set[str]) -> AlertState:
+    """Keep only the sent slots that are still open, so a slot that reopens is pushed again."""
+    sent = {name: ids & open_ids for name, ids in alert_state.sent.items()}
+    return dataclasses.replace(alert_state, sent={name: ids for name, ids in sent.items() if ids})
+
+
+# ------------------------------------------------------------ message format
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def format_push(alert: Alert, slots: Sequence[Slot], now: datetime) -> Push:
+    """The push for new slots: title with desk and type, one line per slot, earliest first."""
+    slots = sorted(slots)
+    persons = f" ({alert.persons} persons)" if alert.persons > 1 else ""
+    title = f"{alert.desk_name}: {PRODUCTS[alert.product]}{persons}: {plural(len(slots), 'new slot')}"
+    lines = [s.label() for s in slots]
+    message = "\n".join(lines)
+    if len(message) > MESSAGE_LIMIT:
+        shown = len(lines)
+        while shown and len("\n".join(lines[:shown]) + f"\n+{len(lines) - shown} more") > MESSAGE_LIMIT:
+            shown -= 1
+        message = "\n".join([*lines[:shown], f"+{len(lines) - shown} more"])
+    urgent = [s for s in slots if is_urgent(alert, s, now)]
+    priority = alert.urgent_priority if urgent else alert.priority
+    tag = None
+    if priority == 2:
+        digest = hashlib.sha256(f"{alert.name}\n{[s.id for s in urgent]}".encode()).hexdigest()
+        tag = f"ind-alert-{digest[:16]}"
+    return Push(
+        title=title[:TITLE_LIMIT],
+        message=message,
+        url=BOOKING_URL.format(product=alert.product),
+        url_title=f"Book at IND ({alert.desk_name})"[:100],
+        priority=priority,
+        sound=alert.sound,
+        tag=tag,
+    )
+
+
+def format_line(alert: Alert, status: str, open_: int = 0, matching: int = 0, new: int = 0) -> str:
+    if status.startswith("IND"):
+        return f"{alert.name}: {status}"
+    return f"{alert.name}: {open_} open, {matching} match, {new} new, {status}"
+
+
+# ----------------------------------------------------------------- notifier
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, push: Push) -> None:
+        """Deliver the push or raise NotifyError."""
+
+    def check(self) -> None:
+        """Confirm the channel can deliver, sending nothing, or raise NotifyError."""
+
+
+def pushover_problem(response: requests.Response) -> str:
+    """What Pushover rejected, in words that never include the rejected value."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    if body.get("token") == "invalid":
+        return "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
+    if body.get("user") == "invalid":
+        return "Pushover rejected the user key"
+    errors = body.get("errors")
+    detail = "; ".join(str(e) for e in errors)[:200] if isinstance(errors, list) else "no details"
+    return f"Pushover refused the request (HTTP {response.status_code}: {detail})"
+
+
+@dataclass
+class PushoverClient:
+    """Pushover's message API: one error type, permanent for 4xx, one retry otherwise."""
+
+    api_url: str
+    token: str = field(repr=False)
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    sleep: Callable[[float], None] = time.sleep
+    quota: tuple[int, int, int] | None = None  # limit, remaining, reset (unix time)
+
+    def post(self, path: str, form: Mapping[str, str | int]) -> dict[str, Any]:
+        data = {"token": self.token, **form}
+        for attempt in (1, 2):
+            try:
+                response = self.session.post(
+                    f"{self.api_url}{path}",
+                    data=data,
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                )
+            except requests.exceptions.SSLError:
+                raise NotifyError(
+                    "Pushover's TLS certificate could not be verified (check the clock or proxy)"
+                ) from None
+            except requests.RequestException:
+                problem = "Pushover could not be reached"
+            else:
+                self.read_quota(response)
+                if 400 <= response.status_code < 500 and response.status_code != 429:
+                    # Permanent: repeating it gets a shared runner IP blocked.
+                    raise NotifyError(pushover_problem(response), permanent=True)
+                body = self.json(response)
+                if response.status_code == 200 and body.get("status") == 1:
+                    return body
+                problem = f"Pushover answered HTTP {response.status_code}"
+            if attempt == 1:
+                self.sleep(PUSH_RETRY_WAIT)
+        raise NotifyError(f"{problem}; will retry next run")
+
+    @staticmethod
+    def json(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def read_quota(self, response: requests.Response) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.quota = (
+                int(response.headers["X-Limit-App-Limit"]),
+                int(response.headers["X-Limit-App-Remaining"]),
+                int(response.headers["X-Limit-App-Reset"]),
+            )
+
+    def message(self, user: str, push: Push) -> None:
+        form: dict[str, str | int] = {
+            "user": user,
+            "title": push.title,
+            "message": push.message,
+            "url": push.url,
+            "url_title": push.url_title,
+            "priority": push.priority,
+        }
+        if push.sound:
+            form["sound"] = push.sound
+        if push.priority == 2:
+            form.update(retry=EMERGENCY_RETRY, expire=EMERGENCY_EXPIRE)
+        if push.tag:
+            form["tags"] = push.tag
+        self.post("/messages.json", form)
+
+    def validate(self, user: str) -> None:
+        self.post("/users/validate.json", {"user": user})
+
+    def cancel(self, tag: str) -> None:
+        self.post(f"/receipts/cancel_by_tag/{tag}.json", {})
+
+
+@dataclass
+class PushoverChannel:
+    name: str
+    client: PushoverClient
+    user: str = field(repr=False)
+
+    def send(self, push: Push) -> None:
+        try:
+            self.client.message(self.user, push)
+        except NotifyError as exc:
+            raise NotifyError(f"{exc} (recipient {self.name})", exc.permanent) from None
+
+    def check(self) -> None:
+        self.client.validate(self.user)
+
+
+@dataclass
+class AppriseChannel:
+    """Any other service (Telegram, ntfy, e-mail, SMS…) through an Apprise URL kept in the environment."""
+
+    name: str
+    url: str = field(repr=False)
+
+    def apprise(self) -> Any:
+        try:
+            import apprise
+        except ImportError:
+            raise ConfigError(f"recipient {self.name} needs Apprise: pip install apprise") from None
+        # Apprise logs payloads and URLs (with their tokens) at DEBUG; we report failures ourselves.
+        logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
+        notifier = apprise.Apprise()
+        if not notifier.add(self.url):
+            raise ConfigError(f"recipient {self.name}: its environment variable does not hold a valid Apprise URL")
+        return notifier
+
+    def send(self, push: Push) -> None:
+        body = f"{push.message}\n{push.url}"
+        if not self.apprise().notify(title=push.title, body=body):
+            raise NotifyError(f"recipient {self.name}: Apprise could not deliver; will retry next run")
+
+    def check(self) -> None:
+        self.apprise()
+
+
+def secret_vars(config: Config) -> list[str]:
+    """The environment variables the configured recipients need, in a stable order."""
+    names = [r.env for r in config.recipients.values()]
+    if any(r.pushover_user_env for r in config.recipients.values()):
+        names.insert(0, "PUSHOVER_TOKEN")
+    return names
+
+
+def build_channels(config: Config, env: Mapping[str, str], client: PushoverClient | None) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {}
+    for recipient in config.recipients.values():
+        secret = env.get(recipient.env, "")
+        if recipient.pushover_user_env:
+            assert client is not None
+            channels[recipient.name] = PushoverChannel(recipient.name, client, secret)
+        else:
+            channels[recipient.name] = AppriseChannel(recipient.name, secret)
+    return channels
+
+
+# -------------------------------------------------------------- state store
+
+
+SLOT_ID = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}-\d{2}:\d{2}")
+
+
+def state_to_json(state: State) -> str:
+    alerts: dict[str, Any] = {}
+    for name, a in state.alerts.items():
+        doc: dict[str, Any] = {"sent": {r: sorted(ids) for r, ids in a.sent.items() if ids}}
+        if a.emergencies:
+            doc["emergencies"] = {t: {"slots": sorted(e.slots), "expires": e.expires} for t, e in a.emergencies.items()}
+        if a.failing_since is not None:
+            doc["failing_since"] = a.failing_since
+        if a.blind_notified:
+            doc["blind_notified"] = True
+        if doc != {"sent": {}}:
+            alerts[name] = doc
+    out: dict[str, Any] = {"version": STATE_VERSION, "alerts": alerts}
+    if state.quota_notified is not None:
+        out["quota_notified"] = state.quota_notified
+    if state.repository and (alerts or state.quota_notified is not None):
+        out["repository"] = state.repository  # an empty state belongs to no one
+    return json.dumps(out, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def state_from_json(text: str, where: str) -> State:
+    """Parse a state document; anything unexpected is refused, never read as empty."""
+
+    def bad(why: str) -> StateError:
+        return StateError(f"{where} is not a valid ind-alert state ({why}); it was left untouched: fix or move it away")
+
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise bad("not JSON") from None
+    if not isinstance(doc, dict):
+        raise bad("not a JSON object")
+    if doc.get("version") != STATE_VERSION:
+        raise bad(f"version {doc.get('version')!r}, this ind-alert reads version {STATE_VERSION}")
+    if set(doc) - {"version", "alerts", "repository", "quota_notified"}:
+        raise bad(f"unknown keys {sorted(set(doc) - {'version', 'alerts', 'repository', 'quota_notified'})}")
+    try:
+        alerts = {}
+        for name, a in doc["alerts"].items():
+            sent = {r: frozenset(ids) for r, ids in a.get("sent", {}).items()}
+            if not all(isinstance(i, str) and SLOT_ID.fullmatch(i) for ids in sent.values() for i in ids):
+                raise bad(f'alert "{name}" has a malformed slot')
+            emergencies = {
+                str(tag): Emergency(frozenset(map(str, e["slots"])), int(e["expires"]))
+                for tag, e in a.get("emergencies", {}).items()
+            }
+            failing = a.get("failing_since")
+            alerts[str(name)] = AlertState(
+                sent,
+                emergencies,
+                None if failing is None else int(failing),
+                bool(a.get("blind_notified")),
+            )
+        quota = doc.get("quota_notified")
+        repository = doc.get("repository")
+        return State(
+            alerts,
+            None if repository is None else str(repository),
+            None if quota is None else int(quota),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise bad("unexpected shape") from None
+
+
+def merge_states(ours: State, theirs: State) -> State:
+    """Combine two runs' states: a slot pushed by either run counts as pushed."""
+    alerts = dict(theirs.alerts)
+    for name, mine in ours.alerts.items():
+        other = alerts.get(name, AlertState())
+        recipients = set(mine.sent) | set(other.sent)
+        failing = [t for t in (mine.failing_since, other.failing_since) if t is not None]
+        alerts[name] = AlertState(
+            sent={r: mine.sent.get(r, frozenset()) | other.sent.get(r, frozenset()) for r in recipients},
+            emergencies={**other.emergencies, **mine.emergencies},
+            failing_since=min(failing) if failing and mine.failing_since is not None else None,
+            blind_notified=mine.blind_notified or (other.blind_notified and mine.failing_since is not None),
+        )
+    quota = max(
+        (q for q in (ours.quota_notified, theirs.quota_notified) if q is not None),
+        default=None,
+    )
+    return State(alerts, ours.repository, quota)
+
+
+class Store(Protocol):
+    """Where the state lives. load() returns the state and a version token for save()."""
+
+    @property
+    def location(self) -> str: ...
+
+    def load(self) -> tuple[State, Any]: ...
+
+    def save(self, state: State, token: Any) -> bool:
+        """Write the state if its text differs from what was loaded; True when written."""
+
+
+@dataclass
+class FileStore:
+    path: Path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def load(self) -> tuple[State, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return State(), None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateError(f"{self.path} cannot be read ({type(exc).__name__}); it was left untouched") from None
+        return state_from_json(text, str(self.path)), text
+
+    def save(self, state: State, token: Any) -> bool:
+        text = state_to_json(state)
+        if text == token or (token is None and state_to_json(State()) == text):
+            return False
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StateError(
+                f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})",
+                1,
+            ) from None
+        return True
+
+
+def open_store(location: str) -> Store:
+    if location.startswith("s3://"):
+        return S3Store.from_url(location)
+    return FileStore(Path(location))
+
+
+# --------------------------------------------------------------------- run
+
+
+@dataclass(frozen=True)
+class Options:
+    config: Path
+    state: str
+    dry_run: bool = False
+    check: bool = False
+    test_notification: bool = False
+    list_desks: str | None = None
+    watch: bool = False
+    interval: float = 120.0
+    verbose: bool = False
+
+
+@dataclass
+class Outcome:
+    """What one alert did in a run: for the per-alert line and the job summary."""
+
+    alert: Alert
+    status: str = "ok"
+    open: int = 0
+    matching: int = 0
+    new: int = 0
+    earliest: Slot | None = None
+
+
+@dataclass
+class Runner:
+    """One check of every alert: fetch, diff, push, save. Outside things are passed in."""
+
+    config: Config
+    store: Store
+    env: Mapping[str, str]
+    channels: Mapping[str, Channel]
+    pushover: PushoverClient | None
+    dry_run: bool = False
+    clock: Callable[[], float] = time.time
+    fetch: Callable[[str, Sequence[Query]], dict[Query, FetchResult]] = fetch_all
+    exit_code: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
+
+    def run(self) -> int:
+        self.exit_code, self.outcomes, self.disabled = 0, [], set()
+        now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
+        state, token = self.store.load()
+        state = self.claim(state)
+        queries = list(dict.fromkeys(a.query for a in self.config.alerts))
+        results = self.fetch(self.env.get("IND_API_URL") or IND_API_URL, queries)
+        alerts: dict[str, AlertState] = {}
+        for alert in self.config.alerts:
+            previous = state.alerts.get(alert.name, AlertState())
+            alerts[alert.name] = self.check_alert(alert, results[alert.query], previous, now)
+        alerts = self.blind_alerts(alerts, now)
+        new_state = State(alerts, state.repository, state.quota_notified)
+        new_state = self.watch_quota(new_state)
+        for outcome in self.outcomes:
+            print(
+                format_line(
+                    outcome.alert,
+                    outcome.status,
+                    outcome.open,
+                    outcome.matching,
+                    outcome.new,
+                )
+            )
+        write_summary(self.env, self.outcomes, self.dry_run)
+        if not self.dry_run:
+            self.save(new_state, token)
+        return self.exit_code
+
+    def claim(self, state: State) -> State:
+        """State written by another repository (a fork's parent, a template) is not ours to trust."""
+        repository = self.env.get("GITHUB_REPOSITORY") or None
+        if repository and state.repository and state.repository != repository:
+            log.warning(
+                f"the state was written by {state.repository}, not {repository}: starting fresh,"
+                " so every open matching slot is pushed once"
+            )
+            return State(repository=repository)
+        return dataclasses.replace(state, repository=repository or state.repository)
+
+    def check_alert(self, alert: Alert, result: FetchResult, previous: AlertState, now: datetime) -> AlertState:
+        outcome = Outcome(alert)
+        self.outcomes.append(outcome)
+        if isinstance(result, SourceError):
+            outcome.status = "IND unreachable"
+            log.warning(f"{alert.name}: {result}; state kept, will retry next run")
+            return dataclasses.replace(previous, failing_since=previous.failing_since or int(now.timestamp()))
+        open_slots = [s for s in result if s.start > now]
+        matching = [s for s in open_slots if matches(alert, s, now)]
+        outcome.open, outcome.matching = len(open_slots), len(matching)
+        outcome.earliest = matching[0] if matching else None
+        current = forget_gone(previous, {s.id for s in open_slots})
+        current = self.cancel_emergencies(alert, current, {s.id for s in open_slots}, now)
+        current = self.recover(alert, current, now)
+        sent = dict(current.sent)
+        emergencies = dict(current.emergencies)
+        statuses = []
+        for recipient in self.config.recipients_of(alert):
+            slots = unsent(alert, recipient, matching, sent.get(recipient.name, frozenset()), now)
+            if not slots:
+                continue
+            outcome.new = max(outcome.new, len(slots))
+            push = format_push(alert, slots, now)
+            if self.dry_run:
+                print(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
+                statuses.append("dry run")
+                continue
+            if not self.deliver(recipient, push):
+                statuses.append("push failed")
+                continue
+            sent[recipient.name] = sent.get(recipient.name, frozenset()) | {s.id for s in slots}
+            if push.tag:
+                urgent = frozenset(s.id for s in slots if is_urgent(alert, s, now))
+                emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
+            statuses.append("pushed")
+        outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
+        return dataclasses.replace(current, sent=sent, emergencies=emergencies)
+
+    def deliver(self, recipient: Recipient, push: Push) -> bool:
+        """Send a push; a failure is logged and turned into the exit code, never raised."""
+        if recipient.name in self.disabled:
+            return False
+        try:
+            self.channels[recipient.name].send(push)
+            return True
+        except NotifyError as exc:
+            if exc.permanent:
+                log.error(str(exc))
+                self.exit_code = 1
+                # Never repeat a rejected request; a bad token fails every Pushover recipient alike.
+                pushover = recipient.pushover_user_env is not None and "application token" in str(exc)
+                self.disabled |= (
+                    {r.name for r in self.config.recipients.values() if r.pushover_user_env} if pushover else set()
+                )
+                self.disabled.add(recipient.name)
+            else:
+                log.warning(str(exc))
+            return False
+
+    def cancel_emergencies(self, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
+        """Stop the phone ringing for an emergency push whose slots someone else booked."""
+        kept = {}
+        for tag, emergency in current.emergencies.items():
+            if emergency.expires <= now.timestamp():
+                continue
+            if emergency.slots & open_ids or self.dry_run or self.pushover is None:
+                kept[tag] = emergency
+                continue
+            try:
+                self.pushover.cancel(tag)
+                log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
+            except NotifyError as exc:
+                log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
+                if not exc.permanent:
+                    kept[tag] = emergency
+        return dataclasses.replace(current, emergencies=kept)
+
+    def broadcast(self, alerts: Sequence[Alert], push: Push) -> bool:
+        """Send a notice about these alerts to their recipients (not the urgent-only ones)."""
+        names = {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
+        if self.dry_run:
+            print(f"would push: {push.title}")
+            return False
+        delivered = [
+            self.deliver(self.config.recipients[name], push) for name in sorted(names)
+        ]  # every one, no short cut
+        return all(delivered)
+
+    def recover(self, alert: Alert, current: AlertState, now: datetime) -> AlertState:
+        if current.blind_notified:
+            since = datetime.fromtimestamp(current.failing_since or 0, AMSTERDAM)
+            push = Push(
+                title=f"ind-alert is checking again: {alert.name}",
+                message=f"IND answers again (it failed since {since:%a %d %b %H:%M}). Slots are pushed as usual.",
+                url=BOOKING_URL.format(product=alert.product),
+                url_title="IND booking page",
+            )
+            if not self.broadcast([alert], push):
+                return current
+        return dataclasses.replace(current, failing_since=None, blind_notified=False)
+
+    def blind_alerts(self, alerts: dict[str, AlertState], now: datetime) -> dict[str, AlertState]:
+        """One push when an alert's checks have all failed for blind_after_minutes."""
+        blind = [
+            a
+            for a in self.config.alerts
+            if (s := alerts[a.name]).failing_since is not None
+            and not s.blind_notified
+            and now.timestamp() - s.failing_since >= a.blind_after_minutes * 60
+        ]
+        if not blind:
+            return alerts
+        since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
+        push = Push(
+            title=f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
+            message=(
+                f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
+                "No push does not mean no slots. Check the booking page yourself; if IND's site works"
+                " but this persists, see the README's troubleshooting table."
+            ),
+            url=BOOKING_URL.format(product=blind[0].product),
+            url_title="IND booking page",
+            priority=0,
+        )
+        log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
+        if self.broadcast(blind, push):
+            for alert in blind:
+                alerts[alert.name] = dataclasses.replace(alerts[alert.name], blind_notified=True)
+        return alerts
+
+    def watch_quota(self, state: State) -> State:
+        if self.pushover is None or self.pushover.quota is None:
+            return state
+        limit, remaining, reset = self.pushover.quota
+        print(f"Pushover quota: {remaining} of {limit} messages left this month")
+        if remaining >= limit * QUOTA_WARN:
+            return state
+        until = time.strftime("%Y-%m-%d", time.gmtime(reset))
+        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until}")
+        if remaining >= limit * QUOTA_PUSH or state.quota_notified == reset:
+            return state
+        push = Push(
+            title="ind-alert: Pushover quota almost used up",
+            message=f"{remaining} of {limit} messages left this month. Fewer alerts or a longer interval will help.",
+            url="https://pushover.net/apps",
+            url_title="Pushover applications",
+        )
+        if self.broadcast(self.config.alerts, push):
+            return dataclasses.replace(state, quota_notified=reset)
+        return state
+
+    def save(self, state: State, token: Any) -> None:
+        try:
+            if self.store.save(state, token):
+                log.info(f"state saved to {self.store.location}")
+        except StateError as exc:
+            log.error(str(exc))
+            self.exit_code = max(self.exit_code, exc.exit_code)
+
+
+# ------------------------------------------------------------------ output
+
+
+class Redact(logging.Filter):
+    """Replace every known secret in log records, as a last line of defence."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        return True
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class Formatter(logging.Formatter):
+    """Plain lines; in GitHub Actions warnings and errors become annotations."""
+
+    def __init__(self, github: bool) -> None:
+        super().__init__()
+        self.github = github
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno < logging.WARNING:
+            return message
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        if self.github:
+            escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            return f"::{level}::{escaped}"
+        return f"{level}: {message}"
+
+
+def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
+    redact = Redact(v for k, v in env.items() if is_secret_var(k))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true"))
+    handler.addFilter(redact)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    return redact
+
+
+def is_secret_var(name: str) -> bool:
+    return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION")) or name.endswith(("_URL", "_TOKEN", "_KEY"))
+
+
+def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool) -> None:
+    """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new."""
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    rows = [
+        "## ind-alert" + (" (dry run)" if dry_run else ""),
+        "",
+        "| Alert | Desk | Appointment | Persons | Earliest matching slot | New | Status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        earliest = o.earliest.label() if o.earliest else "—"
+        cells = [
+            o.alert.name,
+            o.alert.desk_name,
+            PRODUCTS[o.alert.product],
+            str(o.alert.persons),
+            earliest,
+            str(o.new),
+        ]
+        cells.append(o.status)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    try:
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write("\n".join(rows) + "\n")
+    except OSError:
+        log.warning("could not write the job summary")
+
+
+# ---------------------------------------------------------------- S3 state
+
+
+@dataclass
+class S3Store:
+    """State as one S3 object, written with conditional requests so overlapping runs lose nothing."""
+
+    bucket: str
+    key: str
+    client: Any = field(repr=False)
+    attempts: int = 5
+
+    @classmethod
+    def from_url(cls, url: str) -> S3Store:
+        match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
+        if not match:
+            raise ConfigError(f'state "{url}" must look like s3://bucket/path/seen.json')
+        try:
+            import boto3
+            from botocore.config import Config as BotoConfig
+        except ImportError:
+            raise ConfigError("S3 state needs boto3: pip install boto3") from None
+        timeouts = BotoConfig(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            retries={"max_attempts": 3},
+        )
+        return cls(match[1], match[2], boto3.client("s3", config=timeouts))
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def explain(self, exc: Exception) -> str:
+        """One line that says what to fix, from the error code only (AWS texts can carry request details)."""
+        from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+        if isinstance(exc, NoCredentialsError):
+            return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see README)"
+        if isinstance(exc, NoRegionError):
+            return "no AWS region: set AWS_REGION (see README)"
+        if not isinstance(exc, ClientError):
+            return f"S3 could not be reached for {self.location} ({type(exc).__name__})"
+        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+        denied = f"S3 denied access to {self.location}: allow s3:GetObject and s3:PutObject on it (see README)"
+        return {
+            "AccessDenied": denied,
+            "403": denied,
+            "NoSuchBucket": f"S3 bucket {self.bucket} does not exist: check the name and AWS_REGION",
+            "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
+            "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
+        }.get(code, f"S3 answered {code} for {self.location}")
+
+    def load(self) -> tuple[State, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key)
+            body, etag = response["Body"].read(), response["ETag"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return State(), (None, None)
+            raise StateError(self.explain(exc)) from None
+        except BotoCoreError as exc:
+            raise StateError(self.explain(exc)) from None
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\ufffd"
+        return state_from_json(text, self.location), (text, etag)
+
+    def save(self, state: State, token: Any) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        loaded, etag = token
+        for _ in range(self.attempts):
+            text = state_to_json(state)
+            if text == loaded or (etag is None and text == state_to_json(State())):
+                return False
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Body=text.encode(),
+                    ContentType="application/json",
+                    **condition,
+                )
+                return True
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status not in (409, 412):
+                    raise StateError(self.explain(exc), 1) from None
+            except BotoCoreError as exc:
+                raise StateError(self.explain(exc), 1) from None
+            # Another run wrote first: take its state in, then try again on top of it.
+            theirs, (loaded, etag) = self.load()
+            state = merge_states(state, theirs)
+        raise StateError(
+            f"{self.location} kept changing during this run; it will be retried next run",
+            1,
+        )
+
+
+# -------------------------------------------------------------- watch mode
+
+MIN_INTERVAL = 30.0
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
+
+
+def notice(message: str) -> None:
+    log.log(NOTICE, message)
+
+
+class ConfigWatcher:
+    """Re-read alerts.toml when it changes; a bad edit is reported once and the last good config kept."""
+
+    def __init__(self, path: Path, config: Config) -> None:
+        self.path, self.config = path, config
+        self.seen = self.stamp()
+
+    def stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def poll(self) -> Config | None:
+        """The new config when the file changed and is valid, else None."""
+        stamp = self.stamp()
+        if stamp == self.seen:
+            return None
+        self.seen = stamp
+        try:
+            self.config = load_config(self.path)
+        except ConfigError as exc:
+            log.error(f"{exc} (still running with the previous config)")
+            return None
+        notice(f"{self.path} changed: now watching {plural(len(self.config.alerts), 'alert')}")
+        return self.config
+
+
+def watch(
+    opts: Options,
+    env: Mapping[str, str],
+    make: Callable[[Config], Runner],
+    wait: Callable[[float], bool],
+    jitter: Callable[[float, float], float],
+) -> int:
+    """Check, push, save, wait; repeat until wait() reports a stop (SIGTERM/SIGINT)."""
+    watcher = ConfigWatcher(opts.config, load_config(opts.config))
+    runner = make(watcher.config)
+    while True:
+        code = runner.run()
+        if code:
+            log.error("stopping: this needs fixing before watching can go on")
+            return code
+        if wait(opts.interval * jitter(0.9, 1.1)):
+            return 0
+        changed = watcher.poll()
+        if changed is not None:
+            runner = make(changed)
+
+
+# --------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="ind_alert.py",
+        description="Push a notification when a sooner IND appointment opens.",
+        epilog="Exit codes: 0 done, 1 failure to act on, 2 usage/config/state error. See README.md.",
+    )
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="alerts file (default: %(default)s)")
+    parser.add_argument(
+        "--state",
+        default=env.get("IND_ALERT_STATE") or DEFAULT_STATE,
+        help="state file or s3://bucket/key (default: $IND_ALERT_STATE or state/seen.json)",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="ask IND, print what would be pushed, change nothing",
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the config and the secrets, send nothing",
+    )
+    mode.add_argument(
+        "--test-notification",
+        action="store_true",
+        help="send one test push to every recipient",
+    )
+    mode.add_argument(
+        "--list-desks",
+        nargs="?",
+        const="ALL",
+        metavar="PRODUCT",
+        help="desks offering a product",
+    )
+    mode.add_argument("--watch", action="store_true", help="keep checking, every --interval seconds")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=120.0,
+        help="seconds between checks in --watch (min 30)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say more on stderr (never secrets)",
+    )
+    parser.add_argument("--version", action="version", version=f"ind-alert {VERSION}")
+    args = parser.parse_args(argv)
+    if args.interval < MIN_INTERVAL:
+        parser.error(f"--interval must be at least {MIN_INTERVAL:.0f} seconds: IND is polled by many people")
+    return Options(
+        config=Path(args.config),
+        state=args.state,
+        dry_run=args.dry_run,
+        check=args.check,
+        test_notification=args.test_notification,
+        list_desks=args.list_desks,
+        watch=args.watch,
+        interval=args.interval,
+        verbose=args.verbose,
+    )
+
+
+class NotConfigured(AlertError):
+    """A scheduled run in a copy without secrets: a notice, not a failure."""
+
+    exit_code = 0
+
+
+def require_secrets(config: Config, env: Mapping[str, str]) -> None:
+    needed = secret_vars(config)
+    missing = [name for name in needed if not env.get(name)]
+    if not missing:
+        return
+    guide = "add two secrets, PUSHOVER_TOKEN and PUSHOVER_USER (see README)"
+    if len(missing) == len(needed) and env.get("GITHUB_EVENT_NAME") == "schedule":
+        raise NotConfigured(f"ind-alert is not configured yet: {guide}")
+    if env.get("GITHUB_ACTIONS") == "true":
+        where = "add it in Settings > Secrets and variables > Actions"
+        if len(missing) == len(needed):
+            raise ConfigError(f"ind-alert is not configured yet: {guide}")
+    else:
+        where = "set it in the environment"
+    raise ConfigError(f"{missing[0]} is not set: {where} (see README)")
+
+
+def pushover_client(config: Config, env: Mapping[str, str]) -> PushoverClient | None:
+    if not any(r.pushover_user_env for r in config.recipients.values()):
+        return None
+    return PushoverClient(
+        (env.get("PUSHOVER_API_URL") or PUSHOVER_API_URL).rstrip("/"),
+        env["PUSHOVER_TOKEN"],
+    )
+
+
+def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel], None], done: str) -> int:
+    """Run act on every recipient's channel; report each; 1 when any failed."""
+    require_secrets(config, env)
+    code = 0
+    for name, channel in build_channels(config, env, pushover_client(config, env)).items():
+        try:
+            act(channel)
+            print(f"recipient {name}: {done}")
+        except NotifyError as exc:
+            log.error(f"recipient {name}: {exc}")
+            code = 1
+    return code
+
+
+def test_push(config: Config) -> Push:
+    names = ", ".join(a.name for a in config.alerts)
+    return Push(
+        title="ind-alert test: notifications work",
+        message=f"You will be told here when a slot opens for: {names}"[:MESSAGE_LIMIT],
+        url=BOOKING_URL.format(product=config.alerts[0].product),
+        url_title="IND booking page",
+    )
+
+
+def print_desks(env: Mapping[str, str], product: str) -> int:
+    products = list(PRODUCTS) if product == "ALL" else [resolve_product(product, "--list-desks")]
+    base = (env.get("IND_API_URL") or IND_API_URL).rstrip("/")
+    for key in products:
+        print(f"{key} ({PRODUCTS[key]}):")
+        for desk, name in list_desks(base, key):
+            print(f"  {desk:<34} {name}")
+    return 0
+
+
+def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
+    if opts.list_desks:
+        try:
+            return print_desks(env, opts.list_desks)
+        except SourceError as exc:
+            log.error(str(exc))
+            return 1
+    config = load_config(opts.config)
+    redact.add(env.get(name, "") for name in secret_vars(config))
+    if opts.check:
+        code = each_channel(config, env, lambda c: c.check(), "ok")
+        print(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
+        return code
+    if opts.test_notification:
+        push = test_push(config)
+        return each_channel(config, env, lambda c: c.send(push), "test push delivered")
+    store = open_store(opts.state)
+
+    def make(config: Config) -> Runner:
+        if opts.dry_run:
+            return Runner(config, store, env, {}, None, dry_run=True)
+        require_secrets(config, env)
+        client = pushover_client(config, env)
+        return Runner(config, store, env, build_channels(config, env, client), client)
+
+    if not opts.watch:
+        return make(config).run()
+    import random
+    import signal
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return watch(opts, env, make, stop.wait, random.uniform)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = dict(os.environ) if env is None else env
+    opts = parse_args(argv, env)
+    redact = setup_logging(opts.verbose, env)
+    try:
+        return dispatch(opts, env, redact)
+    except NotConfigured as exc:
+        notice(str(exc))
+        return 0
+    except AlertError as exc:
+        log.error(str(exc))
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
