@@ -110,6 +110,13 @@ RETIRED_DESKS = {"RO": "Expatcenter Rotterdam", "UT": "Expatcenter Utrecht"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 log = logging.getLogger("ind_alert")
+NOTICE = 25  # between INFO and WARNING: shown without -v, not a problem
+logging.addLevelName(NOTICE, "NOTICE")
+
+
+def notice(message: str) -> None:
+    log.log(NOTICE, message)
+
 
 # ------------------------------------------------------------------- errors
 
@@ -715,8 +722,11 @@ class PushoverClient:
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     sleep: Callable[[float], None] = time.sleep
     quota: tuple[int, int, int] | None = None  # limit, remaining, reset (unix time)
+    token_rejected: bool = False
 
     def post(self, path: str, form: Mapping[str, str | int]) -> dict[str, Any]:
+        if self.token_rejected:
+            raise NotifyError("not sent: Pushover rejected the application token earlier in this run", permanent=True)
         data = {"token": self.token, **form}
         for attempt in (1, 2):
             try:
@@ -735,6 +745,7 @@ class PushoverClient:
                 self.read_quota(response)
                 if 400 <= response.status_code < 500 and response.status_code != 429:
                     # Permanent: repeating it gets a shared runner IP blocked.
+                    self.token_rejected = self.json(response).get("token") == "invalid"
                     raise NotifyError(pushover_problem(response), permanent=True)
                 body = self.json(response)
                 if response.status_code == 200 and body.get("status") == 1:
@@ -1068,7 +1079,7 @@ class Runner:
         """State written by another repository (a fork's parent, a template) is not ours to trust."""
         repository = self.env.get("GITHUB_REPOSITORY") or None
         if repository and state.repository and state.repository != repository:
-            log.warning(
+            notice(
                 f"the state was written by {state.repository}, not {repository}: starting fresh,"
                 " so every open matching slot is pushed once"
             )
@@ -1086,13 +1097,15 @@ class Runner:
         matching = [s for s in open_slots if matches(alert, s, now)]
         outcome.open, outcome.matching = len(open_slots), len(matching)
         outcome.earliest = matching[0] if matching else None
-        current = forget_gone(previous, {s.id for s in open_slots})
+        recipients = self.config.recipients_of(alert)
+        kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
+        current = forget_gone(dataclasses.replace(previous, sent=kept), {s.id for s in open_slots})
         current = self.cancel_emergencies(alert, current, {s.id for s in open_slots}, now)
         current = self.recover(alert, current, now)
         sent = dict(current.sent)
         emergencies = dict(current.emergencies)
         statuses = []
-        for recipient in self.config.recipients_of(alert):
+        for recipient in recipients:
             slots = unsent(alert, recipient, matching, sent.get(recipient.name, frozenset()), now)
             if not slots:
                 continue
@@ -1124,12 +1137,7 @@ class Runner:
             if exc.permanent:
                 log.error(str(exc))
                 self.exit_code = 1
-                # Never repeat a rejected request; a bad token fails every Pushover recipient alike.
-                pushover = recipient.pushover_user_env is not None and "application token" in str(exc)
-                self.disabled |= (
-                    {r.name for r in self.config.recipients.values() if r.pushover_user_env} if pushover else set()
-                )
-                self.disabled.add(recipient.name)
+                self.disabled.add(recipient.name)  # never repeat a rejected request
             else:
                 log.warning(str(exc))
             return False
@@ -1268,9 +1276,9 @@ class Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if record.levelno < logging.WARNING:
+        if record.levelno < NOTICE:
             return message
-        level = "error" if record.levelno >= logging.ERROR else "warning"
+        level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
         if self.github:
             escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             return f"::{level}::{escaped}"
@@ -1284,7 +1292,7 @@ def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
     handler.addFilter(redact)
     log.handlers[:] = [handler]
     log.propagate = False
-    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    log.setLevel(logging.DEBUG if verbose else NOTICE)
     return redact
 
 
@@ -1429,63 +1437,40 @@ class S3Store:
 # -------------------------------------------------------------- watch mode
 
 MIN_INTERVAL = 30.0
-NOTICE = 25
-logging.addLevelName(NOTICE, "NOTICE")
-
-
-def notice(message: str) -> None:
-    log.log(NOTICE, message)
-
-
-class ConfigWatcher:
-    """Re-read alerts.toml when it changes; a bad edit is reported once and the last good config kept."""
-
-    def __init__(self, path: Path, config: Config) -> None:
-        self.path, self.config = path, config
-        self.seen = self.stamp()
-
-    def stamp(self) -> tuple[int, int] | None:
-        try:
-            info = self.path.stat()
-        except OSError:
-            return None
-        return info.st_mtime_ns, info.st_size
-
-    def poll(self) -> Config | None:
-        """The new config when the file changed and is valid, else None."""
-        stamp = self.stamp()
-        if stamp == self.seen:
-            return None
-        self.seen = stamp
-        try:
-            self.config = load_config(self.path)
-        except ConfigError as exc:
-            log.error(f"{exc} (still running with the previous config)")
-            return None
-        notice(f"{self.path} changed: now watching {plural(len(self.config.alerts), 'alert')}")
-        return self.config
 
 
 def watch(
     opts: Options,
-    env: Mapping[str, str],
     make: Callable[[Config], Runner],
     wait: Callable[[float], bool],
     jitter: Callable[[float, float], float],
 ) -> int:
-    """Check, push, save, wait; repeat until wait() reports a stop (SIGTERM/SIGINT)."""
-    watcher = ConfigWatcher(opts.config, load_config(opts.config))
-    runner = make(watcher.config)
+    """Check, push, save, wait; repeat until wait() reports a stop (SIGTERM/SIGINT).
+
+    alerts.toml is re-read when it changes; a bad edit is reported once and the last good config kept.
+    """
+
+    def stamp() -> tuple[int, int] | None:
+        with contextlib.suppress(OSError):
+            info = opts.config.stat()
+            return info.st_mtime_ns, info.st_size
+        return None
+
+    seen, runner = stamp(), make(load_config(opts.config))
     while True:
         code = runner.run()
         if code:
             log.error("stopping: this needs fixing before watching can go on")
             return code
-        if wait(opts.interval * jitter(0.9, 1.1)):
+        if wait(opts.interval * jitter(0.9, 1.1)):  # jitter: many watchers must not hit IND in lockstep
             return 0
-        changed = watcher.poll()
-        if changed is not None:
-            runner = make(changed)
+        if stamp() != seen:
+            seen = stamp()
+            try:
+                runner = make(load_config(opts.config))
+                notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
+            except ConfigError as exc:
+                log.error(f"{exc} (still running with the previous config)")
 
 
 # --------------------------------------------------------------------- CLI
@@ -1638,14 +1623,14 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
     if opts.test_notification:
         push = test_push(config)
         return each_channel(config, env, lambda c: c.send(push), "test push delivered")
-    store = open_store(opts.state)
 
     def make(config: Config) -> Runner:
+        redact.add(env.get(name, "") for name in secret_vars(config))
         if opts.dry_run:
-            return Runner(config, store, env, {}, None, dry_run=True)
-        require_secrets(config, env)
+            return Runner(config, open_store(opts.state), env, {}, None, dry_run=True)
+        require_secrets(config, env)  # before the store: an unconfigured copy does nothing else
         client = pushover_client(config, env)
-        return Runner(config, store, env, build_channels(config, env, client), client)
+        return Runner(config, open_store(opts.state), env, build_channels(config, env, client), client)
 
     if not opts.watch:
         return make(config).run()
@@ -1655,7 +1640,7 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    return watch(opts, env, make, stop.wait, random.uniform)
+    return watch(opts, make, stop.wait, random.uniform)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
