@@ -1,0 +1,160 @@
+"""Pytest fixtures: loopback fakes of IND and Pushover, fake secrets, a scratch work dir.
+
+The machinery lives in fakes.py (no pytest there) so tests/benchmark.py can use it too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from fakes import FakeIND, FakePushover, RunningScript, ScriptResult, Workdir, run_script, start_script
+from fakes import load_fixture as _load_fixture
+
+# The example values of Pushover's own API docs: the real shape (30 alphanumerics), so a
+# test that searches the output for them means something, yet valid for no account.
+FAKE_TOKEN = "azGDORePK8gMaC0QOYAMyEEuzJnyUi"
+FAKE_USER = "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"
+
+
+def _fail_if_unused(fake: FakeIND | FakePushover) -> None:
+    unused = fake.unused()
+    if unused:
+        pytest.fail(f"{fake.name}: scripted answers never requested: {unused}", pytrace=False)
+
+
+@pytest.fixture
+def ind() -> Iterator[FakeIND]:
+    """A FakeIND; unserved ``once=True`` replies fail the test at teardown."""
+    fake = FakeIND()
+    try:
+        yield fake
+    finally:
+        fake.close()
+    _fail_if_unused(fake)
+
+
+@pytest.fixture
+def pushover(secrets: dict[str, str]) -> Iterator[FakePushover]:
+    """A FakePushover accepting only the fake secrets; unserved ``queue()`` answers fail.
+
+    Add other recipients' keys with ``pushover.users.add(key)``.
+    """
+    fake = FakePushover()
+    fake.token = secrets["PUSHOVER_TOKEN"]
+    fake.users = {secrets["PUSHOVER_USER"]}
+    try:
+        yield fake
+    finally:
+        fake.close()
+    _fail_if_unused(fake)
+
+
+@pytest.fixture
+def secrets() -> dict[str, str]:
+    """Fake Pushover credentials, keyed by their environment variable names."""
+    return {"PUSHOVER_TOKEN": FAKE_TOKEN, "PUSHOVER_USER": FAKE_USER}
+
+
+@pytest.fixture
+def env(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str]) -> dict[str, str]:
+    """The script's environment: both APIs pointed at the fakes, fake secrets set."""
+    return {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Workdir:
+    """An empty directory for the script to run in: ``.write_config(text)``, ``.state``."""
+    return Workdir(tmp_path)
+
+
+@pytest.fixture
+def load_fixture() -> Callable[[str], str]:
+    """``load_fixture("slots-bio-am-1p.txt")`` → the file's text, prefix included."""
+    return _load_fixture
+
+
+class Run(Protocol):
+    def __call__(
+        self,
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        patch_sleep: bool = False,
+        stop_after_sleeps: int | None = None,
+        timeout: float = 30,
+        input: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> ScriptResult: ...
+
+
+@pytest.fixture
+def run(env: dict[str, str], workdir: Workdir) -> Run:
+    """``run("--check", "-v")``: ``python ind_alert.py --check -v`` in ``workdir`` with ``env``.
+
+    ``env=`` is merged over the fixture's (a ``None`` value removes a name); the other
+    keywords are those of ``fakes.run_script``.
+    """
+    base_env = env
+
+    def _run(
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        patch_sleep: bool = False,
+        stop_after_sleeps: int | None = None,
+        timeout: float = 30,
+        input: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> ScriptResult:
+        return run_script(
+            args,
+            {**base_env, **(env or {})},
+            cwd=workdir.path if cwd is None else cwd,
+            patch_sleep=patch_sleep,
+            timeout=timeout,
+            stop_after_sleeps=stop_after_sleeps,
+            input=input,
+        )
+
+    return _run
+
+
+class Start(Protocol):
+    def __call__(
+        self,
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        patch_sleep: bool = False,
+        stop_after_sleeps: int | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> RunningScript: ...
+
+
+@pytest.fixture
+def start(env: dict[str, str], workdir: Workdir) -> Iterator[Start]:
+    """Like ``run`` but returns a ``RunningScript`` at once (for ``--watch``); killed at teardown."""
+    base_env = env
+    started: list[RunningScript] = []
+
+    def _start(
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        patch_sleep: bool = False,
+        stop_after_sleeps: int | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> RunningScript:
+        running = start_script(
+            args,
+            {**base_env, **(env or {})},
+            cwd=workdir.path if cwd is None else cwd,
+            patch_sleep=patch_sleep,
+            stop_after_sleeps=stop_after_sleeps,
+        )
+        started.append(running)
+        return running
+
+    yield _start
+    for running in started:
+        running.close()
