@@ -1073,6 +1073,9 @@ class Runner:
         write_summary(self.env, self.outcomes, self.dry_run)
         if not self.dry_run:
             self.save(new_state, token)
+            pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
+            if pushed:
+                github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
         return self.exit_code
 
     def claim(self, state: State) -> State:
@@ -1298,6 +1301,13 @@ def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
 
 def is_secret_var(name: str) -> bool:
     return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION")) or name.endswith(("_URL", "_TOKEN", "_KEY"))
+
+
+def github_output(env: Mapping[str, str], name: str, value: str) -> None:
+    """Hand a value to the workflow's next steps (steps.<id>.outputs.<name>)."""
+    if env.get("GITHUB_OUTPUT"):
+        with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
+            output.write(f"{name}={value}\n")
 
 
 def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool) -> None:
@@ -1651,6 +1661,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return dispatch(opts, env, redact)
     except NotConfigured as exc:
         notice(str(exc))
+        github_output(env, "configured", "false")  # the workflow gives an unconfigured copy no heartbeat
         return 0
     except AlertError as exc:
         log.error(str(exc))
