@@ -285,14 +285,7 @@ def resolve_desk(value: str, where: str) -> str:
             return key
     if value.upper() in RETIRED_DESKS:
         raise ConfigError(f'{where}: desk "{value}" is retired; use "{RETIRED_DESKS[value.upper()]}"')
-    choices = [
-        *DESKS.values(),
-        *(n.removeprefix("IND ") for n in DESKS.values()),
-        "AM",
-        "DH",
-        "ZW",
-        "DB",
-    ]
+    choices = [*DESKS, *DESKS.values(), *(n.removeprefix("IND ") for n in DESKS.values())]
     raise ConfigError(f'{where}: unknown desk "{value}"{suggest(value, choices)}; run --list-desks')
 
 
@@ -305,13 +298,7 @@ def resolve_product(value: str, where: str) -> str:
     raise ConfigError(f'{where}: unknown product "{value}"{suggest(value, choices)}; use DOC, BIO, VAA or TKV')
 
 
-def _typed(
-    table: Mapping[str, Any],
-    key: str,
-    kind: type | tuple[type, ...],
-    where: str,
-    what: str,
-) -> Any:
+def _typed(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, what: str) -> Any:
     value = table.get(key)
     if value is None:
         return None
@@ -325,6 +312,11 @@ def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int) ->
     if value is not None and not low <= value <= high:
         raise ConfigError(f"{where}: {key} must be a whole number from {low} to {high}, not {value}")
     return value  # type: ignore[no-any-return]
+
+
+def _int_or(default: int, table: Mapping[str, Any], key: str, where: str, low: int, high: int) -> int:
+    value = _int(table, key, where, low, high)
+    return default if value is None else value
 
 
 def _clock(table: Mapping[str, Any], key: str, where: str) -> dtime | None:
@@ -346,29 +338,15 @@ def _date(table: Mapping[str, Any], key: str, where: str) -> date | None:
     raise ConfigError(f"{where}: {key} must be a TOML date like 2026-12-01 (no quotes), not {value!r}")
 
 
-ALERT_KEYS: tuple[str, ...] = (
-    "name",
-    "desk",
-    "product",
-    "persons",
-    "days_ahead",
-    "after",
-    "before",
-    "weekdays",
-    "earliest",
-    "latest",
-)
-ALERT_KEYS += ("priority", "sound", "notify", "urgent_within_days", "urgent_priority", "blind_after_minutes")
-RECIPIENT_KEYS = ("pushover_user_env", "apprise_url_env", "only_urgent")
+ALERT_KEYS = tuple(f.name for f in dataclasses.fields(Alert))  # the file's keys are the record's fields
+RECIPIENT_KEYS = tuple(f.name for f in dataclasses.fields(Recipient) if f.name != "name")
 
 
 def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, Recipient]) -> Alert:
     reject_unknown(table, ALERT_KEYS, where)
     for key in ("name", "desk", "product"):
         if not isinstance(table.get(key), str) or not table[key].strip():
-            raise ConfigError(
-                f'{where}: {key} is required, e.g. {key} = "{ {"name": "Amsterdam DOC"}.get(key, "AM") }"'
-            )
+            raise ConfigError(f"{where}: {key} is required (see README)")
     weekdays = _typed(table, "weekdays", list, where, 'a list like ["mon", "fri"]')
     if weekdays is not None:
         for day in weekdays:
@@ -385,19 +363,19 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
         name=table["name"].strip(),
         desk=resolve_desk(table["desk"], where),
         product=resolve_product(table["product"], where),
-        persons=_int(table, "persons", where, 1, 6) or 1,
+        persons=_int_or(1, table, "persons", where, 1, 6),
         days_ahead=_int(table, "days_ahead", where, 0, 3650),
         after=_date(table, "after", where),
         before=_date(table, "before", where),
         weekdays=None if weekdays is None else frozenset(WEEKDAYS.index(d.casefold()[:3]) for d in weekdays),
         earliest=_clock(table, "earliest", where),
         latest=_clock(table, "latest", where),
-        priority=_int(table, "priority", where, -2, 1) or 0,
+        priority=_int_or(0, table, "priority", where, -2, 1),
         sound=_typed(table, "sound", str, where, "a Pushover sound name"),
         notify=tuple(notify) if notify is not None else tuple(recipients),
         urgent_within_days=_int(table, "urgent_within_days", where, 0, 365),
-        urgent_priority=_int(table, "urgent_priority", where, -2, 2) or 1,
-        blind_after_minutes=_int(table, "blind_after_minutes", where, 1, 10080) or 60,
+        urgent_priority=_int_or(1, table, "urgent_priority", where, -2, 2),
+        blind_after_minutes=_int_or(60, table, "blind_after_minutes", where, 1, 10080),
     )
     if alert.after and alert.before and alert.after > alert.before:
         raise ConfigError(f"{where}: after ({alert.after}) is later than before ({alert.before})")
@@ -440,7 +418,9 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
     alerts: list[Alert] = []
     for number, table in enumerate(raw_alerts, 1):
         where = f"{source} alert {number}"
-        if isinstance(table, dict) and isinstance(table.get("name"), str):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: must be a table: [[alert]]")
+        if isinstance(table.get("name"), str):
             where = f'{source} alert "{table["name"]}"'
         alert = parse_alert({**defaults, **table}, where, recipients)
         if any(a.name == alert.name for a in alerts):
@@ -466,11 +446,7 @@ def load_config(path: Path) -> Config:
 # --------------------------------------------------------------- IND client
 
 XSSI_PREFIX = re.compile(r"^\)\]\}',?\s*")  # Angular's anti-XSSI prefix, tolerated when absent
-IND_HEADERS = {
-    "Accept": "application/json",
-    "oap-locale": "en",
-    "User-Agent": USER_AGENT,
-}
+IND_HEADERS = {"Accept": "application/json", "oap-locale": "en", "User-Agent": USER_AGENT}
 
 
 def parse_slots(body: str) -> list[Slot]:
@@ -495,12 +471,7 @@ def parse_slots(body: str) -> list[Slot]:
             end = dtime.fromisoformat(item["endTime"])
         except (KeyError, TypeError, ValueError):
             raise SourceError("IND answer has a slot with a missing or malformed date or time") from None
-        slots.add(
-            Slot(
-                datetime.combine(day, start, AMSTERDAM),
-                datetime.combine(day, end, AMSTERDAM),
-            )
-        )
+        slots.add(Slot(datetime.combine(day, start, AMSTERDAM), datetime.combine(day, end, AMSTERDAM)))
     return sorted(slots)
 
 
@@ -508,12 +479,7 @@ def ind_get(session: requests.Session, url: str, params: Mapping[str, str | int]
     """GET an IND resource, retrying once after a connection error or 5xx."""
     for attempt in (1, 2):
         try:
-            response = session.get(
-                url,
-                params=params,
-                headers=IND_HEADERS,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            )
+            response = session.get(url, params=params, headers=IND_HEADERS, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
         except requests.exceptions.SSLError:
             # Never turn verification off: a proxy or a wrong clock is the usual cause.
             raise SourceError("IND's TLS certificate could not be verified (check the clock or proxy)") from None
@@ -540,11 +506,7 @@ FetchResult = list[Slot] | SourceError
 
 
 def fetch_all(
-    base_url: str,
-    queries: Sequence[Query],
-    *,
-    deadline: float = FETCH_DEADLINE,
-    workers: int = MAX_PARALLEL,
+    base_url: str, queries: Sequence[Query], *, deadline: float = FETCH_DEADLINE, workers: int = MAX_PARALLEL
 ) -> dict[Query, FetchResult]:
     """Ask IND once per distinct query, a few at a time, and give up on what is unanswered at the deadline.
 
@@ -625,11 +587,7 @@ def is_urgent(alert: Alert, slot: Slot, now: datetime) -> bool:
 
 
 def unsent(
-    alert: Alert,
-    recipient: Recipient,
-    matching: Sequence[Slot],
-    sent: frozenset[str],
-    now: datetime,
+    alert: Alert, recipient: Recipient, matching: Sequence[Slot], sent: frozenset[str], now: datetime
 ) -> list[Slot]:
     """The matching slots this recipient was not told about yet (only urgent ones if it asks for that)."""
     return [s for s in matching if s.id not in sent and (not recipient.only_urgent or is_urgent(alert, s, now))]
@@ -698,12 +656,7 @@ class Channel(Protocol):
 
 def pushover_problem(response: requests.Response) -> str:
     """What Pushover rejected, in words that never include the rejected value."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
+    body = PushoverClient.json(response)
     if body.get("token") == "invalid":
         return "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
     if body.get("user") == "invalid":
@@ -731,9 +684,7 @@ class PushoverClient:
         for attempt in (1, 2):
             try:
                 response = self.session.post(
-                    f"{self.api_url}{path}",
-                    data=data,
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                    f"{self.api_url}{path}", data=data, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
                 )
             except requests.exceptions.SSLError:
                 raise NotifyError(
@@ -811,32 +762,30 @@ class PushoverChannel:
         self.client.validate(self.user)
 
 
-@dataclass
 class AppriseChannel:
-    """Any other service (Telegram, ntfy, e-mail, SMS…) through an Apprise URL kept in the environment."""
+    """Any other service (Telegram, ntfy, e-mail, SMS…) through an Apprise URL kept in the environment.
 
-    name: str
-    url: str = field(repr=False)
+    Built before anything is sent, so a missing Apprise or a bad URL stops the run before the first push.
+    """
 
-    def apprise(self) -> Any:
+    def __init__(self, recipient: Recipient, url: str) -> None:
+        self.name = recipient.name
         try:
             import apprise
         except ImportError:
             raise ConfigError(f"recipient {self.name} needs Apprise: pip install apprise") from None
         # Apprise logs payloads and URLs (with their tokens) at DEBUG; we report failures ourselves.
         logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
-        notifier = apprise.Apprise()
-        if not notifier.add(self.url):
-            raise ConfigError(f"recipient {self.name}: its environment variable does not hold a valid Apprise URL")
-        return notifier
+        self.notifier = apprise.Apprise()
+        if not self.notifier.add(url):
+            raise ConfigError(f"recipient {self.name}: {recipient.env} does not hold a valid Apprise URL")
 
     def send(self, push: Push) -> None:
-        body = f"{push.message}\n{push.url}"
-        if not self.apprise().notify(title=push.title, body=body):
+        if not self.notifier.notify(title=push.title, body=f"{push.message}\n{push.url}"):
             raise NotifyError(f"recipient {self.name}: Apprise could not deliver; will retry next run")
 
     def check(self) -> None:
-        self.apprise()
+        """The URL was checked when the channel was built; Apprise has no way to check without sending."""
 
 
 def secret_vars(config: Config) -> list[str]:
@@ -855,7 +804,7 @@ def build_channels(config: Config, env: Mapping[str, str], client: PushoverClien
             assert client is not None
             channels[recipient.name] = PushoverChannel(recipient.name, client, secret)
         else:
-            channels[recipient.name] = AppriseChannel(recipient.name, secret)
+            channels[recipient.name] = AppriseChannel(recipient, secret)
     return channels
 
 
@@ -913,18 +862,11 @@ def state_from_json(text: str, where: str) -> State:
             }
             failing = a.get("failing_since")
             alerts[str(name)] = AlertState(
-                sent,
-                emergencies,
-                None if failing is None else int(failing),
-                bool(a.get("blind_notified")),
+                sent, emergencies, None if failing is None else int(failing), bool(a.get("blind_notified"))
             )
         quota = doc.get("quota_notified")
         repository = doc.get("repository")
-        return State(
-            alerts,
-            None if repository is None else str(repository),
-            None if quota is None else int(quota),
-        )
+        return State(alerts, None if repository is None else str(repository), None if quota is None else int(quota))
     except (AttributeError, KeyError, TypeError, ValueError):
         raise bad("unexpected shape") from None
 
@@ -942,10 +884,7 @@ def merge_states(ours: State, theirs: State) -> State:
             failing_since=min(failing) if failing and mine.failing_since is not None else None,
             blind_notified=mine.blind_notified or (other.blind_notified and mine.failing_since is not None),
         )
-    quota = max(
-        (q for q in (ours.quota_notified, theirs.quota_notified) if q is not None),
-        default=None,
-    )
+    quota = max((q for q in (ours.quota_notified, theirs.quota_notified) if q is not None), default=None)
     return State(alerts, ours.repository, quota)
 
 
@@ -990,8 +929,7 @@ class FileStore:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StateError(
-                f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})",
-                1,
+                f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})", 1
             ) from None
         return True
 
@@ -1061,15 +999,7 @@ class Runner:
         new_state = State(alerts, state.repository, state.quota_notified)
         new_state = self.watch_quota(new_state)
         for outcome in self.outcomes:
-            print(
-                format_line(
-                    outcome.alert,
-                    outcome.status,
-                    outcome.open,
-                    outcome.matching,
-                    outcome.new,
-                )
-            )
+            print(format_line(outcome.alert, outcome.status, outcome.open, outcome.matching, outcome.new))
         write_summary(self.env, self.outcomes, self.dry_run)
         if not self.dry_run:
             self.save(new_state, token)
@@ -1122,7 +1052,7 @@ class Runner:
                 statuses.append("push failed")
                 continue
             sent[recipient.name] = sent.get(recipient.name, frozenset()) | {s.id for s in slots}
-            if push.tag:
+            if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
                 urgent = frozenset(s.id for s in slots if is_urgent(alert, s, now))
                 emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
             statuses.append("pushed")
@@ -1323,14 +1253,7 @@ def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: 
     ]
     for o in outcomes:
         earliest = o.earliest.label() if o.earliest else "—"
-        cells = [
-            o.alert.name,
-            o.alert.desk_name,
-            PRODUCTS[o.alert.product],
-            str(o.alert.persons),
-            earliest,
-            str(o.new),
-        ]
+        cells = [o.alert.name, o.alert.desk_name, PRODUCTS[o.alert.product], str(o.alert.persons), earliest, str(o.new)]
         cells.append(o.status)
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     try:
@@ -1362,11 +1285,7 @@ class S3Store:
             from botocore.config import Config as BotoConfig
         except ImportError:
             raise ConfigError("S3 state needs boto3: pip install boto3") from None
-        timeouts = BotoConfig(
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
-            retries={"max_attempts": 3},
-        )
+        timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
         return cls(match[1], match[2], boto3.client("s3", config=timeouts))
 
     @property
@@ -1422,11 +1341,7 @@ class S3Store:
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
                 self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    Body=text.encode(),
-                    ContentType="application/json",
-                    **condition,
+                    Bucket=self.bucket, Key=self.key, Body=text.encode(), ContentType="application/json", **condition
                 )
                 return True
             except ClientError as exc:
@@ -1438,10 +1353,7 @@ class S3Store:
             # Another run wrote first: take its state in, then try again on top of it.
             theirs, (loaded, etag) = self.load()
             state = merge_states(state, theirs)
-        raise StateError(
-            f"{self.location} kept changing during this run; it will be retried next run",
-            1,
-        )
+        raise StateError(f"{self.location} kept changing during this run; it will be retried next run", 1)
 
 
 # -------------------------------------------------------------- watch mode
@@ -1499,41 +1411,13 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
         help="state file or s3://bucket/key (default: $IND_ALERT_STATE or state/seen.json)",
     )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="ask IND, print what would be pushed, change nothing",
-    )
-    mode.add_argument(
-        "--check",
-        action="store_true",
-        help="validate the config and the secrets, send nothing",
-    )
-    mode.add_argument(
-        "--test-notification",
-        action="store_true",
-        help="send one test push to every recipient",
-    )
-    mode.add_argument(
-        "--list-desks",
-        nargs="?",
-        const="ALL",
-        metavar="PRODUCT",
-        help="desks offering a product",
-    )
+    mode.add_argument("--dry-run", action="store_true", help="ask IND, print what would be pushed, change nothing")
+    mode.add_argument("--check", action="store_true", help="validate the config and the secrets, send nothing")
+    mode.add_argument("--test-notification", action="store_true", help="send one test push to every recipient")
+    mode.add_argument("--list-desks", nargs="?", const="ALL", metavar="PRODUCT", help="desks offering a product")
     mode.add_argument("--watch", action="store_true", help="keep checking, every --interval seconds")
-    parser.add_argument(
-        "--interval",
-        type=float,
-        default=120.0,
-        help="seconds between checks in --watch (min 30)",
-    )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="say more on stderr (never secrets)",
-    )
+    parser.add_argument("--interval", type=float, default=120.0, help="seconds between checks in --watch (min 30)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say more on stderr (never secrets)")
     parser.add_argument("--version", action="version", version=f"ind-alert {VERSION}")
     args = parser.parse_args(argv)
     if args.interval < MIN_INTERVAL:
@@ -1577,10 +1461,7 @@ def require_secrets(config: Config, env: Mapping[str, str]) -> None:
 def pushover_client(config: Config, env: Mapping[str, str]) -> PushoverClient | None:
     if not any(r.pushover_user_env for r in config.recipients.values()):
         return None
-    return PushoverClient(
-        (env.get("PUSHOVER_API_URL") or PUSHOVER_API_URL).rstrip("/"),
-        env["PUSHOVER_TOKEN"],
-    )
+    return PushoverClient((env.get("PUSHOVER_API_URL") or PUSHOVER_API_URL).rstrip("/"), env["PUSHOVER_TOKEN"])
 
 
 def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel], None], done: str) -> int:
