@@ -28,6 +28,7 @@ import difflib
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -1420,7 +1421,7 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
     parser.add_argument("-v", "--verbose", action="store_true", help="say more on stderr (never secrets)")
     parser.add_argument("--version", action="version", version=f"ind-alert {VERSION}")
     args = parser.parse_args(argv)
-    if args.interval < MIN_INTERVAL:
+    if not math.isfinite(args.interval) or args.interval < MIN_INTERVAL:
         parser.error(f"--interval must be at least {MIN_INTERVAL:.0f} seconds: IND is polled by many people")
     return Options(
         config=Path(args.config),
