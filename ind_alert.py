@@ -393,9 +393,11 @@ def parse_recipient(name: str, table: Any, where: str) -> Recipient:
     apprise = _typed(table, "apprise_url_env", str, where, "the name of an environment variable")
     if (pushover is None) == (apprise is None):
         raise ConfigError(f"{where}: set exactly one of pushover_user_env or apprise_url_env")
-    env = pushover or apprise
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
-        raise ConfigError(f'{where}: "{env}" is not an environment variable name; put the secret in the environment')
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", pushover or apprise):
+        # Never echo the value: it may be a key or URL pasted here by mistake.
+        raise ConfigError(
+            f"{where}: name an environment variable in capitals (like PUSHOVER_USER_PARTNER), not the secret itself"
+        )
     only_urgent = _typed(table, "only_urgent", bool, where, "true or false")
     return Recipient(name, pushover, apprise, bool(only_urgent))
 
@@ -513,6 +515,7 @@ def fetch_all(
 
     Worker threads are daemons so that a request IND never answers cannot hold the run open.
     """
+    queries = list(dict.fromkeys(queries))
     todo: queue.SimpleQueue[Query] = queue.SimpleQueue()
     for query in queries:
         todo.put(query)
@@ -546,7 +549,7 @@ def fetch_all(
     finally:
         stop.set()
     for query in queries:
-        results.setdefault(query, SourceError(f"IND did not answer within {deadline:.0f} s"))
+        results.setdefault(query, SourceError(f"IND did not answer within {deadline:g} s"))
     return results
 
 
@@ -555,10 +558,11 @@ def list_desks(base_url: str, product: str) -> list[tuple[str, str]]:
         body = ind_get(session, f"{base_url}/desks/", {"productKey": product})
     try:
         doc = json.loads(XSSI_PREFIX.sub("", body, count=1))
-        assert doc["status"] == "OK"
-        return sorted((str(d["key"]), str(d["name"])) for d in doc["data"])
-    except (ValueError, KeyError, TypeError, AssertionError):
-        raise SourceError("IND's desk list was not in the expected shape") from None
+        if doc["status"] == "OK":
+            return sorted((str(d["key"]), str(d["name"])) for d in doc["data"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise SourceError("IND's desk list was not in the expected shape")
 
 
 # ----------------------------------------------------------- filter and diff
@@ -1447,7 +1451,7 @@ def require_secrets(config: Config, env: Mapping[str, str]) -> None:
     missing = [name for name in needed if not env.get(name)]
     if not missing:
         return
-    guide = "add two secrets, PUSHOVER_TOKEN and PUSHOVER_USER (see README)"
+    guide = f"add the secrets {' and '.join(needed)} (see README)"
     if len(missing) == len(needed) and env.get("GITHUB_EVENT_NAME") == "schedule":
         raise NotConfigured(f"ind-alert is not configured yet: {guide}")
     if env.get("GITHUB_ACTIONS") == "true":
