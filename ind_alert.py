@@ -991,6 +991,8 @@ class Runner:
 
     def run(self) -> int:
         self.exit_code, self.outcomes, self.disabled = 0, [], set()
+        if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
+            self.pushover.quota, self.pushover.token_rejected = None, False
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
         state, token = self.store.load()
         state = self.claim(state)
