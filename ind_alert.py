@@ -932,7 +932,8 @@ class FileStore:
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise StateError(
                 f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})", 1
             ) from None
@@ -997,7 +998,7 @@ class Runner:
         state, token = self.store.load()
         state = self.claim(state)
         queries = list(dict.fromkeys(a.query for a in self.config.alerts))
-        results = self.fetch(self.env.get("IND_API_URL") or IND_API_URL, queries)
+        results = self.fetch((self.env.get("IND_API_URL") or IND_API_URL).rstrip("/"), queries)
         alerts: dict[str, AlertState] = {}
         for alert in self.config.alerts:
             previous = state.alerts.get(alert.name, AlertState())
