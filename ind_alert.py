@@ -882,12 +882,14 @@ def merge_states(ours: State, theirs: State) -> State:
     for name, mine in ours.alerts.items():
         other = alerts.get(name, AlertState())
         recipients = set(mine.sent) | set(other.sent)
+        # Our check is the newer one, but a blind push either run sent must still get its "checking again".
+        blind = mine.blind_notified or other.blind_notified
         failing = [t for t in (mine.failing_since, other.failing_since) if t is not None]
         alerts[name] = AlertState(
             sent={r: mine.sent.get(r, frozenset()) | other.sent.get(r, frozenset()) for r in recipients},
             emergencies={**other.emergencies, **mine.emergencies},
-            failing_since=min(failing) if failing and mine.failing_since is not None else None,
-            blind_notified=mine.blind_notified or (other.blind_notified and mine.failing_since is not None),
+            failing_since=min(failing) if failing and (mine.failing_since is not None or blind) else None,
+            blind_notified=blind,
         )
     quota = max((q for q in (ours.quota_notified, theirs.quota_notified) if q is not None), default=None)
     return State(alerts, ours.repository, quota)
@@ -1294,7 +1296,9 @@ class S3Store:
         except ImportError:
             raise ConfigError("S3 state needs boto3: pip install boto3") from None
         timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
-        return cls(match[1], match[2], boto3.client("s3", config=timeouts))
+        # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        return cls(match[1], match[2], boto3.client("s3", region_name=region, config=timeouts))
 
     @property
     def location(self) -> str:
@@ -1311,7 +1315,7 @@ class S3Store:
         if not isinstance(exc, ClientError):
             return f"S3 could not be reached for {self.location} ({type(exc).__name__})"
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        denied = f"S3 denied access to {self.location}: allow s3:GetObject and s3:PutObject on it (see README)"
+        denied = f"S3 denied access to {self.location}: allow s3:GetObject, s3:PutObject and s3:ListBucket (see README)"
         return {
             "AccessDenied": denied,
             "403": denied,
@@ -1354,7 +1358,7 @@ class S3Store:
                 return True
             except ClientError as exc:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if status not in (409, 412):
+                if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
                     raise StateError(self.explain(exc), 1) from None
             except BotoCoreError as exc:
                 raise StateError(self.explain(exc), 1) from None

@@ -1,0 +1,252 @@
+"""Benchmark ind_alert.py against a loopback IND that answers every request after 300 ms.
+
+    python tests/benchmark.py [--skip-watch] [--seed N]
+
+1. One run (issue 2): 48 distinct queries (desks AM, DH, ZW, DB x products DOC, BIO, VAA, TKV x 1-3
+   persons), run as ``python ind_alert.py --dry-run``, beside the same 48 requests made one after
+   another. Targets: the run takes at most 0.30 of the sequential time (4 requests at a time make 0.25
+   the floor: below it, IND was asked more than 4 at a time) and under 0.5 s of CPU.
+2. Watch mode (issue 6): ``python ind_alert.py --watch --interval 30``; after its first check a slot
+   appears at a random (seeded) moment, and the time until its push reaches Pushover is measured.
+   Target: at most interval + 2 s. Takes up to ~35 s; ``--skip-watch`` skips it.
+
+Prints a table and exits 1 when a target is missed. Not a pytest module: its name does not start with
+``test_`` and it defines no test functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import requests
+
+# Run as a script, Python puts this file's own directory (tests/) first on sys.path: fakes.py is there.
+from fakes import SCRIPT, FakeIND, FakePushover, script_env, start_script, wait_until
+
+DESKS = ("AM", "DH", "ZW", "DB")
+PRODUCTS = ("DOC", "BIO", "VAA", "TKV")
+PERSONS = (1, 2, 3)
+IND_DELAY = 0.3  # seconds before every IND answer
+RATIO_TARGET, RATIO_FLOOR = 0.30, 0.25
+CPU_TARGET = 0.5
+MAX_PARALLEL = 4
+INTERVAL = 30
+WATCH_SLACK = 2.0
+# Pushover's documented example keys: the real shape, valid for no account.
+FAKE_SECRETS = {"PUSHOVER_TOKEN": "azGDORePK8gMaC0QOYAMyEEuzJnyUi", "PUSHOVER_USER": "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"}
+
+
+@dataclass
+class Row:
+    what: str
+    value: str
+    target: str = ""
+    ok: bool | None = None  # None: for information
+
+
+def queries() -> list[tuple[str, str, int]]:
+    return [(desk, product, persons) for desk in DESKS for product in PRODUCTS for persons in PERSONS]
+
+
+def future_slots(count: int, salt: int) -> list[tuple[str, str, str]]:
+    """`count` slots spread over the coming weeks, so every answer is parsed, filtered and formatted."""
+    first = date.today() + timedelta(days=3)
+    slots = []
+    for i in range(count):
+        day = first + timedelta(days=(i * 3 + salt) % 40)
+        minute = 9 * 60 + (i * 10 + salt) % 420
+        start, end = divmod(minute, 60), divmod(minute + 10, 60)
+        slots.append((day.isoformat(), f"{start[0]:02d}:{start[1]:02d}", f"{end[0]:02d}:{end[1]:02d}"))
+    return slots
+
+
+def alerts_toml(items: list[tuple[str, str, int]]) -> str:
+    return "\n".join(
+        f'[[alert]]\nname = "{desk} {product} {persons}p"\n'
+        f'desk = "{desk}"\nproduct = "{product}"\npersons = {persons}\n'
+        for desk, product, persons in items
+    )
+
+
+def children_cpu() -> tuple[float, int]:
+    """CPU seconds (user + system) of every waited-for child so far, and the largest child's max RSS."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def mib(maxrss: int) -> float:
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, KiB on Linux
+
+
+# ------------------------------------------------------------------ 1. one run, 48 queries
+
+
+def one_run(work: Path) -> list[Row]:
+    items = queries()
+    assert len(set(items)) == 48
+    (work / "alerts.toml").write_text(alerts_toml(items), encoding="utf-8")
+    with FakeIND() as ind, FakePushover() as pushover:
+        ind.delay = IND_DELAY
+        for n, (desk, product, persons) in enumerate(items):
+            ind.set_slots(desk, product, persons, future_slots(12, n))
+        env = script_env({"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url})
+
+        cpu_before, _ = children_cpu()
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, str(SCRIPT), "--dry-run"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        cpu_after, maxrss = children_cpu()
+        at_once = ind.max_in_flight
+        asked = {(r.path, r.query.get("productKey"), r.query.get("persons")) for r in ind.requests}
+        if done.returncode != 0 or len(asked) != 48:
+            print(done.stdout, done.stderr, sep="\n", file=sys.stderr)
+            raise SystemExit(f"benchmark: the run failed (exit {done.returncode}, {len(asked)} of 48 queries asked)")
+
+        with requests.Session() as session:
+            session.trust_env = False  # loopback only, whatever proxy the environment names
+            headers = {"Accept": "application/json", "oap-locale": "en", "User-Agent": "ind-alert-benchmark"}
+            started = time.perf_counter()
+            for desk, product, persons in items:
+                response = session.get(
+                    f"{ind.url}/desks/{desk}/slots",
+                    params={"productKey": product, "persons": persons},
+                    headers=headers,
+                    timeout=(5, 20),
+                )
+                response.raise_for_status()
+            sequential = time.perf_counter() - started
+
+    ratio = wall / sequential
+    cpu = cpu_after - cpu_before
+    return [
+        Row("script wall time (--dry-run)", f"{wall:.2f} s"),
+        Row("same 48 requests one by one", f"{sequential:.2f} s"),
+        Row(
+            "ratio",
+            f"{ratio:.3f}",
+            f"<= {RATIO_TARGET:.2f}, floor {RATIO_FLOOR:.2f}",
+            RATIO_FLOOR <= ratio <= RATIO_TARGET,
+        ),
+        Row("script CPU time (user+sys)", f"{cpu:.3f} s", f"< {CPU_TARGET} s", cpu < CPU_TARGET),
+        Row("script peak memory (max RSS)", f"{mib(maxrss):.1f} MiB"),
+        Row("IND requests at once (max)", str(at_once), f"<= {MAX_PARALLEL}", at_once <= MAX_PARALLEL),
+    ]
+
+
+# ------------------------------------------------------------------ 2. watch-mode detection latency
+
+
+def watch_latency(work: Path, seed: int) -> list[Row]:
+    slot = ((date.today() + timedelta(days=7)).isoformat(), "09:00", "09:10")
+    (work / "alerts.toml").write_text(
+        '[[alert]]\nname = "Amsterdam biometrics"\ndesk = "AM"\nproduct = "BIO"\n', encoding="utf-8"
+    )
+    with FakeIND() as ind, FakePushover() as pushover:
+        ind.delay = IND_DELAY
+        ind.set_slots("AM", "BIO", 1, [])
+        env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **FAKE_SECRETS}
+        cpu_before, _ = children_cpu()
+        with start_script(["--watch", "--interval", str(INTERVAL)], env, cwd=work) as watcher:
+            wait_until(lambda: ind.hits("AM", "BIO", 1) >= 1, timeout=30, what="the watcher's first check")
+            checks = [time.perf_counter()]
+
+            def note_checks() -> None:
+                if ind.hits("AM", "BIO", 1) > len(checks):
+                    checks.append(time.perf_counter())
+
+            # A uniform moment before the earliest possible next check (interval - 10% jitter): the slot
+            # is then always found by the second check, and an early moment gives the longest wait.
+            appears = checks[0] + random.Random(seed).uniform(0, INTERVAL * 0.9)
+            while time.perf_counter() < appears:
+                note_checks()
+                time.sleep(0.01)
+            ind.set_slots("AM", "BIO", 1, [slot])
+            added = time.perf_counter()
+            deadline = added + INTERVAL * 1.1 + 15
+            while not pushover.delivered and time.perf_counter() < deadline and watcher.running:
+                note_checks()
+                time.sleep(0.01)
+            pushed = time.perf_counter() if pushover.delivered else None
+            note_checks()
+            watcher.send_signal(signal.SIGTERM)
+            result = watcher.finish(timeout=30)
+        cpu = children_cpu()[0] - cpu_before
+
+    target = INTERVAL + WATCH_SLACK
+    latency = None if pushed is None else pushed - added
+    gap = f"{checks[1] - checks[0]:.2f} s" if len(checks) > 1 else "no second check"
+    rows = [
+        Row("slot appeared after the first check", f"{added - checks[0]:.2f} s", f"seed {seed}"),
+        Row("time between first and second check", gap, f"{INTERVAL} s +-10% jitter"),
+        Row(
+            "slot appeared -> push delivered",
+            "never" if latency is None else f"{latency:.2f} s",
+            f"<= {target:.0f} s",
+            latency is not None and latency <= target,
+        ),
+        # The longest wait a slot can have: it appears just after a check and the jitter is at its longest.
+        Row(
+            "same, had it appeared just after check 1",
+            "never" if pushed is None else f"{pushed - checks[0]:.2f} s",
+            "info: the worst case",
+        ),
+        Row("pushes delivered", str(len(pushover.delivered)), "1", len(pushover.delivered) == 1),
+        Row("watcher exit code after SIGTERM", str(result.returncode), "0", result.returncode == 0),
+        Row(f"watcher CPU time over {time.perf_counter() - checks[0]:.0f} s", f"{cpu:.3f} s"),
+    ]
+    if result.returncode != 0 or latency is None:
+        print(result.stdout, result.stderr, sep="\n", file=sys.stderr)
+    return rows
+
+
+# ------------------------------------------------------------------ report
+
+
+def table(title: str, rows: list[Row]) -> bool:
+    print(f"\n{title}")
+    print(f"  {'measure':<40} {'value':>12}  {'target':<24} result")
+    for row in rows:
+        verdict = "" if row.ok is None else ("PASS" if row.ok else "FAIL")
+        print(f"  {row.what:<40} {row.value:>12}  {row.target:<24} {verdict}".rstrip())
+    return all(row.ok is not False for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--skip-watch", action="store_true", help="skip the watch-mode latency (~35 s)")
+    parser.add_argument("--seed", type=int, default=6, help="seed of the moment the slot appears (default 6)")
+    args = parser.parse_args(argv)
+    print(f"ind-alert benchmark: Python {sys.version.split()[0]}, {sys.platform}, IND answers after {IND_DELAY} s")
+    with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
+        ok = table(
+            f"1. one run, {len(queries())} distinct queries (4 desks x 4 products x 1-3 persons)", one_run(Path(tmp))
+        )
+    if args.skip_watch:
+        print("\n2. watch-mode detection latency: skipped (--skip-watch)")
+    else:
+        with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
+            ok = table(f"2. watch mode, --interval {INTERVAL}", watch_latency(Path(tmp), args.seed)) and ok
+    print("\nall targets met" if ok else "\nsome targets missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

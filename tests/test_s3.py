@@ -1,0 +1,803 @@
+"""State in S3 (issue 4), against a real S3 HTTP endpoint: moto's S3 server on loopback.
+
+The script runs as a subprocess, exactly as a user runs it, and finds the server through the standard
+``AWS_ENDPOINT_URL_S3``; nothing in boto3 is patched. Every bucket is versioned, so "no write" is
+provable: a PUT of identical bytes keeps the ETag, but it always adds a version.
+
+Denied access comes from moto's own IAM simulation (switched on with ``POST /moto-api/reset-auth``),
+so S3 answers with the real ``AccessDenied`` error for a user whose policy does not cover the key.
+The race between two runs is played in-process, with two ``Runner``s over two ``S3Store``s on one key,
+so the interleaving is exact rather than left to timing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+import tomllib
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from conftest import Run
+from fakes import SCRIPT, FakeIND, FakePushover, Workdir
+from moto.server import ThreadedMotoServer
+
+# ind_alert.py is a script beside tests/, not an installed package: make it importable under plain
+# `pytest` too, not only `python -m pytest` from the repository root.
+if str(SCRIPT.parent) not in sys.path:
+    sys.path.insert(0, str(SCRIPT.parent))
+ind_alert = importlib.import_module("ind_alert")
+
+REGION = "eu-west-1"
+# AWS's documentation example keys: the real shape, valid for no account.
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+KEY = "state/seen.json"
+
+ALERT = "Amsterdam biometrics"
+CONFIG = f"""
+[[alert]]
+name = "{ALERT}"
+desk = "AM"
+product = "BIO"
+"""
+
+SlotSpec = tuple[str, str, str]
+
+
+def day(ahead: int) -> str:
+    """A date `ahead` days after today in Amsterdam: script runs use the real clock."""
+    return (datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=ahead)).isoformat()
+
+
+SLOT_0: SlotSpec = (day(10), "09:00", "09:10")
+SLOT_1: SlotSpec = (day(10), "09:10", "09:20")
+SLOT_2: SlotSpec = (day(11), "13:40", "13:50")
+
+
+def slot_id(slot: SlotSpec) -> str:
+    return f"{slot[0]} {slot[1]}-{slot[2]}"
+
+
+def label(slot: SlotSpec) -> str:
+    """The line a push shows for the slot ("Tue 24 Nov 09:15")."""
+    start = datetime.combine(date.fromisoformat(slot[0]), time.fromisoformat(slot[1]), ind_alert.AMSTERDAM)
+    end = datetime.combine(date.fromisoformat(slot[0]), time.fromisoformat(slot[2]), ind_alert.AMSTERDAM)
+    return str(ind_alert.Slot(start, end).label())
+
+
+def pushed_lines(pushover: FakePushover) -> Counter[str]:
+    """How often each message line was delivered, over every delivered push."""
+    return Counter(line for form in pushover.delivered for line in form.get("message", "").splitlines())
+
+
+def state_doc(*slots: SlotSpec) -> dict[str, Any]:
+    """The state document that records these slots as pushed to the default recipient."""
+    return {"version": 1, "alerts": {ALERT: {"sent": {"default": sorted(slot_id(s) for s in slots)}}}}
+
+
+# ------------------------------------------------------------------ S3 on loopback
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 (and IAM) server on a free loopback port, for this module."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_endpoint: str) -> Any:
+    """A boto3 client of the server for setting up and inspecting buckets (not the script's)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A new, empty, versioned bucket."""
+    name = f"ind-alert-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, tmp_path: Path) -> dict[str, str]:
+    """What a user sets for S3 state; hermetic: no ~/.aws files, never the EC2 metadata service."""
+    return {
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+@pytest.fixture
+def config(workdir: Workdir) -> Path:
+    return workdir.write_config(CONFIG)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One look at the state object: any write changes version_id, even with the same bytes."""
+
+    etag: str
+    last_modified: datetime
+    version_id: str
+    content_type: str
+    body: bytes
+
+
+def stored(s3: Any, bucket: str, key: str = KEY) -> Stored | None:
+    try:
+        got = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchKey":
+            return None
+        raise
+    return Stored(got["ETag"], got["LastModified"], got["VersionId"], got["ContentType"], got["Body"].read())
+
+
+def version_count(s3: Any, bucket: str, key: str = KEY) -> int:
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    return sum(1 for v in listing.get("Versions", []) if v["Key"] == key)
+
+
+def put_state(s3: Any, bucket: str, body: str | bytes, key: str = KEY) -> Stored:
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
+    found = stored(s3, bucket, key)
+    assert found is not None
+    return found
+
+
+def url(bucket: str, key: str = KEY) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------ IAM
+
+
+@pytest.fixture(scope="module")
+def iam(s3_endpoint: str) -> Any:
+    return boto3.client(
+        "iam",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def iam_user(iam: Any) -> Callable[[list[dict[str, Any]]], tuple[str, str]]:
+    """``iam_user(statements)`` → (access key id, secret) of a new user with exactly that policy."""
+
+    def make(statements: list[dict[str, Any]]) -> tuple[str, str]:
+        name = f"ind-alert-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=name)
+        policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
+        iam.put_user_policy(UserName=name, PolicyName="ind-alert-state", PolicyDocument=policy)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    return make
+
+
+@pytest.fixture
+def iam_enforced(s3_endpoint: str) -> Callable[[], AbstractContextManager[None]]:
+    """``with iam_enforced():`` the server checks signatures and IAM policies (moto's reset-auth)."""
+
+    def reset_auth(count: str) -> None:
+        with requests.Session() as session:
+            session.trust_env = False  # loopback only, whatever proxy the environment names
+            session.post(f"{s3_endpoint}/moto-api/reset-auth", data=count.encode(), timeout=10).raise_for_status()
+
+    @contextmanager
+    def enforced() -> Iterator[None]:
+        reset_auth("0")  # from the next request on, every request is authenticated and authorized
+        try:
+            yield
+        finally:
+            reset_auth("inf")
+
+    return enforced
+
+
+def as_user(s3_env: dict[str, str], key_id: str, secret: str) -> dict[str, str]:
+    return {**s3_env, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+
+
+def allow(actions: list[str], resource: str) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": resource}
+
+
+# ------------------------------------------------------------------ the endpoint itself
+
+
+def test_the_endpoint_enforces_conditional_writes(s3: Any, bucket: str) -> None:
+    """The race tests below mean something only if the server answers 412 to a failed precondition."""
+    created = s3.put_object(Bucket=bucket, Key=KEY, Body=b"{}", IfNoneMatch="*")
+    with pytest.raises(ClientError) as exists:
+        s3.put_object(Bucket=bucket, Key=KEY, Body=b"{}", IfNoneMatch="*")
+    with pytest.raises(ClientError) as stale:
+        s3.put_object(Bucket=bucket, Key=KEY, Body=b"{}", IfMatch='"0123456789abcdef0123456789abcdef"')
+    s3.put_object(Bucket=bucket, Key=KEY, Body=b"{ }", IfMatch=created["ETag"])
+    for failed in (exists.value, stale.value):
+        assert failed.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+        assert failed.response["Error"]["Code"] == "PreconditionFailed"
+
+
+# ------------------------------------------------------------------ runs as a user runs them
+
+
+def test_the_first_run_creates_the_object_with_the_pushed_slots(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
+) -> None:
+    ind.set_slots("AM", "BIO", 1, [SLOT_1, SLOT_0])
+
+    result = run("--state", url(bucket), env=s3_env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{ALERT}: 2 open, 2 match, 2 new, pushed" in result.stdout
+    assert len(pushover.delivered) == 1
+    assert pushed_lines(pushover)[label(SLOT_0)] == 1
+    assert pushed_lines(pushover)[label(SLOT_1)] == 1
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body) == state_doc(SLOT_0, SLOT_1)
+    assert found.body.decode() == json.dumps(state_doc(SLOT_0, SLOT_1), indent=2, sort_keys=True) + "\n"
+    assert found.content_type == "application/json"
+    assert version_count(s3, bucket) == 1
+    assert not (config.parent / "state").exists()  # nothing written locally
+
+
+def test_an_idle_run_leaves_the_object_as_it_is(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
+) -> None:
+    ind.set_slots("AM", "BIO", 1, [SLOT_0, SLOT_1])
+    assert run("--state", url(bucket), env=s3_env).returncode == 0
+    before = stored(s3, bucket)
+
+    result = run("--state", url(bucket), env=s3_env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{ALERT}: 2 open, 2 match, 0 new, ok" in result.stdout
+    assert len(pushover.delivered) == 1  # the first run's push only
+    after = stored(s3, bucket)
+    assert after == before  # same ETag, LastModified, version and bytes: no PUT at all
+    assert version_count(s3, bucket) == 1
+
+
+def test_ind_alert_state_chooses_s3_when_no_state_flag_is_given(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
+) -> None:
+    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+
+    result = run(env={**s3_env, "IND_ALERT_STATE": url(bucket)})
+
+    assert result.returncode == 0, result.stderr
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body) == state_doc(SLOT_0)
+    assert not (config.parent / "state").exists()
+
+
+def test_a_missing_object_starts_empty_and_nothing_is_written_when_nothing_is_new(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
+) -> None:
+    ind.set_slots("AM", "BIO", 1, [])
+
+    result = run("--state", url(bucket), env=s3_env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{ALERT}: 0 open, 0 match, 0 new, ok" in result.stdout
+    assert stored(s3, bucket) is None
+    assert pushover.messages == []
+
+
+def test_a_dry_run_reads_the_object_and_never_writes_it(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
+) -> None:
+    before = put_state(s3, bucket, json.dumps(state_doc(SLOT_0)))
+    ind.set_slots("AM", "BIO", 1, [SLOT_0, SLOT_2])
+
+    result = run("--dry-run", "--state", url(bucket), env=s3_env)
+
+    assert result.returncode == 0, result.stderr
+    assert label(SLOT_2) in result.stdout
+    assert label(SLOT_0) not in result.stdout  # already pushed, as the object says
+    assert stored(s3, bucket) == before
+    assert pushover.messages == []
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("{ this is not json", "not JSON"),
+        ('{"version": 99, "alerts": {}}', "version 99"),
+        ("[]", "not a JSON object"),
+        (b"\xff\xfe not utf-8", "not JSON"),
+    ],
+    ids=["not-json", "unknown-version", "not-an-object", "not-utf8"],
+)
+def test_an_unreadable_object_is_refused_with_exit_2_and_left_as_it_is(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    s3_env: dict[str, str],
+    body: str | bytes,
+    why: str,
+) -> None:
+    before = put_state(s3, bucket, body)
+    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+
+    result = run("--state", url(bucket), env=s3_env)
+
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert f"{url(bucket)} is not a valid ind-alert state" in lines[0]
+    assert why in lines[0]
+    assert "untouched" in lines[0]
+    assert stored(s3, bucket) == before
+    assert version_count(s3, bucket) == 1
+    assert pushover.messages == []  # nothing is pushed on top of a state nobody can read
+
+
+def test_a_missing_bucket_is_named(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3_env: dict[str, str]
+) -> None:
+    missing = f"ind-alert-missing-{uuid.uuid4().hex[:8]}"
+
+    result = run("--state", url(missing), env=s3_env)
+
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert f"bucket {missing} does not exist" in lines[0]
+    assert pushover.messages == []
+
+
+def test_missing_aws_credentials_say_which_variables_to_set(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, bucket: str, s3_env: dict[str, str]
+) -> None:
+    result = run("--state", url(bucket), env={**s3_env, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None})
+
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert "AWS_ACCESS_KEY_ID" in lines[0]
+    assert "AWS_SECRET_ACCESS_KEY" in lines[0]
+
+
+@pytest.fixture
+def without_boto3(workdir: Workdir) -> dict[str, str]:
+    """PYTHONPATH naming a boto3 that fails to import, as when it is not installed."""
+    workdir.write("stub/boto3/__init__.py", 'raise ModuleNotFoundError("No module named \'boto3\'", name="boto3")\n')
+    return {"PYTHONPATH": str(workdir / "stub")}
+
+
+def test_without_boto3_an_s3_state_says_how_to_install_it(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3_env: dict[str, str], without_boto3: dict[str, str]
+) -> None:
+    result = run("--state", "s3://some-bucket/state/seen.json", env={**s3_env, **without_boto3})
+
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert "pip install boto3" in lines[0]
+    assert ind.requests == []
+    assert pushover.messages == []
+
+
+def test_without_boto3_a_state_file_still_works(
+    run: Run, config: Path, workdir: Workdir, ind: FakeIND, pushover: FakePushover, without_boto3: dict[str, str]
+) -> None:
+    """boto3 is imported only when an s3:// state is used."""
+    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+
+    result = run(env=without_boto3)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(workdir.state.read_text()) == state_doc(SLOT_0)
+
+
+def test_the_aws_secret_key_never_appears_in_the_output_at_verbose(
+    run: Run, config: Path, ind: FakeIND, pushover: FakePushover, bucket: str, s3_env: dict[str, str]
+) -> None:
+    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+
+    first = run("-v", "--state", url(bucket), env=s3_env)
+    idle = run("-v", "--state", url(bucket), env=s3_env)
+
+    assert first.returncode == idle.returncode == 0
+    assert f"state saved to {url(bucket)}" in first.stderr  # -v really said more
+    for result in (first, idle):
+        assert SECRET_KEY not in result.output
+
+
+# ------------------------------------------------------------------ IAM: what the user must fix
+
+
+def test_a_least_privilege_policy_for_the_one_key_is_enough(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    s3_env: dict[str, str],
+    iam_user: Callable[[list[dict[str, Any]]], tuple[str, str]],
+    iam_enforced: Callable[[], AbstractContextManager[None]],
+) -> None:
+    # s3:ListBucket: without it, real S3 answers a missing object with 403 instead of 404 (moto does not).
+    key_id, secret = iam_user(
+        [
+            allow(["s3:GetObject", "s3:PutObject"], f"arn:aws:s3:::{bucket}/{KEY}"),
+            allow(["s3:ListBucket"], f"arn:aws:s3:::{bucket}"),
+        ]
+    )
+    env = as_user(s3_env, key_id, secret)
+    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+
+    with iam_enforced():
+        first = run("--state", url(bucket), env=env)
+        idle = run("--state", url(bucket), env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert idle.returncode == 0, idle.stderr
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body) == state_doc(SLOT_0)
+    assert version_count(s3, bucket) == 1
+    assert len(pushover.delivered) == 1
+
+
+def test_denied_access_to_the_object_is_one_line_saying_what_to_allow(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    s3_env: dict[str, str],
+    iam_user: Callable[[list[dict[str, Any]]], tuple[str, str]],
+    iam_enforced: Callable[[], AbstractContextManager[None]],
+) -> None:
+    # A policy written for another key: the usual mistake.
+    key_id, secret = iam_user([allow(["s3:GetObject", "s3:PutObject"], f"arn:aws:s3:::{bucket}/state/other.json")])
+    before = put_state(s3, bucket, json.dumps(state_doc(SLOT_0)))
+    ind.set_slots("AM", "BIO", 1, [SLOT_0, SLOT_1])
+
+    with iam_enforced():
+        result = run("-v", "--state", url(bucket), env=as_user(s3_env, key_id, secret))
+
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert f"denied access to {url(bucket)}" in lines[0]
+    assert "s3:GetObject" in lines[0]
+    assert secret not in result.output
+    assert pushover.messages == []
+    assert stored(s3, bucket) == before
+
+
+def test_denied_writing_is_a_failure_to_act_on_with_exit_1(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    s3_env: dict[str, str],
+    iam_user: Callable[[list[dict[str, Any]]], tuple[str, str]],
+    iam_enforced: Callable[[], AbstractContextManager[None]],
+) -> None:
+    key_id, secret = iam_user(
+        [allow(["s3:GetObject"], f"arn:aws:s3:::{bucket}/{KEY}"), allow(["s3:ListBucket"], f"arn:aws:s3:::{bucket}")]
+    )
+    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+
+    with iam_enforced():
+        result = run("--state", url(bucket), env=as_user(s3_env, key_id, secret))
+
+    assert result.returncode == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert f"denied access to {url(bucket)}" in lines[0]
+    assert "s3:PutObject" in lines[0]
+    assert stored(s3, bucket) is None
+
+
+@pytest.mark.parametrize(
+    ("which", "named"),
+    [("secret", "AWS_SECRET_ACCESS_KEY"), ("key id", "AWS_ACCESS_KEY_ID")],
+    ids=["wrong-secret", "unknown-key-id"],
+)
+def test_rejected_aws_credentials_name_the_variable_without_printing_it(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    bucket: str,
+    s3_env: dict[str, str],
+    iam_user: Callable[[list[dict[str, Any]]], tuple[str, str]],
+    iam_enforced: Callable[[], AbstractContextManager[None]],
+    which: str,
+    named: str,
+) -> None:
+    key_id, secret = iam_user([allow(["s3:GetObject", "s3:PutObject"], f"arn:aws:s3:::{bucket}/{KEY}")])
+    if which == "secret":
+        secret = "x" * 20 + secret[20:]
+    else:
+        key_id = "AKIA" + "Z" * 16
+
+    with iam_enforced():
+        result = run("-v", "--state", url(bucket), env=as_user(s3_env, key_id, secret))
+
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0]
+    assert secret not in result.output
+
+
+# ------------------------------------------------------------------ the region
+
+
+def test_the_standard_aws_region_variable_sets_the_client_region(
+    monkeypatch: pytest.MonkeyPatch, s3_env: dict[str, str]
+) -> None:
+    """AWS_REGION is what the README, the workflow and the script's own messages name.
+
+    boto3 reads only AWS_DEFAULT_REGION (boto/boto3#3620); with AWS_REGION alone its S3 client signs
+    for us-east-1, which S3-compatible stores with another region refuse and real S3 answers with a
+    redirect.
+    """
+    for name, value in s3_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+
+    store = ind_alert.S3Store.from_url(url("some-bucket"))
+
+    assert store.client.meta.region_name == REGION
+
+
+# ------------------------------------------------------------------ overlapping runs
+
+
+@dataclass
+class LoadThen:
+    """A Store that calls ``then()`` right after loading: another run fits between our load and save."""
+
+    inner: Any
+    then: Callable[[], None]
+
+    @property
+    def location(self) -> str:
+        return str(self.inner.location)
+
+    def load(self) -> tuple[Any, Any]:
+        loaded = self.inner.load()
+        self.then()
+        return loaded  # type: ignore[no-any-return]
+
+    def save(self, state: Any, token: Any) -> bool:
+        return bool(self.inner.save(state, token))
+
+
+@pytest.fixture
+def aws_environ(monkeypatch: pytest.MonkeyPatch, s3_env: dict[str, str]) -> None:
+    """The AWS variables in this process, for S3Store.from_url as the script builds it."""
+    for name, value in s3_env.items():
+        monkeypatch.setenv(name, value)
+
+
+def make_runner(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], store: Any) -> Any:
+    """A Runner wired the way dispatch() wires a normal run."""
+    config = ind_alert.parse_config(tomllib.loads(CONFIG))
+    env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
+    client = ind_alert.pushover_client(config, env)
+    return ind_alert.Runner(config, store, env, ind_alert.build_channels(config, env, client), client)
+
+
+@pytest.mark.parametrize("initial", ["no object yet", "an object exists"])
+def test_two_overlapping_runs_record_both_slots_and_push_each_once(
+    aws_environ: None, ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], s3: Any, bucket: str, initial: str
+) -> None:
+    """Runs A and B read the same state; A saves between B's load and B's save; B must not lose A's slot."""
+    already = [SLOT_0] if initial == "an object exists" else []
+    if already:
+        put_state(s3, bucket, json.dumps(state_doc(*already), indent=2, sort_keys=True) + "\n")
+    versions_before = version_count(s3, bucket)
+    with FakeIND() as ind_b:
+        ind.set_slots("AM", "BIO", 1, [*already, SLOT_1])  # what run A sees
+        ind_b.set_slots("AM", "BIO", 1, [*already, SLOT_2])  # what run B sees, a moment later
+        run_a = make_runner(ind, pushover, secrets, ind_alert.S3Store.from_url(url(bucket)))
+        codes: list[int] = []
+        run_b = make_runner(
+            ind_b,
+            pushover,
+            secrets,
+            LoadThen(ind_alert.S3Store.from_url(url(bucket)), lambda: codes.append(run_a.run())),
+        )
+
+        codes.append(run_b.run())
+
+    assert codes == [0, 0]
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body) == state_doc(*already, SLOT_1, SLOT_2)
+    assert version_count(s3, bucket) == versions_before + 2  # A's write, then B's merged write
+    lines = pushed_lines(pushover)
+    assert lines[label(SLOT_1)] == 1
+    assert lines[label(SLOT_2)] == 1
+    assert lines[label(SLOT_0)] == 0
+    assert len(pushover.delivered) == 2
+
+    # A third run that sees all of them has nothing to push and nothing to write.
+    ind.set_slots("AM", "BIO", 1, [*already, SLOT_1, SLOT_2])
+    assert make_runner(ind, pushover, secrets, ind_alert.S3Store.from_url(url(bucket))).run() == 0
+    assert len(pushover.delivered) == 2
+    assert stored(s3, bucket) == found
+
+
+@dataclass
+class RivalWritesFirst:
+    """The real client, except that another run writes the key just before each of our PUTs."""
+
+    client: Any
+    bucket: str
+    puts: int = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        self.puts += 1
+        rival = (day(20 + self.puts), "10:00", "10:10")
+        self.client.put_object(Bucket=self.bucket, Key=KEY, Body=json.dumps(state_doc(rival)).encode())
+        return self.client.put_object(**kwargs)
+
+
+def test_a_save_that_keeps_losing_the_race_gives_up_after_its_attempts_with_exit_1(
+    aws_environ: None, s3: Any, bucket: str
+) -> None:
+    store = ind_alert.S3Store.from_url(url(bucket))
+    rival = RivalWritesFirst(store.client, bucket)
+    store.client, store.attempts = rival, 3
+    ours = ind_alert.state_from_json(json.dumps(state_doc(SLOT_0)), "test")
+
+    with pytest.raises(ind_alert.StateError) as failed:
+        store.save(ours, (None, None))
+
+    assert failed.value.exit_code == 1
+    assert url(bucket) in str(failed.value)
+    assert rival.puts == 3
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body) == state_doc((day(23), "10:00", "10:10"))  # theirs, never overwritten
+    assert version_count(s3, bucket) == 3
+
+
+# ------------------------------------------------------------------ merge_states
+
+
+def alert_state(sent: dict[str, set[str]] | None = None, **fields: Any) -> Any:
+    return ind_alert.AlertState(sent={r: frozenset(ids) for r, ids in (sent or {}).items()}, **fields)
+
+
+def merged(ours: dict[str, Any], theirs: dict[str, Any], **state: Any) -> Any:
+    return ind_alert.merge_states(ind_alert.State(ours, **state), ind_alert.State(theirs))
+
+
+A_ID, B_ID, C_ID = slot_id(SLOT_0), slot_id(SLOT_1), slot_id(SLOT_2)
+
+
+def test_merge_counts_a_slot_pushed_by_either_run_as_pushed() -> None:
+    ours = {ALERT: alert_state({"me": {A_ID, B_ID}})}
+    theirs = {ALERT: alert_state({"me": {B_ID, C_ID}})}
+
+    for result in (merged(ours, theirs), merged(theirs, ours)):
+        assert result.alerts[ALERT].sent == {"me": {A_ID, B_ID, C_ID}}
+
+
+def test_merge_keeps_the_recipients_and_alerts_of_both_runs() -> None:
+    ours = {ALERT: alert_state({"me": {A_ID}}), "only ours": alert_state({"me": {C_ID}})}
+    theirs = {ALERT: alert_state({"partner": {B_ID}}), "only theirs": alert_state({"me": {B_ID}})}
+
+    result = merged(ours, theirs)
+
+    assert result.alerts[ALERT].sent == {"me": {A_ID}, "partner": {B_ID}}
+    assert result.alerts["only ours"].sent == {"me": {C_ID}}
+    assert result.alerts["only theirs"].sent == {"me": {B_ID}}
+
+
+def test_merge_keeps_the_emergency_pushes_of_both_runs() -> None:
+    mine = ind_alert.Emergency(frozenset({A_ID}), 2_000)
+    other = ind_alert.Emergency(frozenset({B_ID}), 3_000)
+
+    result = merged({ALERT: alert_state(emergencies={"t1": mine})}, {ALERT: alert_state(emergencies={"t2": other})})
+
+    assert result.alerts[ALERT].emergencies == {"t1": mine, "t2": other}
+
+
+def test_merge_keeps_the_latest_quota_notice_and_our_repository() -> None:
+    ours = ind_alert.State({}, "me/fork", 1_700_000_000)
+    theirs = ind_alert.State({}, "me/fork", 1_800_000_000)
+
+    result = ind_alert.merge_states(ours, theirs)
+
+    assert result.quota_notified == 1_800_000_000
+    assert result.repository == "me/fork"
+    assert ind_alert.merge_states(ind_alert.State(), ind_alert.State()).quota_notified is None
+
+
+def test_merge_does_not_send_a_blind_push_twice_when_the_other_run_sent_it() -> None:
+    ours = {ALERT: alert_state(failing_since=2_000)}
+    theirs = {ALERT: alert_state(failing_since=1_000, blind_notified=True)}
+
+    result = merged(ours, theirs).alerts[ALERT]
+
+    assert result.blind_notified is True
+    assert result.failing_since == 1_000
+
+
+def test_merge_after_the_other_runs_blind_push_still_leads_to_one_checking_again_push() -> None:
+    """Run B sent the blind push; run A, which had loaded the state before that, saw IND answer again.
+
+    A did not know about the blind push, so it sent no "checking again" push. The merge must keep the
+    blind push on record, so that the next successful run sends that one push (issue 6: "When checks
+    succeed again, send one 'checking again' push"). Dropping it leaves the user believing the watcher
+    is still blind.
+    """
+    ours = {ALERT: alert_state()}  # recovered: no failing_since, no blind push known
+    theirs = {ALERT: alert_state(failing_since=1_000, blind_notified=True)}
+
+    result = merged(ours, theirs).alerts[ALERT]
+
+    assert result.blind_notified is True
+
+
+def test_a_merged_state_is_written_and_read_back_unchanged() -> None:
+    ours = {ALERT: alert_state({"default": {A_ID}}, failing_since=5)}
+    theirs = {ALERT: alert_state({"default": {B_ID}}), "other": alert_state({"default": {C_ID}})}
+    result = merged(ours, theirs, quota_notified=7)
+
+    text = ind_alert.state_to_json(result)
+
+    assert ind_alert.state_to_json(ind_alert.state_from_json(text, "merged")) == text
