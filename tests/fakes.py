@@ -185,10 +185,7 @@ class _FakeServer:
         self.delay = 0.0
         self._server = _Server(self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"{self.name}-serve",
-            daemon=True,
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"{self.name}-serve", daemon=True
         )
         self._thread.start()
 
@@ -257,14 +254,7 @@ class _FakeServer:
                 release = self._release
             release.wait()
 
-    def _route(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-    ) -> Reply:
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
         raise NotImplementedError
 
     def _strip_base(self, path: str) -> str:
@@ -286,13 +276,7 @@ def slot_key(desk: str, product: str, persons: int, date: str, start: str, end: 
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def slots_body(
-    desk: str,
-    product: str,
-    persons: int,
-    slots: Iterable[SlotSpec],
-    key_salt: str = "",
-) -> str:
+def slots_body(desk: str, product: str, persons: int, slots: Iterable[SlotSpec], key_salt: str = "") -> str:
     """The real-shape slots body (prefix included) for ``slots``, in the order given.
 
     A ``(date, start, end)`` tuple (or list) becomes ``{key, date, startTime, endTime, parts: 1}``.
@@ -455,14 +439,7 @@ class FakeIND(_FakeServer):
                 return queued.popleft()
             return self._sticky.get(key)
 
-    def _route(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-    ) -> Reply:
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
         rel = self._strip_base(path)
         if method != "GET":
             return Reply(405, "<html><body>405 Method Not Allowed</body></html>")
@@ -645,14 +622,7 @@ class FakePushover(_FakeServer):
         payload = {param: "invalid"} if param else {}
         return self._reply(endpoint, status, {**payload, "errors": [text], "status": 0})
 
-    def _route(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-    ) -> Reply:
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
         rel = self._strip_base(path)
         tag = ""
         if rel == "/messages.json":

@@ -288,9 +288,7 @@ def test_it_gives_up_after_the_configured_number_of_push_attempts(repos: Repos) 
 # --- heartbeat -----------------------------------------------------------------------------------
 
 
-def test_it_pushes_a_heartbeat_when_the_newest_commit_is_older_than_heartbeat_days(
-    tmp_path: Path,
-) -> None:
+def test_it_pushes_a_heartbeat_when_the_newest_commit_is_older_than_heartbeat_days(tmp_path: Path) -> None:
     repos = make_repos(tmp_path, initial_age_days=50)
     run = repos.clone("run")
 
@@ -354,8 +352,7 @@ def test_it_still_beats_when_state_is_kept_elsewhere(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("HEARTBEAT_DAYS", "soon"), ("PUSH_ATTEMPTS", "0"), ("PUSH_ATTEMPTS", "many")],
+    ("name", "value"), [("HEARTBEAT_DAYS", "soon"), ("PUSH_ATTEMPTS", "0"), ("PUSH_ATTEMPTS", "many")]
 )
 def test_it_rejects_a_setting_that_is_not_a_number(repos: Repos, name: str, value: str) -> None:
     run = repos.clone("run")
