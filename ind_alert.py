@@ -324,12 +324,10 @@ def _clock(table: Mapping[str, Any], key: str, where: str) -> dtime | None:
     value = _typed(table, key, str, where, 'a time like "09:30"')
     if value is None:
         return None
-    if not re.fullmatch(r"\d{1,2}:\d{2}", value):
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
         raise ConfigError(f'{where}: {key} must be a time like "09:30", not {value!r}')
-    hours, minutes = map(int, value.split(":"))
-    if hours > 23 or minutes > 59:
-        raise ConfigError(f'{where}: {key} must be a time like "09:30", not {value!r}')
-    return dtime(hours, minutes)
+    return dtime(int(match[1]), int(match[2]))
 
 
 def _date(table: Mapping[str, Any], key: str, where: str) -> date | None:
@@ -358,7 +356,7 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
         if not notify:
             raise ConfigError(f"{where}: notify is empty: name at least one recipient")
         for name in notify:
-            if name not in recipients:
+            if not isinstance(name, str) or name not in recipients:
                 raise ConfigError(f'{where}: notify names unknown recipient "{name}"{suggest(str(name), recipients)}')
     alert = Alert(
         name=table["name"].strip(),
@@ -452,8 +450,8 @@ XSSI_PREFIX = re.compile(r"^\)\]\}',?\s*")  # Angular's anti-XSSI prefix, tolera
 IND_HEADERS = {"Accept": "application/json", "oap-locale": "en", "User-Agent": USER_AGENT}
 
 
-def parse_slots(body: str) -> list[Slot]:
-    """The open slots in an IND answer, earliest first. Anything unexpected is a SourceError."""
+def ind_data(body: str) -> list[Any]:
+    """The `data` list of an IND answer; anything but an OK envelope is a SourceError."""
     text = XSSI_PREFIX.sub("", body.lstrip("\ufeff"), count=1)
     if text.lstrip().startswith("<"):
         raise SourceError("IND answered with a web page instead of data (maintenance or a block page?)")
@@ -464,10 +462,16 @@ def parse_slots(body: str) -> list[Slot]:
     if not isinstance(doc, dict) or doc.get("status") != "OK":
         status = doc.get("status") if isinstance(doc, dict) else None
         raise SourceError(f"IND answered status {str(status)[:40]!r} instead of OK")
-    if not isinstance(doc.get("data"), list):
-        raise SourceError("IND answer has no slot list")
+    data = doc.get("data")
+    if not isinstance(data, list):
+        raise SourceError("IND answer has no data list")
+    return data
+
+
+def parse_slots(body: str) -> list[Slot]:
+    """The open slots in an IND answer, earliest first. Anything unexpected is a SourceError."""
     slots = set()
-    for item in doc["data"]:
+    for item in ind_data(body):
         try:
             day = date.fromisoformat(item["date"])
             start = dtime.fromisoformat(item["startTime"])
@@ -555,14 +559,11 @@ def fetch_all(
 
 def list_desks(base_url: str, product: str) -> list[tuple[str, str]]:
     with requests.Session() as session:
-        body = ind_get(session, f"{base_url}/desks/", {"productKey": product})
+        data = ind_data(ind_get(session, f"{base_url}/desks/", {"productKey": product}))
     try:
-        doc = json.loads(XSSI_PREFIX.sub("", body, count=1))
-        if doc["status"] == "OK":
-            return sorted((str(d["key"]), str(d["name"])) for d in doc["data"])
-    except (ValueError, KeyError, TypeError):
-        pass
-    raise SourceError("IND's desk list was not in the expected shape")
+        return sorted((str(d["key"]), str(d["name"])) for d in data)
+    except (KeyError, TypeError):
+        raise SourceError("IND's desk list was not in the expected shape") from None
 
 
 # ----------------------------------------------------------- filter and diff
@@ -640,12 +641,6 @@ def format_push(alert: Alert, slots: Sequence[Slot], now: datetime) -> Push:
     )
 
 
-def format_line(alert: Alert, status: str, open_: int = 0, matching: int = 0, new: int = 0) -> str:
-    if status.startswith("IND"):
-        return f"{alert.name}: {status}"
-    return f"{alert.name}: {open_} open, {matching} match, {new} new, {status}"
-
-
 # ----------------------------------------------------------------- notifier
 
 
@@ -659,16 +654,15 @@ class Channel(Protocol):
         """Confirm the channel can deliver, sending nothing, or raise NotifyError."""
 
 
-def pushover_problem(response: requests.Response) -> str:
+def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
     """What Pushover rejected, in words that never include the rejected value."""
-    body = PushoverClient.json(response)
     if body.get("token") == "invalid":
         return "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
     if body.get("user") == "invalid":
         return "Pushover rejected the user key"
     errors = body.get("errors")
     detail = "; ".join(str(e) for e in errors)[:200] if isinstance(errors, list) else "no details"
-    return f"Pushover refused the request (HTTP {response.status_code}: {detail})"
+    return f"Pushover refused the request (HTTP {status}: {detail})"
 
 
 @dataclass
@@ -699,11 +693,11 @@ class PushoverClient:
                 problem = "Pushover could not be reached"
             else:
                 self.read_quota(response)
+                body = self.json(response)
                 if 400 <= response.status_code < 500 and response.status_code != 429:
                     # Permanent: repeating it gets a shared runner IP blocked.
-                    self.token_rejected = self.json(response).get("token") == "invalid"
-                    raise NotifyError(pushover_problem(response), permanent=True)
-                body = self.json(response)
+                    self.token_rejected = body.get("token") == "invalid"
+                    raise NotifyError(pushover_problem(response.status_code, body), permanent=True)
                 if response.status_code == 200 and body.get("status") == 1:
                     return body
                 problem = f"Pushover answered HTTP {response.status_code}"
@@ -758,10 +752,7 @@ class PushoverChannel:
     user: str = field(repr=False)
 
     def send(self, push: Push) -> None:
-        try:
-            self.client.message(self.user, push)
-        except NotifyError as exc:
-            raise NotifyError(f"{exc} (recipient {self.name})", exc.permanent) from None
+        self.client.message(self.user, push)
 
     def check(self) -> None:
         self.client.validate(self.user)
@@ -787,7 +778,7 @@ class AppriseChannel:
 
     def send(self, push: Push) -> None:
         if not self.notifier.notify(title=push.title, body=f"{push.message}\n{push.url}"):
-            raise NotifyError(f"recipient {self.name}: Apprise could not deliver; will retry next run")
+            raise NotifyError("Apprise could not deliver; will retry next run")
 
     def check(self) -> None:
         """The URL was checked when the channel was built; Apprise has no way to check without sending."""
@@ -853,8 +844,8 @@ def state_from_json(text: str, where: str) -> State:
         raise bad("not a JSON object")
     if doc.get("version") != STATE_VERSION:
         raise bad(f"version {doc.get('version')!r}, this ind-alert reads version {STATE_VERSION}")
-    if set(doc) - {"version", "alerts", "repository", "quota_notified"}:
-        raise bad(f"unknown keys {sorted(set(doc) - {'version', 'alerts', 'repository', 'quota_notified'})}")
+    if extra := set(doc) - {"version", "alerts", "repository", "quota_notified"}:
+        raise bad(f"unknown keys {sorted(extra)}")
     try:
         alerts = {}
         for name, a in doc["alerts"].items():
@@ -975,6 +966,12 @@ class Outcome:
     new: int = 0
     earliest: Slot | None = None
 
+    def line(self) -> str:
+        """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
+        if self.status == "IND unreachable":
+            return f"{self.alert.name}: {self.status}"
+        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}"
+
 
 @dataclass
 class Runner:
@@ -987,7 +984,6 @@ class Runner:
     pushover: PushoverClient | None
     dry_run: bool = False
     clock: Callable[[], float] = time.time
-    fetch: Callable[[str, Sequence[Query]], dict[Query, FetchResult]] = fetch_all
     exit_code: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
@@ -999,8 +995,9 @@ class Runner:
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
         state, token = self.store.load()
         state = self.claim(state)
-        queries = list(dict.fromkeys(a.query for a in self.config.alerts))
-        results = self.fetch((self.env.get("IND_API_URL") or IND_API_URL).rstrip("/"), queries)
+        results = fetch_all(
+            (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/"), [a.query for a in self.config.alerts]
+        )
         alerts: dict[str, AlertState] = {}
         for alert in self.config.alerts:
             previous = state.alerts.get(alert.name, AlertState())
@@ -1009,7 +1006,7 @@ class Runner:
         new_state = State(alerts, state.repository, state.quota_notified)
         new_state = self.watch_quota(new_state)
         for outcome in self.outcomes:
-            print(format_line(outcome.alert, outcome.status, outcome.open, outcome.matching, outcome.new))
+            print(outcome.line())
         write_summary(self.env, self.outcomes, self.dry_run)
         if not self.dry_run:
             self.save(new_state, token)
@@ -1042,8 +1039,9 @@ class Runner:
         outcome.earliest = matching[0] if matching else None
         recipients = self.config.recipients_of(alert)
         kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
-        current = forget_gone(dataclasses.replace(previous, sent=kept), {s.id for s in open_slots})
-        current = self.cancel_emergencies(alert, current, {s.id for s in open_slots}, now)
+        open_ids = {s.id for s in open_slots}
+        current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
+        current = self.cancel_emergencies(alert, current, open_ids, now)
         current = self.recover(alert, current, now)
         sent = dict(current.sent)
         emergencies = dict(current.emergencies)
@@ -1078,11 +1076,11 @@ class Runner:
             return True
         except NotifyError as exc:
             if exc.permanent:
-                log.error(str(exc))
+                log.error(f"recipient {recipient.name}: {exc}")
                 self.exit_code = 1
                 self.disabled.add(recipient.name)  # never repeat a rejected request
             else:
-                log.warning(str(exc))
+                log.warning(f"recipient {recipient.name}: {exc}")
             return False
 
     def cancel_emergencies(self, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
@@ -1194,7 +1192,8 @@ class Redact(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len, reverse=True)
@@ -1243,18 +1242,23 @@ def is_secret_var(name: str) -> bool:
     return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION")) or name.endswith(("_URL", "_TOKEN", "_KEY"))
 
 
+def append_to(env: Mapping[str, str], var: str, text: str) -> None:
+    """Append to a file GitHub Actions names in the environment (the summary, the step outputs)."""
+    if env.get(var):
+        try:
+            with open(env[var], "a", encoding="utf-8") as out:
+                out.write(text)
+        except OSError:
+            log.warning(f"could not write {var}")
+
+
 def github_output(env: Mapping[str, str], name: str, value: str) -> None:
     """Hand a value to the workflow's next steps (steps.<id>.outputs.<name>)."""
-    if env.get("GITHUB_OUTPUT"):
-        with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
-            output.write(f"{name}={value}\n")
+    append_to(env, "GITHUB_OUTPUT", f"{name}={value}\n")
 
 
 def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool) -> None:
     """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new."""
-    path = env.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return
     rows = [
         "## ind-alert" + (" (dry run)" if dry_run else ""),
         "",
@@ -1266,11 +1270,7 @@ def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: 
         cells = [o.alert.name, o.alert.desk_name, PRODUCTS[o.alert.product], str(o.alert.persons), earliest, str(o.new)]
         cells.append(o.status)
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    try:
-        with open(path, "a", encoding="utf-8") as summary:
-            summary.write("\n".join(rows) + "\n")
-    except OSError:
-        log.warning("could not write the job summary")
+    append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows) + "\n")
 
 
 # ---------------------------------------------------------------- S3 state
@@ -1398,8 +1398,8 @@ def watch(
             return code
         if wait(opts.interval * jitter(0.9, 1.1)):  # jitter: many watchers must not hit IND in lockstep
             return 0
-        if stamp() != seen:
-            seen = stamp()
+        if (current := stamp()) != seen:
+            seen = current
             try:
                 runner = make(load_config(opts.config))
                 notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
@@ -1434,17 +1434,7 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
     args = parser.parse_args(argv)
     if not math.isfinite(args.interval) or args.interval < MIN_INTERVAL:
         parser.error(f"--interval must be at least {MIN_INTERVAL:.0f} seconds: IND is polled by many people")
-    return Options(
-        config=Path(args.config),
-        state=args.state,
-        dry_run=args.dry_run,
-        check=args.check,
-        test_notification=args.test_notification,
-        list_desks=args.list_desks,
-        watch=args.watch,
-        interval=args.interval,
-        verbose=args.verbose,
-    )
+    return Options(**{**vars(args), "config": Path(args.config)})  # the flags are the record's fields
 
 
 class NotConfigured(AlertError):
