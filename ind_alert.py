@@ -133,7 +133,7 @@ class ConfigError(AlertError):
 
 
 class StateError(AlertError):
-    """The state could not be read (exit 2) or saved (exit 1)."""
+    """The state could not be read (exit 2), saved (exit 1), or reached for a moment (exit 0, a warning)."""
 
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
@@ -1306,14 +1306,12 @@ class S3Store:
 
     def explain(self, exc: Exception) -> str:
         """One line that says what to fix, from the error code only (AWS texts can carry request details)."""
-        from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+        from botocore.exceptions import ClientError, NoCredentialsError
 
         if isinstance(exc, NoCredentialsError):
             return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see README)"
-        if isinstance(exc, NoRegionError):
-            return "no AWS region: set AWS_REGION (see README)"
         if not isinstance(exc, ClientError):
-            return f"S3 could not be reached for {self.location} ({type(exc).__name__})"
+            return f"S3 could not be reached for {self.location} ({type(exc).__name__}); will retry next run"
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
         denied = f"S3 denied access to {self.location}: allow s3:GetObject, s3:PutObject and s3:ListBucket (see README)"
         return {
@@ -1325,17 +1323,20 @@ class S3Store:
         }.get(code, f"S3 answered {code} for {self.location}")
 
     def load(self) -> tuple[State, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as NetworkError
 
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key)
             body, etag = response["Body"].read(), response["ETag"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        except (BotoCoreError, ClientError) as exc:
+            error = exc.response if isinstance(exc, ClientError) else {}
+            if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return State(), (None, None)
-            raise StateError(self.explain(exc)) from None
-        except BotoCoreError as exc:
-            raise StateError(self.explain(exc)) from None
+            # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
+            passing = isinstance(exc, NetworkError | HTTPClientError)
+            passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+            raise StateError(self.explain(exc), exit_code=0 if passing else 2) from None
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -1392,7 +1393,13 @@ def watch(
 
     seen, runner = stamp(), make(load_config(opts.config))
     while True:
-        code = runner.run()
+        try:
+            code = runner.run()
+        except StateError as exc:
+            if exc.exit_code:
+                raise
+            log.warning(str(exc))  # e.g. S3 unreachable for a moment: the watch goes on
+            code = 0
         if code:
             log.error("stopping: this needs fixing before watching can go on")
             return code
@@ -1547,7 +1554,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         github_output(env, "configured", "false")  # the workflow gives an unconfigured copy no heartbeat
         return 0
     except AlertError as exc:
-        log.error(str(exc))
+        (log.error if exc.exit_code else log.warning)(str(exc))
         return exc.exit_code
 
 

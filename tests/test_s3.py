@@ -801,3 +801,88 @@ def test_a_merged_state_is_written_and_read_back_unchanged() -> None:
     text = ind_alert.state_to_json(result)
 
     assert ind_alert.state_to_json(ind_alert.state_from_json(text, "merged")) == text
+
+
+# ------------------------------------------------------------------ S3 out of reach for a moment
+
+
+class FlakyClient:
+    """An S3 client whose reads fail with the given errors first, then reach the real endpoint."""
+
+    def __init__(self, inner: Any, *errors: Exception) -> None:
+        self.inner, self.errors = inner, list(errors)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.inner.get_object(**kwargs)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        return self.inner.put_object(**kwargs)
+
+
+def unreachable() -> Exception:
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+
+def s3_busy() -> Exception:
+    body = {"Error": {"Code": "SlowDown", "Message": "busy"}, "ResponseMetadata": {"HTTPStatusCode": 503}}
+    return ClientError(body, "GetObject")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("error", [unreachable, s3_busy], ids=["a network failure", "an S3 5xx"])
+def test_s3_out_of_reach_for_a_moment_is_a_warning_with_exit_0_and_nothing_pushed(
+    aws_environ: None,
+    ind: FakeIND,
+    pushover: FakePushover,
+    secrets: dict[str, str],
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Callable[[], Exception],
+    config: Path,
+) -> None:
+    ind.set_slots("AM", "BIO", 1, [(day(3), "09:00", "09:10")])
+    real = ind_alert.S3Store.from_url(url(bucket))
+    monkeypatch.setattr(
+        ind_alert,
+        "open_store",
+        lambda location: ind_alert.S3Store(real.bucket, real.key, FlakyClient(real.client, error())),
+    )
+    env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
+
+    code = ind_alert.main(["--config", str(config), "--state", url(bucket)], env=env)
+
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"warning: S3 could not be reached for {url(bucket)}" in err or "warning: S3 answered SlowDown" in err
+    assert "Traceback" not in err
+    assert pushover.messages == []  # nothing is checked or pushed without the state
+    assert ind.requests == []
+
+
+def test_watch_mode_goes_on_when_s3_is_out_of_reach_for_a_moment(
+    aws_environ: None, ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], s3: Any, bucket: str, config: Path
+) -> None:
+    ind.set_slots("AM", "BIO", 1, [(day(3), "09:00", "09:10")])
+    real = ind_alert.S3Store.from_url(url(bucket))
+    store = ind_alert.S3Store(real.bucket, real.key, FlakyClient(real.client, unreachable()))
+    runner = make_runner(ind, pushover, secrets, store)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) == 2  # stop after the second cycle
+
+    opts = ind_alert.Options(config=config, state=url(bucket), watch=True)
+    code = ind_alert.watch(opts, lambda config: runner, wait, lambda low, high: 1.0)
+
+    assert code == 0
+    assert len(waits) == 2  # the failed cycle did not end the watch
+    assert pushed_lines(pushover) == Counter({label((day(3), "09:00", "09:10")): 1})
+    assert (
+        ALERT
+        in json.loads(stored(boto3.client("s3", endpoint_url=real.client.meta.endpoint_url), bucket).body)["alerts"]
+    )  # type: ignore[union-attr]
