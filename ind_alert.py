@@ -11,11 +11,13 @@ Environment:
   IND_API_URL        IND API base URL (default https://oap.ind.nl/oap/api)
   PUSHOVER_API_URL   Pushover API base URL (default https://api.pushover.net/1)
   IND_ALERT_STATE    state location when --state is not given: a path or s3://bucket/key
-  GITHUB_*           read when running in GitHub Actions (summary, annotations, repository)
+  AWS_*              credentials, region and AWS_ENDPOINT_URL_S3 for s3:// state (read by boto3)
+  GITHUB_*           read when running in GitHub Actions (summary, annotations, repository, outputs)
+  Recipients in alerts.toml name further variables (pushover_user_env, apprise_url_env).
 
 Exit codes:
   0  the run did its job; passing outside failures are warnings, retried next run
-  1  a failure to act on: Pushover rejected a token or key, or the state could not be saved
+  1  a failure to act on: Pushover rejected the token, a key or a request, or the state could not be saved
   2  usage or config error, missing secret, unreadable state
 """
 
