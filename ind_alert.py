@@ -241,6 +241,11 @@ class Push:
     sound: str | None = None
     tag: str | None = None
 
+    @classmethod
+    def about(cls, title: str, message: str, product: str) -> Push:
+        """A push about the watcher itself (test, blind, checking again), linking the booking page."""
+        return cls(title, message[:MESSAGE_LIMIT], BOOKING_URL.format(product=product), "IND booking page")
+
 
 @dataclass(frozen=True)
 class Emergency:
@@ -1117,11 +1122,10 @@ class Runner:
     def recover(self, alert: Alert, current: AlertState, now: datetime) -> AlertState:
         if current.blind_notified:
             since = datetime.fromtimestamp(current.failing_since or 0, AMSTERDAM)
-            push = Push(
-                title=f"ind-alert is checking again: {alert.name}",
-                message=f"IND answers again (it failed since {since:%a %d %b %H:%M}). Slots are pushed as usual.",
-                url=BOOKING_URL.format(product=alert.product),
-                url_title="IND booking page",
+            push = Push.about(
+                f"ind-alert is checking again: {alert.name}",
+                f"IND answers again (it failed since {since:%a %d %b %H:%M}). Slots are pushed as usual.",
+                alert.product,
             )
             if not self.broadcast([alert], push):
                 return current
@@ -1139,16 +1143,12 @@ class Runner:
         if not blind:
             return alerts
         since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
-        push = Push(
-            title=f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
-            message=(
-                f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
-                "No push does not mean no slots. Check the booking page yourself; if IND's site works"
-                " but this persists, see the README's troubleshooting table."
-            ),
-            url=BOOKING_URL.format(product=blind[0].product),
-            url_title="IND booking page",
-            priority=0,
+        push = Push.about(
+            f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
+            f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
+            "No push does not mean no slots. Check the booking page yourself; if IND's site works"
+            " but this persists, see the README's troubleshooting table.",
+            blind[0].product,
         )
         log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
         if self.broadcast(blind, push):
@@ -1489,13 +1489,12 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
     return code
 
 
-def test_push(config: Config) -> Push:
+def trial_push(config: Config) -> Push:
     names = ", ".join(a.name for a in config.alerts)
-    return Push(
-        title="ind-alert test: notifications work",
-        message=f"You will be told here when a slot opens for: {names}"[:MESSAGE_LIMIT],
-        url=BOOKING_URL.format(product=config.alerts[0].product),
-        url_title="IND booking page",
+    return Push.about(
+        "ind-alert test: notifications work",
+        f"You will be told here when a slot opens for: {names}",
+        config.alerts[0].product,
     )
 
 
@@ -1523,7 +1522,7 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
         print(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
         return code
     if opts.test_notification:
-        push = test_push(config)
+        push = trial_push(config)
         return each_channel(config, env, lambda c: c.send(push), "test push delivered")
 
     def make(config: Config) -> Runner:
