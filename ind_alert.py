@@ -837,6 +837,11 @@ def state_to_json(state: State) -> str:
     return json.dumps(out, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def unchanged(text: str, loaded: str | None) -> bool:
+    """Nothing to write: the text is what was loaded, or an empty state where there was none."""
+    return text == loaded or (loaded is None and text == state_to_json(State()))
+
+
 def state_from_json(text: str, where: str) -> State:
     """Parse a state document; anything unexpected is refused, never read as empty."""
 
@@ -924,7 +929,7 @@ class FileStore:
 
     def save(self, state: State, token: Any) -> bool:
         text = state_to_json(state)
-        if text == token or (token is None and state_to_json(State()) == text):
+        if unchanged(text, token):
             return False
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
@@ -1351,7 +1356,7 @@ class S3Store:
         loaded, etag = token
         for _ in range(self.attempts):
             text = state_to_json(state)
-            if text == loaded or (etag is None and text == state_to_json(State())):
+            if unchanged(text, loaded):  # loaded is None exactly when there was no object (and no ETag)
                 return False
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
