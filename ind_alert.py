@@ -17,8 +17,10 @@ Environment:
 
 Exit codes:
   0  the run did its job; passing outside failures are warnings, retried next run
-  1  a failure to act on: Pushover rejected the token, a key or a request, or the state could not be saved
+  1  a failure to act on: Pushover rejected the token, a key or a request, the state could not be saved,
+     or an unexpected error (reported in one line; -v adds the traceback)
   2  usage or config error, missing secret, unreadable state
+  130  interrupted (Ctrl-C); every push delivered until then is recorded
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import sys
 import threading
 import time
 import tomllib
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -56,13 +59,15 @@ PUSHOVER_API_URL = "https://api.pushover.net/1"
 BOOKING_URL = "https://oap.ind.nl/oap/en/#/{product}"
 USER_AGENT = f"ind-alert/{VERSION} (appointment notifier; polls every few minutes)"
 AMSTERDAM = tz.gettz("Europe/Amsterdam")
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: slot ids name their desk ("AM 2026-12-01 09:00-09:10")
 DEFAULT_CONFIG = "alerts.toml"
 DEFAULT_STATE = "state/seen.json"
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
+RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
+MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
 PUSH_RETRY_WAIT = 5.0  # Pushover: retry a 5xx no sooner than 5 s later
 QUOTA_WARN = 0.10
@@ -143,7 +148,15 @@ class StateError(AlertError):
 
 
 class SourceError(AlertError):
-    """IND could not be asked or answered nonsense: never read as "no slots"."""
+    """IND could not be asked or answered nonsense: never read as "no slots".
+
+    status names the cause in the run line and the summary; retry_after is IND's Retry-After, in seconds.
+    """
+
+    def __init__(self, message: str, status: str = "IND unreachable", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class NotifyError(AlertError):
@@ -162,11 +175,12 @@ class NotifyError(AlertError):
 class Slot:
     start: datetime
     end: datetime
+    desk: str
 
     @property
     def id(self) -> str:
-        """A slot is known by its date and times: IND's own key may not be stable."""
-        return f"{self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M}"
+        """A slot is known by its desk, date and times: IND's own key may not be stable."""
+        return f"{self.desk} {self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M}"
 
     def label(self) -> str:
         return f"{self.start:%a} {self.start.day} {self.start:%b %H:%M}"
@@ -261,6 +275,17 @@ class AlertState:
     emergencies: Mapping[str, Emergency] = field(default_factory=dict)  # tag -> emergency
     failing_since: int | None = None  # unix time of the first failed check in a row
     blind_notified: bool = False
+    history: Mapping[str, str | None] = field(default_factory=dict)  # Amsterdam day -> earliest matching date
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What Pushover said of the secrets and sounds, remembered without anything a secret can be guessed from."""
+
+    fingerprint: str  # keyed hash of the secrets and sounds, with a random key kept beside it
+    key: str
+    day: str  # Amsterdam day of the check: at most one check per day for the same secrets
+    problems: tuple[str, ...] = ()  # what Pushover rejected, in words that name no value
 
 
 @dataclass(frozen=True)
@@ -268,6 +293,7 @@ class State:
     alerts: Mapping[str, AlertState] = field(default_factory=dict)
     repository: str | None = None
     quota_notified: int | None = None  # X-Limit-App-Reset of the quota period already warned about
+    validated: Validation | None = None
 
 
 # ------------------------------------------------------------------- config
@@ -306,12 +332,19 @@ def resolve_product(value: str, where: str) -> str:
     raise ConfigError(f'{where}: unknown product "{value}"{suggest(value, choices)}; use DOC, BIO, VAA or TKV')
 
 
+def toml_kind(value: Any) -> str:
+    kinds = [(bool, "true/false"), (int, "a number"), (float, "a number"), (str, "text"), (list, "a list")]
+    kinds += [(dict, "a table"), (datetime, "a date-time"), (date, "a date"), (dtime, "a time")]
+    return next((name for kind, name in kinds if isinstance(value, kind)), "this value")
+
+
 def _typed(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, what: str) -> Any:
     value = table.get(key)
     if value is None:
         return None
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise ConfigError(f"{where}: {key} must be {what}, not {value!r}")
+        # Name the kind, not the value: a recipient's value may be a secret pasted in the wrong place.
+        raise ConfigError(f"{where}: {key} must be {what}, not {toml_kind(value)}")
     return value
 
 
@@ -398,7 +431,7 @@ def parse_recipient(name: str, table: Any, where: str) -> Recipient:
     apprise = _typed(table, "apprise_url_env", str, where, "the name of an environment variable")
     if (pushover is None) == (apprise is None):
         raise ConfigError(f"{where}: set exactly one of pushover_user_env or apprise_url_env")
-    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", pushover or apprise):
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", pushover or apprise or ""):
         # Never echo the value: it may be a key or URL pasted here by mistake.
         raise ConfigError(
             f"{where}: name an environment variable in capitals (like PUSHOVER_USER_PARTNER), not the secret itself"
@@ -448,75 +481,199 @@ def load_config(path: Path) -> Config:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
     return parse_config(doc, str(path))
+
+
+# ---------------------------------------------------------- waiting on others
+
+
+class Deadline:
+    """One end time for everything a run waits on, so no server can hold a run open."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def timeout(self) -> tuple[float, float]:
+        """A requests timeout (connect, read) that never reaches past the deadline."""
+        left = max(self.left(), 0.01)
+        return min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left)
+
+
+class TimedOut(Exception):
+    """The deadline passed while waiting on another service."""
+
+
+def within(deadline: Deadline, call: Callable[[], Any]) -> Any:
+    """Run a call that waits on another service, giving up when the deadline passes.
+
+    The call runs on a daemon thread: a server that drips a byte at a time cannot hold the run (or the
+    process) open. Its exception, if any, is raised here.
+    """
+    if deadline.left() <= 0:
+        raise TimedOut
+    box: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            box.put((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box.put((False, exc))
+
+    threading.Thread(target=run, daemon=True).start()
+    try:
+        ok, value = box.get(timeout=deadline.left())
+    except queue.Empty:
+        raise TimedOut from None
+    if not ok:
+        raise value
+    return value
+
+
+class TooLarge(Exception):
+    """An answer larger than MAX_BODY bytes (decompressed)."""
+
+
+def read_body(response: requests.Response, limit: int = MAX_BODY) -> str:
+    """The body of a streamed response, refused past limit bytes after decompression (a gzip bomb)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
 
 
 # --------------------------------------------------------------- IND client
 
 XSSI_PREFIX = re.compile(r"^\)\]\}',?\s*")  # Angular's anti-XSSI prefix, tolerated when absent
 IND_HEADERS = {"Accept": "application/json", "oap-locale": "en", "User-Agent": USER_AGENT}
+API_CHANGED = "IND API changed?"
+CHANGED_HINT = "IND may have changed its API (see README, Troubleshooting)"
 
 
 def ind_data(body: str) -> list[Any]:
     """The `data` list of an IND answer; anything but an OK envelope is a SourceError."""
     text = XSSI_PREFIX.sub("", body.lstrip("\ufeff"), count=1)
     if text.lstrip().startswith("<"):
-        raise SourceError("IND answered with a web page instead of data (maintenance or a block page?)")
+        raise SourceError(
+            "IND answered with a web page instead of data (maintenance, or a block page for this machine)",
+            "IND sent a web page",
+        )
     try:
         doc = json.loads(text)
-    except ValueError:
-        raise SourceError("IND answered something that is not JSON") from None
+    except (ValueError, RecursionError):
+        raise SourceError(f"IND answered something that is not JSON; {CHANGED_HINT}", API_CHANGED) from None
     if not isinstance(doc, dict) or doc.get("status") != "OK":
         status = doc.get("status") if isinstance(doc, dict) else None
-        raise SourceError(f"IND answered status {str(status)[:40]!r} instead of OK")
+        detail = next((doc[k] for k in ("errorCode", "error") if isinstance(doc, dict) and k in doc), None)
+        error = f" ({clip(str(detail), 60)})" if detail is not None else ""
+        raise SourceError(f"IND answered status {clip(str(status), 40)}{error} instead of OK", API_CHANGED)
     data = doc.get("data")
     if not isinstance(data, list):
-        raise SourceError("IND answer has no data list")
+        raise SourceError(f"IND's answer has no data list; {CHANGED_HINT}", API_CHANGED)
     return data
 
 
-def parse_slots(body: str) -> list[Slot]:
-    """The open slots in an IND answer, earliest first. Anything unexpected is a SourceError."""
-    slots = set()
-    for item in ind_data(body):
+def parse_slots(body: str, desk: str, where: str = "") -> list[Slot]:
+    """The open slots in an IND answer, earliest first.
+
+    A malformed slot is skipped with a warning, not allowed to hide the valid ones beside it; an answer in
+    which no slot is valid is a SourceError, never "no slots".
+    """
+    data = ind_data(body)
+    slots, valid = set(), 0
+    for item in data:
         try:
             day = date.fromisoformat(item["date"])
             start = dtime.fromisoformat(item["startTime"])
             end = dtime.fromisoformat(item["endTime"])
         except (KeyError, TypeError, ValueError):
-            raise SourceError("IND answer has a slot with a missing or malformed date or time") from None
-        slots.add(Slot(datetime.combine(day, start, AMSTERDAM), datetime.combine(day, end, AMSTERDAM)))
+            continue
+        slots.add(Slot(datetime.combine(day, start, AMSTERDAM), datetime.combine(day, end, AMSTERDAM), desk))
+        valid += 1
+    if data and not slots:
+        raise SourceError(f"IND's answer has no slot with a valid date and time; {CHANGED_HINT}", API_CHANGED)
+    if skipped := len(data) - valid:
+        log.warning(f"IND's answer{where} had {plural(skipped, 'malformed slot')}, skipped; {CHANGED_HINT}")
     return sorted(slots)
 
 
-def ind_get(session: requests.Session, url: str, params: Mapping[str, str | int]) -> str:
+def retry_after(response: requests.Response) -> float | None:
+    """IND's Retry-After in seconds (a number or an HTTP date), at most an hour."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return min(float(value), 3600.0)
+    with contextlib.suppress(TypeError, ValueError, OverflowError):
+        from email.utils import parsedate_to_datetime
+
+        return min(max((parsedate_to_datetime(value).timestamp() - time.time()), 0.0), 3600.0)
+    return None
+
+
+def refusal(response: requests.Response) -> SourceError:
+    """An HTTP error from IND, named by its likely cause: a block, rate limiting, an outage or a changed API."""
+    code = response.status_code
+    if code == 403:
+        return SourceError("IND refused this machine (HTTP 403)", "IND refused this machine", retry_after(response))
+    if code == 429:
+        return SourceError(
+            "IND is rate-limiting this machine (HTTP 429)", "IND is rate-limiting", retry_after(response)
+        )
+    if code >= 500:
+        return SourceError(f"IND answered HTTP {code} (an outage on their side)")
+    return SourceError(f"IND answered HTTP {code}; {CHANGED_HINT}", API_CHANGED)
+
+
+def ind_get(
+    session: requests.Session, url: str, params: Mapping[str, str | int], deadline: Deadline | None = None
+) -> str:
     """GET an IND resource, retrying once after a connection error or 5xx."""
+    deadline = deadline or Deadline(FETCH_DEADLINE)
     for attempt in (1, 2):
         try:
-            response = session.get(url, params=params, headers=IND_HEADERS, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            with session.get(
+                url, params=params, headers=IND_HEADERS, timeout=deadline.timeout(), stream=True
+            ) as response:
+                if response.status_code >= 500 and attempt == 1:
+                    continue
+                if response.status_code != 200:
+                    raise refusal(response)
+                return read_body(response)
         except requests.exceptions.SSLError:
             # Never turn verification off: a proxy or a wrong clock is the usual cause.
             raise SourceError("IND's TLS certificate could not be verified (check the clock or proxy)") from None
+        except TooLarge:
+            raise SourceError(f"IND's answer is larger than {MAX_BODY // 1_000_000} MB; {CHANGED_HINT}") from None
         except requests.RequestException as exc:
-            if attempt == 1:
+            if attempt == 1 and deadline.left() > 0:
                 continue
-            what = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
+            reset = "reset the connection" if isinstance(exc, requests.ConnectionError) else "could not be reached"
+            what = "timed out" if isinstance(exc, requests.Timeout) else reset
             raise SourceError(f"IND {what}") from None
-        if response.status_code >= 500 and attempt == 1:
-            continue
-        if response.status_code != 200:
-            raise SourceError(f"IND answered HTTP {response.status_code}")
-        return response.text
     raise AssertionError("unreachable")
 
 
-def fetch_slots(session: requests.Session, base_url: str, query: Query) -> list[Slot]:
+def fetch_slots(session: requests.Session, base_url: str, query: Query, deadline: Deadline | None = None) -> list[Slot]:
     # No slash before "?": the /slots/? form stopped working in August 2024.
     url = f"{base_url}/desks/{query.desk}/slots"
-    return parse_slots(ind_get(session, url, {"productKey": query.product, "persons": query.persons}))
+    body = ind_get(session, url, {"productKey": query.product, "persons": query.persons}, deadline)
+    return parse_slots(body, query.desk, f" for {DESKS.get(query.desk, query.desk)} ({query.product})")
 
 
 FetchResult = list[Slot] | SourceError
+
+
+def unreadable(exc: BaseException) -> SourceError:
+    """Any other failure of one query: that query's failure, told in one honest line."""
+    return SourceError(f"IND's answer could not be read ({type(exc).__name__})", "IND answer unreadable")
 
 
 def fetch_all(
@@ -524,14 +681,16 @@ def fetch_all(
 ) -> dict[Query, FetchResult]:
     """Ask IND once per distinct query, a few at a time, and give up on what is unanswered at the deadline.
 
-    Worker threads are daemons so that a request IND never answers cannot hold the run open.
+    Every failure of a query, whatever it is, becomes that query's SourceError: the others go on. Worker
+    threads are daemons so that a request IND never answers cannot hold the run open.
     """
     queries = list(dict.fromkeys(queries))
     todo: queue.SimpleQueue[Query] = queue.SimpleQueue()
     for query in queries:
         todo.put(query)
-    done: queue.SimpleQueue[tuple[Query, FetchResult | Exception]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[Query, FetchResult]] = queue.SimpleQueue()
     stop = threading.Event()
+    until = Deadline(deadline)
 
     def work() -> None:
         with requests.Session() as session:
@@ -541,19 +700,18 @@ def fetch_all(
                 except queue.Empty:
                     return
                 try:
-                    done.put((query, fetch_slots(session, base_url, query)))
-                except Exception as exc:  # noqa: BLE001 - handed to the main thread, which re-raises bugs
+                    done.put((query, fetch_slots(session, base_url, query, until)))
+                except SourceError as exc:
                     done.put((query, exc))
+                except Exception as exc:  # noqa: BLE001 - one bad answer affects one query
+                    done.put((query, unreadable(exc)))
 
     for _ in range(min(workers, len(queries))):
         threading.Thread(target=work, daemon=True).start()
     results: dict[Query, FetchResult] = {}
-    end = time.monotonic() + deadline
     try:
         while len(results) < len(queries):
-            query, result = done.get(timeout=max(0.0, end - time.monotonic()))
-            if isinstance(result, Exception) and not isinstance(result, SourceError):
-                raise result
+            query, result = done.get(timeout=until.left())
             results[query] = result
     except queue.Empty:
         pass
@@ -564,13 +722,29 @@ def fetch_all(
     return results
 
 
-def list_desks(base_url: str, product: str) -> list[tuple[str, str]]:
-    with requests.Session() as session:
-        data = ind_data(ind_get(session, f"{base_url}/desks/", {"productKey": product}))
+def list_desks(base_url: str, product: str, deadline: Deadline | None = None) -> list[tuple[str, str]]:
+    """The desks that offer a product now, as IND lists them: (key, name), by name."""
+    until = deadline or Deadline(FETCH_DEADLINE)
+
+    def ask() -> list[Any]:
+        with requests.Session() as session:
+            return ind_data(ind_get(session, f"{base_url}/desks/", {"productKey": product}, until))
+
     try:
-        return sorted((str(d["key"]), str(d["name"])) for d in data)
-    except (KeyError, TypeError):
-        raise SourceError("IND's desk list was not in the expected shape") from None
+        data = within(until, ask)
+    except TimedOut:
+        raise SourceError("IND did not list its desks in time") from None
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad answer is a failed answer, not a crash
+        raise unreadable(exc) from None
+    desks = []
+    for item in data:
+        key, name = (item.get("key"), item.get("name")) if isinstance(item, dict) else (None, None)
+        if not isinstance(key, str) or not re.fullmatch(DESK_KEY, key) or not isinstance(name, str):
+            raise SourceError(f"IND's desk list was not in the expected shape; {CHANGED_HINT}", API_CHANGED)
+        desks.append((key, clean(name)[:80]))
+    return sorted(desks)
 
 
 # ----------------------------------------------------------- filter and diff
@@ -619,18 +793,29 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def fit(lines: Sequence[str], limit: int) -> str:
+    """The lines joined, or as many of the first as fit with a "+N more" line, within limit characters.
+
+    Linear in the number of lines: a burst of thousands of slots costs no more than reading them.
+    """
+    message = "\n".join(lines)
+    if len(message) <= limit:
+        return message
+    shown, length = 0, -1  # length of the first `shown` lines joined
+    for count, line in enumerate(lines, 1):
+        length += len(line) + 1
+        if length + len(f"\n+{len(lines) - count} more") > limit:
+            break
+        shown = count
+    return "\n".join([*lines[:shown], f"+{len(lines) - shown} more"])
+
+
 def format_push(alert: Alert, slots: Sequence[Slot], now: datetime) -> Push:
     """The push for new slots: title with desk and type, one line per slot, earliest first."""
     slots = sorted(slots)
     persons = f" ({alert.persons} persons)" if alert.persons > 1 else ""
     title = f"{alert.desk_name}: {PRODUCTS[alert.product]}{persons}: {plural(len(slots), 'new slot')}"
-    lines = [s.label() for s in slots]
-    message = "\n".join(lines)
-    if len(message) > MESSAGE_LIMIT:
-        shown = len(lines)
-        while shown and len("\n".join(lines[:shown]) + f"\n+{len(lines) - shown} more") > MESSAGE_LIMIT:
-            shown -= 1
-        message = "\n".join([*lines[:shown], f"+{len(lines) - shown} more"])
+    message = fit([s.label() for s in slots], MESSAGE_LIMIT)
     urgent = [s for s in slots if is_urgent(alert, s, now)]
     priority = alert.urgent_priority if urgent else alert.priority
     tag = None
@@ -668,7 +853,7 @@ def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
     if body.get("user") == "invalid":
         return "Pushover rejected the user key"
     errors = body.get("errors")
-    detail = "; ".join(str(e) for e in errors)[:200] if isinstance(errors, list) else "no details"
+    detail = clip("; ".join(str(e) for e in errors), 200) if isinstance(errors, list) else "no details"
     return f"Pushover refused the request (HTTP {status}: {detail})"
 
 
@@ -682,51 +867,66 @@ class PushoverClient:
     sleep: Callable[[float], None] = time.sleep
     quota: tuple[int, int, int] | None = None  # limit, remaining, reset (unix time)
     token_rejected: bool = False
+    deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE), repr=False)
 
-    def post(self, path: str, form: Mapping[str, str | int]) -> dict[str, Any]:
+    def request(self, method: str, path: str, form: Mapping[str, str | int]) -> tuple[int, dict[str, Any]]:
+        """One call, bounded by the run's deadline and MAX_BODY: (HTTP status, JSON body or {})."""
+        data = {"token": self.token, **form}
+
+        def call() -> tuple[int, dict[str, Any]]:
+            url = f"{self.api_url}{path}"
+            args: dict[str, Any] = {"params": data} if method == "GET" else {"data": data}
+            with self.session.request(method, url, timeout=self.deadline.timeout(), stream=True, **args) as response:
+                self.read_quota(response)
+                return response.status_code, self.json(read_body(response))
+
+        return within(self.deadline, call)  # type: ignore[no-any-return]
+
+    def post(self, path: str, form: Mapping[str, str | int], method: str = "POST") -> dict[str, Any]:
         if self.token_rejected:
             raise NotifyError("not sent: Pushover rejected the application token earlier in this run", permanent=True)
-        data = {"token": self.token, **form}
         for attempt in (1, 2):
             try:
-                response = self.session.post(
-                    f"{self.api_url}{path}", data=data, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
-                )
+                status, body = self.request(method, path, form)
             except requests.exceptions.SSLError:
                 raise NotifyError(
                     "Pushover's TLS certificate could not be verified (check the clock or proxy)"
                 ) from None
-            except requests.RequestException:
+            except TimedOut:
+                raise NotifyError("Pushover did not answer before the run's deadline; will retry next run") from None
+            except (requests.RequestException, TooLarge):
                 problem = "Pushover could not be reached"
+            except Exception as exc:  # noqa: BLE001 - an answer we cannot read is a failed send, not a crash
+                problem = f"Pushover's answer could not be read ({type(exc).__name__})"
             else:
-                self.read_quota(response)
-                body = self.json(response)
-                if 400 <= response.status_code < 500 and response.status_code != 429:
+                if 400 <= status < 500 and status != 429:
                     # Permanent: repeating it gets a shared runner IP blocked.
                     self.token_rejected = body.get("token") == "invalid"
-                    raise NotifyError(pushover_problem(response.status_code, body), permanent=True)
-                if response.status_code == 200 and body.get("status") == 1:
+                    raise NotifyError(pushover_problem(status, body), permanent=True)
+                if status == 200 and body.get("status") == 1:
                     return body
-                problem = f"Pushover answered HTTP {response.status_code}"
-            if attempt == 1:
+                problem = f"Pushover answered HTTP {status}"
+            if attempt == 1 and self.deadline.left() > PUSH_RETRY_WAIT:
                 self.sleep(PUSH_RETRY_WAIT)
+            else:
+                break
         raise NotifyError(f"{problem}; will retry next run")
 
     @staticmethod
-    def json(response: requests.Response) -> dict[str, Any]:
+    def json(text: str) -> dict[str, Any]:
         try:
-            body = response.json()
-        except ValueError:
+            body = json.loads(text)
+        except (ValueError, RecursionError):
             return {}
         return body if isinstance(body, dict) else {}
 
     def read_quota(self, response: requests.Response) -> None:
         with contextlib.suppress(KeyError, ValueError):
-            self.quota = (
-                int(response.headers["X-Limit-App-Limit"]),
-                int(response.headers["X-Limit-App-Remaining"]),
-                int(response.headers["X-Limit-App-Reset"]),
+            limit, remaining, reset = (
+                int(response.headers[f"X-Limit-App-{name}"][:20]) for name in ("Limit", "Remaining", "Reset")
             )
+            if 0 <= remaining <= limit and 0 <= reset < MAX_TIME:  # anything else is not a quota we can use
+                self.quota = limit, remaining, reset
 
     def message(self, user: str, push: Push) -> None:
         form: dict[str, str | int] = {
@@ -814,7 +1014,12 @@ def build_channels(config: Config, env: Mapping[str, str], client: PushoverClien
 # -------------------------------------------------------------- state store
 
 
-SLOT_ID = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}-\d{2}:\d{2}")
+DESK_KEY = r"[A-Za-z0-9]{2,64}"  # "AM", or 32 hex digits; IND's own form for a new desk is not known
+SLOT_ID = re.compile(rf"{DESK_KEY} \d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}-\d{{2}}:\d{{2}}")
+LEGACY_SLOT_ID = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}-\d{2}:\d{2}")  # version 1: no desk
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+HISTORY_DAYS = 30
+MAX_TIME = 2**35  # unix seconds (the year 3058): beyond any date a state holds, within every clock function
 
 
 def state_to_json(state: State) -> str:
@@ -827,56 +1032,148 @@ def state_to_json(state: State) -> str:
             doc["failing_since"] = a.failing_since
         if a.blind_notified:
             doc["blind_notified"] = True
+        if a.history:
+            doc["history"] = dict(a.history)
         if doc != {"sent": {}}:
             alerts[name] = doc
     out: dict[str, Any] = {"version": STATE_VERSION, "alerts": alerts}
     if state.quota_notified is not None:
         out["quota_notified"] = state.quota_notified
-    if state.repository and (alerts or state.quota_notified is not None):
+    if v := state.validated:
+        out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": list(v.problems)}
+    if state.repository and (alerts or len(out) > 2):
         out["repository"] = state.repository  # an empty state belongs to no one
     return json.dumps(out, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def unchanged(text: str, loaded: str | None) -> bool:
-    """Nothing to write: the text is what was loaded, or an empty state where there was none."""
-    return text == loaded or (loaded is None and text == state_to_json(State()))
+class Invalid(ValueError):
+    """A state document that does not have the exact shape this version writes."""
 
 
-def state_from_json(text: str, where: str) -> State:
-    """Parse a state document; anything unexpected is refused, never read as empty."""
+def strict_json(text: str) -> Any:
+    """JSON as written by a program: a key twice, NaN or Infinity is refused, not silently read."""
 
-    def bad(why: str) -> StateError:
-        return StateError(f"{where} is not a valid ind-alert state ({why}); it was left untouched: fix or move it away")
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            raise Invalid(f'the key "{next(k for k in keys if keys.count(k) > 1)}" appears twice')
+        return dict(items)
+
+    def constant(name: str) -> Any:
+        raise Invalid(f"{name} is not a number")
 
     try:
-        doc = json.loads(text)
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except Invalid:
+        raise
+    except (ValueError, RecursionError):
+        raise Invalid("not JSON") from None
+
+
+def expect(ok: bool, why: str) -> None:
+    if not ok:
+        raise Invalid(why)
+
+
+def is_int(value: Any, low: int = 0, high: int = MAX_TIME) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def is_day(value: Any) -> bool:
+    if not isinstance(value, str) or not ISO_DAY.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
     except ValueError:
-        raise bad("not JSON") from None
-    if not isinstance(doc, dict):
-        raise bad("not a JSON object")
-    if doc.get("version") != STATE_VERSION:
-        raise bad(f"version {doc.get('version')!r}, this ind-alert reads version {STATE_VERSION}")
-    if extra := set(doc) - {"version", "alerts", "repository", "quota_notified"}:
-        raise bad(f"unknown keys {sorted(extra)}")
+        return False
+    return True
+
+
+def slot_ids(value: Any, where: str, desk: str | None) -> frozenset[str]:
+    """A list of slot ids; a version-1 id (no desk) gets the alert's desk."""
+    expect(isinstance(value, list), f"{where} is not a list")
+    ids = []
+    for item in value:
+        if desk is not None and isinstance(item, str) and LEGACY_SLOT_ID.fullmatch(item):
+            item = f"{desk} {item}"
+        expect(isinstance(item, str) and bool(SLOT_ID.fullmatch(item)), f"{where} has a malformed slot")
+        ids.append(item)
+    return frozenset(ids)
+
+
+def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
+    """One alert's state, checked key by key. desk is set when reading version 1 (its ids name no desk)."""
+    where = f'alert "{name}"'
+    expect(isinstance(doc, dict), f"{where} is not an object")
+    extra = set(doc) - {"sent", "emergencies", "failing_since", "blind_notified", "history"}
+    expect(not extra, f"{where} has unknown keys {sorted(extra)}")
+    sent = doc.get("sent", {})
+    expect(isinstance(sent, dict), f"{where}: sent is not an object")
+    emergencies = doc.get("emergencies", {})
+    expect(isinstance(emergencies, dict), f"{where}: emergencies is not an object")
+    for emergency in emergencies.values():
+        expect(isinstance(emergency, dict) and set(emergency) == {"slots", "expires"}, f"{where}: bad emergency")
+        expect(is_int(emergency["expires"]), f"{where}: emergency expiry is not a time")
+    failing = doc.get("failing_since")
+    expect(failing is None or is_int(failing), f"{where}: failing_since is not a time")
+    blind = doc.get("blind_notified", False)
+    expect(isinstance(blind, bool), f"{where}: blind_notified is not true or false")
+    history = doc.get("history", {})
+    expect(isinstance(history, dict), f"{where}: history is not an object")
+    for day, earliest in history.items():
+        expect(is_day(day) and (earliest is None or is_day(earliest)), f"{where}: history has a malformed date")
+    return AlertState(
+        sent={r: slot_ids(ids, f"{where} sent to {r}", desk) for r, ids in sent.items()},
+        emergencies={
+            t: Emergency(slot_ids(e["slots"], f"{where} emergency", desk), e["expires"]) for t, e in emergencies.items()
+        },
+        failing_since=failing,
+        blind_notified=blind,
+        history=history,
+    )
+
+
+def validation_from(doc: Any) -> Validation:
+    expect(isinstance(doc, dict) and set(doc) == {"fingerprint", "key", "day", "problems"}, "bad validated record")
+    expect(all(isinstance(doc[k], str) for k in ("fingerprint", "key")), "bad validated record")
+    expect(is_day(doc["day"]), "bad validated day")
+    problems = doc["problems"]
+    expect(isinstance(problems, list) and all(isinstance(p, str) for p in problems), "bad validated problems")
+    return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(problems))
+
+
+def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | None = None) -> State:
+    """Parse a state document; anything unexpected is refused, never read as empty.
+
+    A version-1 document (slot ids without a desk) is upgraded: its ids belong to the alert's one desk, which
+    legacy_desks gives by alert name; an alert no longer configured has nothing to keep.
+    """
     try:
-        alerts = {}
-        for name, a in doc["alerts"].items():
-            sent = {r: frozenset(ids) for r, ids in a.get("sent", {}).items()}
-            if not all(isinstance(i, str) and SLOT_ID.fullmatch(i) for ids in sent.values() for i in ids):
-                raise bad(f'alert "{name}" has a malformed slot')
-            emergencies = {
-                str(tag): Emergency(frozenset(map(str, e["slots"])), int(e["expires"]))
-                for tag, e in a.get("emergencies", {}).items()
-            }
-            failing = a.get("failing_since")
-            alerts[str(name)] = AlertState(
-                sent, emergencies, None if failing is None else int(failing), bool(a.get("blind_notified"))
-            )
-        quota = doc.get("quota_notified")
-        repository = doc.get("repository")
-        return State(alerts, None if repository is None else str(repository), None if quota is None else int(quota))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        raise bad("unexpected shape") from None
+        doc = strict_json(text)
+        expect(isinstance(doc, dict), "not a JSON object")
+        version = doc.get("version")
+        if is_int(version, STATE_VERSION + 1):
+            raise Invalid(f"version {version} is newer than this ind-alert reads ({STATE_VERSION}): update it")
+        expect(is_int(version, 1, STATE_VERSION), f"no version this ind-alert reads ({STATE_VERSION})")
+        extra = set(doc) - {"version", "alerts", "repository", "quota_notified", "validated"}
+        expect(not extra, f"unknown keys {sorted(extra)}")
+        expect(isinstance(doc.get("alerts"), dict), "alerts is not an object")
+        repository, quota = doc.get("repository"), doc.get("quota_notified")
+        expect(repository is None or isinstance(repository, str), "repository is not a name")
+        expect(quota is None or is_int(quota), "quota_notified is not a time")
+        desks = legacy_desks or {}
+        alerts = {
+            name: alert_state_from(name, a, desks.get(name, "AM") if version == 1 else None)
+            for name, a in doc["alerts"].items()
+        }
+        if version == 1:  # an alert no longer configured has nothing to keep, and no desk to give its ids
+            alerts = {name: a for name, a in alerts.items() if name in desks}
+        validated = validation_from(doc["validated"]) if "validated" in doc else None
+        return State(alerts, repository, quota, validated)
+    except Invalid as exc:
+        raise StateError(
+            f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
+        ) from None
 
 
 def merge_states(ours: State, theirs: State) -> State:
@@ -893,62 +1190,108 @@ def merge_states(ours: State, theirs: State) -> State:
             emergencies={**other.emergencies, **mine.emergencies},
             failing_since=min(failing) if failing and (mine.failing_since is not None or blind) else None,
             blind_notified=blind,
+            history=dict(sorted({**mine.history, **other.history}.items())[-HISTORY_DAYS:]),  # a day's first point
         )
     quota = max((q for q in (ours.quota_notified, theirs.quota_notified) if q is not None), default=None)
-    return State(alerts, ours.repository, quota)
+    return State(alerts, ours.repository, quota, ours.validated or theirs.validated)
 
 
 class Store(Protocol):
-    """Where the state lives. load() returns the state and a version token for save()."""
+    """Where the state lives. It remembers what it loaded, so save() writes only a change, safely."""
 
     @property
     def location(self) -> str: ...
 
-    def load(self) -> tuple[State, Any]: ...
+    def load(self) -> State: ...
 
-    def save(self, state: State, token: Any) -> bool:
-        """Write the state if its text differs from what was loaded; True when written."""
+    def writable(self) -> None:
+        """Raise StateError (exit 1) when the state certainly cannot be written: checked before any push."""
+
+    def save(self, state: State) -> State | None:
+        """Write the state if its text differs from what was loaded or last saved.
+
+        Returns the state now stored (another run's, merged in, where it wrote meanwhile), or None when
+        there was nothing to write. The caller goes on from the returned state, or a later save loses
+        what the merge brought in.
+        """
+
+
+def unchanged(text: str, loaded: str | None) -> bool:
+    """Nothing to write: the text is what was loaded, or an empty state where there was none."""
+    return text == loaded or (loaded is None and text == state_to_json(State()))
 
 
 @dataclass
 class FileStore:
     path: Path
+    legacy_desks: Mapping[str, str] = field(default_factory=dict)
+    loaded: str | None = None
 
     @property
     def location(self) -> str:
         return str(self.path)
 
-    def load(self) -> tuple[State, Any]:
+    @property
+    def target(self) -> Path:
+        """The file written: a symlinked state file is written through to the file it points at."""
+        return Path(os.path.realpath(self.path))
+
+    def load(self) -> State:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return State(), None
+            self.loaded = None
+            return State()
         except (OSError, UnicodeDecodeError) as exc:
             raise StateError(f"{self.path} cannot be read ({type(exc).__name__}); it was left untouched") from None
-        return state_from_json(text, str(self.path)), text
+        state = state_from_json(text, str(self.path), self.legacy_desks)
+        self.loaded = text
+        return state
 
-    def save(self, state: State, token: Any) -> bool:
-        text = state_to_json(state)
-        if unchanged(text, token):
-            return False
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+    def writable(self) -> None:
+        target = self.target
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            read_only = not target.stat().st_mode & 0o222
+        except OSError:  # a missing file is created; any other problem shows below
+            read_only = False
+        if read_only:  # read-only on purpose: respected even by root
+            raise StateError(f"{self.path} is read-only: make it writable (chmod u+w) so pushes can be recorded", 1)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            probe = target.with_name(f".{target.name}.{os.getpid()}.probe")
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise StateError(
+                f"{self.path} cannot be written ({exc.strerror or type(exc).__name__}): nothing is pushed until"
+                " it can be, so no slot is pushed twice",
+                1,
+            ) from None
+
+    def save(self, state: State) -> State | None:
+        text = state_to_json(state)
+        if unchanged(text, self.loaded):
+            return None
+        target = self.target
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
+            os.replace(tmp, target)  # atomic: a reader sees the old file or the new one
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise StateError(
                 f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})", 1
             ) from None
-        return True
+        self.loaded = text
+        return state
 
 
-def open_store(location: str) -> Store:
+def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> Store:
     if location.startswith("s3://"):
-        return S3Store.from_url(location)
-    return FileStore(Path(location))
+        return S3Store.from_url(location, legacy_desks or {})
+    return FileStore(Path(location), legacy_desks or {})
 
 
 # --------------------------------------------------------------------- run
@@ -977,17 +1320,22 @@ class Outcome:
     matching: int = 0
     new: int = 0
     earliest: Slot | None = None
+    failed: bool = False  # IND could not be checked for this alert
 
     def line(self) -> str:
         """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
-        if self.status == "IND unreachable":
+        if self.failed:
             return f"{self.alert.name}: {self.status}"
         return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}"
 
 
 @dataclass
 class Runner:
-    """One check of every alert: fetch, diff, push, save. Outside things are passed in."""
+    """One check of every alert: fetch, diff, push, save. Outside things are passed in.
+
+    Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
+    deadline) can make the next run push it again.
+    """
 
     config: Config
     store: Store
@@ -996,36 +1344,46 @@ class Runner:
     pushover: PushoverClient | None
     dry_run: bool = False
     clock: Callable[[], float] = time.time
+    deadline_seconds: float = RUN_DEADLINE
     exit_code: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
+    state: State = field(default_factory=State)
+    frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
+    deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE))
 
     def run(self) -> int:
-        self.exit_code, self.outcomes, self.disabled = 0, [], set()
+        self.exit_code, self.outcomes, self.disabled, self.frozen = 0, [], set(), False
+        self.deadline = Deadline(self.deadline_seconds)
         if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
             self.pushover.quota, self.pushover.token_rejected = None, False
+            self.pushover.deadline = self.deadline
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
-        state, token = self.store.load()
-        state = self.claim(state)
-        results = fetch_all(
-            (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/"), [a.query for a in self.config.alerts]
-        )
-        alerts: dict[str, AlertState] = {}
-        for alert in self.config.alerts:
-            previous = state.alerts.get(alert.name, AlertState())
-            alerts[alert.name] = self.check_alert(alert, results[alert.query], previous, now)
-        alerts = self.blind_alerts(alerts, now)
-        new_state = State(alerts, state.repository, state.quota_notified)
-        new_state = self.watch_quota(new_state)
-        for outcome in self.outcomes:
-            print(outcome.line())
-        write_summary(self.env, self.outcomes, self.dry_run)
+        loaded = self.claim(self.store.load())
         if not self.dry_run:
-            self.save(new_state, token)
-            pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
-            if pushed:
-                github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
+            self.store.writable()  # before the first push: a push that cannot be recorded repeats every run
+        alerts = {a.name: loaded.alerts.get(a.name, AlertState()) for a in self.config.alerts}
+        self.state = dataclasses.replace(loaded, alerts=alerts)
+        try:
+            base = (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
+            results = fetch_all(base, [a.query for a in self.config.alerts], deadline=self.fetch_deadline())
+            for alert in self.config.alerts:
+                self.check_alert(alert, results[alert.query], now)
+            self.blind_alerts(now)
+            self.watch_quota()
+        finally:
+            self.save()  # whatever went wrong, what was delivered is recorded first
+        for outcome in self.outcomes:
+            say(outcome.line())
+        write_summary(self.env, self.outcomes, self.dry_run)
+        pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
+        if pushed and not self.dry_run:
+            github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
         return self.exit_code
+
+    def fetch_deadline(self) -> float:
+        """IND gets most of the run's time; what is left is for the pushes."""
+        return min(FETCH_DEADLINE, self.deadline_seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
 
     def claim(self, state: State) -> State:
         """State written by another repository (a fork's parent, a template) is not ours to trust."""
@@ -1038,13 +1396,23 @@ class Runner:
             return State(repository=repository)
         return dataclasses.replace(state, repository=repository or state.repository)
 
-    def check_alert(self, alert: Alert, result: FetchResult, previous: AlertState, now: datetime) -> AlertState:
+    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
+        """Keep an alert's new state; save it at once when a push was delivered."""
+        self.state = dataclasses.replace(self.state, alerts={**self.state.alerts, alert.name: alert_state})
+        if delivered:
+            self.save()
+
+    def check_alert(self, alert: Alert, result: FetchResult, now: datetime) -> None:
+        previous = self.state.alerts[alert.name]
         outcome = Outcome(alert)
         self.outcomes.append(outcome)
         if isinstance(result, SourceError):
-            outcome.status = "IND unreachable"
+            outcome.status, outcome.failed = result.status, True
             log.warning(f"{alert.name}: {result}; state kept, will retry next run")
-            return dataclasses.replace(previous, failing_since=previous.failing_since or int(now.timestamp()))
+            self.record(
+                alert, dataclasses.replace(previous, failing_since=previous.failing_since or int(now.timestamp()))
+            )
+            return
         open_slots = [s for s in result if s.start > now]
         matching = [s for s in open_slots if matches(alert, s, now)]
         outcome.open, outcome.matching = len(open_slots), len(matching)
@@ -1054,37 +1422,41 @@ class Runner:
         open_ids = {s.id for s in open_slots}
         current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
         current = self.cancel_emergencies(alert, current, open_ids, now)
-        current = self.recover(alert, current, now)
-        sent = dict(current.sent)
-        emergencies = dict(current.emergencies)
+        self.record(alert, current)
+        current = self.recover(alert, current)
         statuses = []
         for recipient in recipients:
-            slots = unsent(alert, recipient, matching, sent.get(recipient.name, frozenset()), now)
+            slots = unsent(alert, recipient, matching, current.sent.get(recipient.name, frozenset()), now)
             if not slots:
                 continue
             outcome.new = max(outcome.new, len(slots))
             push = format_push(alert, slots, now)
             if self.dry_run:
-                print(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
+                say(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
                 statuses.append("dry run")
                 continue
             if not self.deliver(recipient, push):
                 statuses.append("push failed")
                 continue
-            sent[recipient.name] = sent.get(recipient.name, frozenset()) | {s.id for s in slots}
+            sent = {
+                **current.sent,
+                recipient.name: current.sent.get(recipient.name, frozenset()) | {s.id for s in slots},
+            }
+            emergencies = dict(current.emergencies)
             if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
                 urgent = frozenset(s.id for s in slots if is_urgent(alert, s, now))
                 emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
+            current = dataclasses.replace(current, sent=sent, emergencies=emergencies)
+            self.record(alert, current, delivered=True)
             statuses.append("pushed")
         outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
-        return dataclasses.replace(current, sent=sent, emergencies=emergencies)
 
     def deliver(self, recipient: Recipient, push: Push) -> bool:
         """Send a push; a failure is logged and turned into the exit code, never raised."""
-        if recipient.name in self.disabled:
+        if recipient.name in self.disabled or self.frozen:
             return False
         try:
-            self.channels[recipient.name].send(push)
+            within(self.deadline, lambda: self.channels[recipient.name].send(push))
             return True
         except NotifyError as exc:
             if exc.permanent:
@@ -1093,7 +1465,11 @@ class Runner:
                 self.disabled.add(recipient.name)  # never repeat a rejected request
             else:
                 log.warning(f"recipient {recipient.name}: {exc}")
-            return False
+        except TimedOut:
+            log.warning(f"recipient {recipient.name}: no answer before the run's deadline; will retry next run")
+        except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
+            log.warning(f"recipient {recipient.name}: the push failed ({type(exc).__name__}); will retry next run")
+        return False
 
     def cancel_emergencies(self, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
         """Stop the phone ringing for an emergency push whose slots someone else booked."""
@@ -1117,14 +1493,12 @@ class Runner:
         """Send a notice about these alerts to their recipients (not the urgent-only ones)."""
         names = {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
         if self.dry_run:
-            print(f"would push: {push.title}")
+            say(f"would push: {push.title}")
             return False
-        delivered = [
-            self.deliver(self.config.recipients[name], push) for name in sorted(names)
-        ]  # every one, no short cut
+        delivered = [self.deliver(self.config.recipients[name], push) for name in sorted(names)]  # no short cut
         return all(delivered)
 
-    def recover(self, alert: Alert, current: AlertState, now: datetime) -> AlertState:
+    def recover(self, alert: Alert, current: AlertState) -> AlertState:
         if current.blind_notified:
             since = datetime.fromtimestamp(current.failing_since or 0, AMSTERDAM)
             push = Push.about(
@@ -1134,10 +1508,14 @@ class Runner:
             )
             if not self.broadcast([alert], push):
                 return current
-        return dataclasses.replace(current, failing_since=None, blind_notified=False)
+        delivered = current.blind_notified
+        current = dataclasses.replace(current, failing_since=None, blind_notified=False)
+        self.record(alert, current, delivered)
+        return current
 
-    def blind_alerts(self, alerts: dict[str, AlertState], now: datetime) -> dict[str, AlertState]:
+    def blind_alerts(self, now: datetime) -> None:
         """One push when an alert's checks have all failed for blind_after_minutes."""
+        alerts = self.state.alerts
         blind = [
             a
             for a in self.config.alerts
@@ -1146,7 +1524,7 @@ class Runner:
             and now.timestamp() - s.failing_since >= a.blind_after_minutes * 60
         ]
         if not blind:
-            return alerts
+            return
         since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
         push = Push.about(
             f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
@@ -1158,20 +1536,20 @@ class Runner:
         log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
         if self.broadcast(blind, push):
             for alert in blind:
-                alerts[alert.name] = dataclasses.replace(alerts[alert.name], blind_notified=True)
-        return alerts
+                self.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=True))
+            self.save()
 
-    def watch_quota(self, state: State) -> State:
+    def watch_quota(self) -> None:
         if self.pushover is None or self.pushover.quota is None:
-            return state
+            return
         limit, remaining, reset = self.pushover.quota
-        print(f"Pushover quota: {remaining} of {limit} messages left this month")
+        say(f"Pushover quota: {remaining} of {limit} messages left this month")
         if remaining >= limit * QUOTA_WARN:
-            return state
-        until = time.strftime("%Y-%m-%d", time.gmtime(reset))
+            return
+        until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
         log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until}")
-        if remaining >= limit * QUOTA_PUSH or state.quota_notified == reset:
-            return state
+        if remaining >= limit * QUOTA_PUSH or self.state.quota_notified == reset:
+            return
         push = Push(
             title="ind-alert: Pushover quota almost used up",
             message=f"{remaining} of {limit} messages left this month. Fewer alerts or a longer interval will help.",
@@ -1179,16 +1557,20 @@ class Runner:
             url_title="Pushover applications",
         )
         if self.broadcast(self.config.alerts, push):
-            return dataclasses.replace(state, quota_notified=reset)
-        return state
+            self.state = dataclasses.replace(self.state, quota_notified=reset)
+            self.save()
 
-    def save(self, state: State, token: Any) -> None:
+    def save(self) -> None:
+        if self.dry_run or self.frozen:
+            return
         try:
-            if self.store.save(state, token):
+            if saved := self.store.save(self.state):
+                self.state = saved  # it may hold another run's pushes too: keep them in later saves
                 log.info(f"state saved to {self.store.location}")
         except StateError as exc:
-            log.error(str(exc))
+            log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
             self.exit_code = max(self.exit_code, exc.exit_code)
+            self.frozen = True
 
 
 # ------------------------------------------------------------------ output
@@ -1215,6 +1597,36 @@ class Redact(logging.Filter):
             text = text.replace(secret, "***")
         return text
 
+    def clip(self, text: str, limit: int) -> str:
+        """Scrub, then cut to limit characters, hiding a secret's beginning that the cut (ours or another's) left."""
+        text = self.scrub(text)[:limit]
+        for secret in self.secrets:
+            for size in range(min(len(secret) - 1, len(text)), 3, -1):
+                if text.endswith(secret[:size]):
+                    return text[:-size] + "***"
+        return text
+
+
+REDACT = Redact(())  # the secrets of this run, set by setup_logging; every line that leaves goes through it
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # terminal escapes, bidi
+COMMAND = re.compile(r"(^|\r)(\s*):(?=:)", re.MULTILINE)  # a line starting "::" is a GitHub workflow command
+
+
+def clean(text: str) -> str:
+    """Text from outside (IND, alerts.toml, error bodies) made safe to print: no terminal escapes, and no
+    line that GitHub Actions would run as a workflow command (::stop-commands:: would hide every error)."""
+    return COMMAND.sub(r"\1\2: ", CONTROL.sub("?", text))
+
+
+def clip(text: str, limit: int) -> str:
+    return REDACT.clip(text, limit)
+
+
+def say(text: str) -> None:
+    """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
+    with contextlib.suppress(OSError, ValueError):
+        print(clean(REDACT.scrub(text)), flush=True)
+
 
 class Formatter(logging.Formatter):
     """Plain lines; in GitHub Actions warnings and errors become annotations."""
@@ -1224,7 +1636,7 @@ class Formatter(logging.Formatter):
         self.github = github
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = clean(record.getMessage())
         if record.levelno < NOTICE:
             return message
         level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
@@ -1235,7 +1647,8 @@ class Formatter(logging.Formatter):
 
 
 def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
-    redact = Redact(v for k, v in env.items() if is_secret_var(k))
+    global REDACT
+    redact = REDACT = Redact(v for k, v in env.items() if is_secret_var(k))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true"))
     handler.addFilter(redact)
@@ -1246,7 +1659,9 @@ def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
 
 
 def is_secret_var(name: str) -> bool:
-    return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION")) or name.endswith(("_URL", "_TOKEN", "_KEY"))
+    return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION", "AWS_ACCESS_KEY")) or name.endswith(
+        ("_URL", "_TOKEN", "_KEY")
+    )
 
 
 def append_to(env: Mapping[str, str], var: str, text: str) -> None:
@@ -1254,7 +1669,7 @@ def append_to(env: Mapping[str, str], var: str, text: str) -> None:
     if env.get(var):
         try:
             with open(env[var], "a", encoding="utf-8") as out:
-                out.write(text)
+                out.write(REDACT.scrub(text))
         except OSError:
             log.warning(f"could not write {var}")
 
@@ -1262,6 +1677,11 @@ def append_to(env: Mapping[str, str], var: str, text: str) -> None:
 def github_output(env: Mapping[str, str], name: str, value: str) -> None:
     """Hand a value to the workflow's next steps (steps.<id>.outputs.<name>)."""
     append_to(env, "GITHUB_OUTPUT", f"{name}={value}\n")
+
+
+def table_cell(text: str) -> str:
+    """One Markdown table cell: a newline or a | in an alert name must not break the table."""
+    return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
 
 
 def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool) -> None:
@@ -1276,7 +1696,7 @@ def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: 
         earliest = o.earliest.label() if o.earliest else "—"
         cells = [o.alert.name, o.alert.desk_name, PRODUCTS[o.alert.product], str(o.alert.persons), earliest, str(o.new)]
         cells.append(o.status)
-        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        rows.append("| " + " | ".join(table_cell(c) for c in cells) + " |")
     append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows) + "\n")
 
 
@@ -1290,35 +1710,35 @@ class S3Store:
     bucket: str
     key: str
     client: Any = field(repr=False)
+    legacy_desks: Mapping[str, str] = field(default_factory=dict)
     attempts: int = 5
+    loaded: str | None = None  # the text and ETag last read or written: the condition of the next write
+    etag: str | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> S3Store:
+    def from_url(cls, url: str, legacy_desks: Mapping[str, str] | None = None) -> S3Store:
         match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
         if not match:
             raise ConfigError(f'state "{url}" must look like s3://bucket/path/seen.json')
-        try:
-            import boto3
-            from botocore.config import Config as BotoConfig
-        except ImportError:
-            raise ConfigError("S3 state needs boto3: pip install boto3") from None
-        timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
-        # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-        return cls(match[1], match[2], boto3.client("s3", region_name=region, config=timeouts))
+        return cls(match[1], match[2], s3_client(), legacy_desks or {})
 
     @property
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    def explain(self, exc: Exception) -> str:
+    def explain(self, exc: Exception, passing: bool = False) -> str:
         """One line that says what to fix, from the error code only (AWS texts can carry request details)."""
         from botocore.exceptions import ClientError, NoCredentialsError
 
         if isinstance(exc, NoCredentialsError):
             return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see README)"
+        if isinstance(exc, TimedOut):
+            return f"S3 did not answer for {self.location} before the run's deadline" + (
+                "; will retry next run" if passing else ""
+            )
         if not isinstance(exc, ClientError):
-            return f"S3 could not be reached for {self.location} ({type(exc).__name__}); will retry next run"
+            then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
+            return f"S3 could not be reached for {self.location} ({type(exc).__name__}); {then}"
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
         denied = f"S3 denied access to {self.location}: allow s3:GetObject, s3:PutObject and s3:ListBucket (see README)"
         return {
@@ -1327,58 +1747,98 @@ class S3Store:
             "NoSuchBucket": f"S3 bucket {self.bucket} does not exist: check the name and AWS_REGION",
             "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
             "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
-        }.get(code, f"S3 answered {code} for {self.location}")
+        }.get(code, f"S3 answered {clip(code, 40)} for {self.location}" + ("; will retry next run" if passing else ""))
 
-    def load(self) -> tuple[State, Any]:
+    def call(self, method: str, **args: Any) -> Any:
+        """An S3 request, bounded by the run's deadline like every other wait."""
+        return within(Deadline(FETCH_DEADLINE), lambda: getattr(self.client, method)(Bucket=self.bucket, **args))
+
+    def load(self) -> State:
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as NetworkError
 
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.key)
-            body, etag = response["Body"].read(), response["ETag"]
-        except (BotoCoreError, ClientError) as exc:
+            response = self.call("get_object", Key=self.key)
+            body, etag = (
+                within(Deadline(FETCH_DEADLINE), lambda: response["Body"].read(MAX_BODY + 1)),
+                response.get("ETag"),
+            )
+        except (BotoCoreError, ClientError, TimedOut) as exc:
             error = exc.response if isinstance(exc, ClientError) else {}
             if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return State(), (None, None)
+                self.loaded = self.etag = None
+                return State()
             # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
-            passing = isinstance(exc, NetworkError | HTTPClientError)
+            passing = isinstance(exc, NetworkError | HTTPClientError | TimedOut)
             passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-            raise StateError(self.explain(exc), exit_code=0 if passing else 2) from None
+            raise StateError(self.explain(exc, passing), exit_code=0 if passing else 2) from None
+        if not isinstance(etag, str) or len(body) > MAX_BODY:
+            raise StateError(f"{self.location}: S3 answered without an ETag or with over 2 MB; it was left untouched")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             text = "\ufffd"
-        return state_from_json(text, self.location), (text, etag)
+        state = state_from_json(text, self.location, self.legacy_desks)
+        self.loaded, self.etag = text, etag
+        return state
 
-    def save(self, state: State, token: Any) -> bool:
+    def writable(self) -> None:
+        """Conditional writes tell only when tried; a refused write is reported then (exit 1)."""
+
+    def save(self, state: State) -> State | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        loaded, etag = token
         for _ in range(self.attempts):
             text = state_to_json(state)
-            if unchanged(text, loaded):  # loaded is None exactly when there was no object (and no ETag)
-                return False
-            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            if unchanged(text, self.loaded):  # loaded is None exactly when there was no object (and no ETag)
+                return None
+            condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
             try:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self.key, Body=text.encode(), ContentType="application/json", **condition
+                response = self.call(
+                    "put_object", Key=self.key, Body=text.encode(), ContentType="application/json", **condition
                 )
-                return True
+                self.loaded, self.etag = text, response.get("ETag")
+                if not self.etag:  # without it the next write could not be conditional: read it back
+                    self.load()
+                return state
             except ClientError as exc:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
                     raise StateError(self.explain(exc), 1) from None
-            except BotoCoreError as exc:
+            except (BotoCoreError, TimedOut) as exc:
                 raise StateError(self.explain(exc), 1) from None
             # Another run wrote first: take its state in, then try again on top of it.
-            theirs, (loaded, etag) = self.load()
+            try:
+                theirs = self.load()
+            except StateError as exc:
+                raise StateError(str(exc), 1) from None
             state = merge_states(state, theirs)
         raise StateError(f"{self.location} kept changing during this run; it will be retried next run", 1)
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client configured from the environment, as the AWS CLI would be."""
+    try:
+        import boto3
+        from botocore.config import Config as BotoConfig
+    except ImportError:
+        raise ConfigError("S3 state needs boto3: pip install boto3") from None
+    timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
+    # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
+    region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "").strip() or None
+    try:
+        return boto3.client("s3", region_name=region, config=timeouts)
+    except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds for a bad setting
+        raise ConfigError(
+            f"S3 client could not be set up ({type(exc).__name__}): check AWS_REGION, AWS_PROFILE,"
+            " AWS_ENDPOINT_URL_S3 and AWS_MAX_ATTEMPTS"
+        ) from None
 
 
 # -------------------------------------------------------------- watch mode
 
 MIN_INTERVAL = 30.0
+MAX_INTERVAL = 86400.0
 
 
 def watch(
@@ -1448,6 +1908,8 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
     args = parser.parse_args(argv)
     if not math.isfinite(args.interval) or args.interval < MIN_INTERVAL:
         parser.error(f"--interval must be at least {MIN_INTERVAL:.0f} seconds: IND is polled by many people")
+    if args.interval > MAX_INTERVAL:
+        parser.error(f"--interval must be at most {MAX_INTERVAL:.0f} seconds (a day)")
     return Options(**{**vars(args), "config": Path(args.config)})  # the flags are the record's fields
 
 
@@ -1487,7 +1949,7 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
     for name, channel in build_channels(config, env, pushover_client(config, env)).items():
         try:
             act(channel)
-            print(f"recipient {name}: {done}")
+            say(f"recipient {name}: {done}")
         except NotifyError as exc:
             log.error(f"recipient {name}: {exc}")
             code = 1
@@ -1506,10 +1968,11 @@ def trial_push(config: Config) -> Push:
 def print_desks(env: Mapping[str, str], product: str) -> int:
     products = list(PRODUCTS) if product == "ALL" else [resolve_product(product, "--list-desks")]
     base = (env.get("IND_API_URL") or IND_API_URL).rstrip("/")
+    deadline = Deadline(FETCH_DEADLINE)
     for key in products:
-        print(f"{key} ({PRODUCTS[key]}):")
-        for desk, name in list_desks(base, key):
-            print(f"  {desk:<34} {name}")
+        say(f"{key} ({PRODUCTS[key]}):")
+        for desk, name in list_desks(base, key, deadline):
+            say(f"  {desk:<34} {name}")
     return 0
 
 
@@ -1524,7 +1987,7 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
     redact.add(env.get(name, "") for name in secret_vars(config))
     if opts.check:
         code = each_channel(config, env, lambda c: c.check(), "ok")
-        print(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
+        say(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
         return code
     if opts.test_notification:
         push = trial_push(config)
@@ -1533,10 +1996,11 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
     def make(config: Config) -> Runner:
         redact.add(env.get(name, "") for name in secret_vars(config))
         if opts.dry_run:
-            return Runner(config, open_store(opts.state), env, {}, None, dry_run=True)
+            return Runner(config, open_store(opts.state, legacy_desks(config)), env, {}, None, dry_run=True)
         require_secrets(config, env)  # before the store: an unconfigured copy does nothing else
         client = pushover_client(config, env)
-        return Runner(config, open_store(opts.state), env, build_channels(config, env, client), client)
+        channels = build_channels(config, env, client)
+        return Runner(config, open_store(opts.state, legacy_desks(config)), env, channels, client)
 
     if not opts.watch:
         return make(config).run()
@@ -1549,8 +2013,16 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
     return watch(opts, make, stop.wait, random.uniform)
 
 
+def legacy_desks(config: Config) -> dict[str, str]:
+    """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
+    return {a.name: a.desk for a in config.alerts}
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ) if env is None else env
+    for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
+        with contextlib.suppress(AttributeError, ValueError):  # a console that cannot show a name still runs
+            stream.reconfigure(errors=errors)  # type: ignore[union-attr]
     opts = parse_args(argv, env)
     redact = setup_logging(opts.verbose, env)
     try:
@@ -1562,7 +2034,23 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except AlertError as exc:
         (log.error if exc.exit_code else log.warning)(str(exc))
         return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted: every push delivered until now is recorded")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback, for what nobody foresaw
+        log.error(f"unexpected error ({type(exc).__name__}); what was pushed is recorded. Run with -v for details")
+        log.debug("".join(traceback.format_exception(exc)))  # scrubbed like every log line
+        return 1
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()  # a closed stdout: say nothing more at exit
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # stdout was closed or its reader went away: nothing more to say there
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(exit_code)

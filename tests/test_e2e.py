@@ -58,9 +58,9 @@ def label(spec: tuple[str, str, str]) -> str:
     return f"{WEEKDAY_NAMES[d.weekday()]} {d.day} {MONTH_NAMES[d.month - 1]} {spec[1]}"
 
 
-def slot_id(spec: tuple[str, str, str]) -> str:
-    """How the state file names a slot: date and times."""
-    return f"{spec[0]} {spec[1]}-{spec[2]}"
+def slot_id(spec: tuple[str, str, str], desk: str = "AM") -> str:
+    """How the state file names a slot: desk, date and times."""
+    return f"{desk} {spec[0]} {spec[1]}-{spec[2]}"
 
 
 def moved(body: str, first_offset: int) -> tuple[str, list[tuple[str, str, str]]]:
@@ -106,7 +106,7 @@ def configure(workdir: Workdir, *alerts: str) -> None:
 def write_state(workdir: Workdir, sent: Mapping[str, Sequence[tuple[str, str, str]]], **top: object) -> bytes:
     """A state file as the script writes it, with these slots already pushed to the default recipient."""
     alerts = {name: {"sent": {"default": sorted(slot_id(s) for s in specs)}} for name, specs in sent.items()}
-    doc = {"version": 1, "alerts": alerts, **top}
+    doc = {"version": 2, "alerts": alerts, **top}
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     workdir.state.parent.mkdir(parents=True, exist_ok=True)
     workdir.state.write_text(text, encoding="utf-8")
@@ -204,7 +204,7 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     assert "retry" not in push and "expire" not in push
     text = workdir.state.read_text(encoding="utf-8")
     doc = json.loads(text)
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     assert doc["alerts"] == {NAME: {"sent": {"default": [slot_id(spec)]}}}
     assert sorted(os.listdir(workdir.state.parent)) == ["seen.json"]  # no temp file left behind
@@ -475,6 +475,12 @@ IND_FAILURES: dict[str, tuple[int | None, str, int]] = {
     ),
     "data that is not a list": (200, ind_body({"status": "OK", "data": {}}), 1),
 }
+# What the run line and the summary call each failure: down, a web page (maintenance or a block), or changed.
+IND_FAILURE_STATUS = {
+    "the connection drops": "IND unreachable",
+    "HTTP 500 twice": "IND unreachable",
+    "a maintenance page": "IND sent a web page",
+}
 
 
 def make_ind_fail(ind: FakeIND, kind: str, desk: str = "AM", product: str = "BIO") -> int:
@@ -503,11 +509,11 @@ def test_an_ind_failure_is_a_warning_never_no_slots_and_the_other_alerts_go_on(
     warnings = problems(result)
     assert len(warnings) == 1
     assert "Broken" in warnings[0] and "IND" in warnings[0]
-    assert "Broken: IND unreachable" in lines(result.stdout)
+    assert f"Broken: {IND_FAILURE_STATUS.get(kind, 'IND API changed?')}" in lines(result.stdout)
     assert "Fine: 1 open, 1 match, 1 new, pushed" in lines(result.stdout)
     assert [p["message"] for p in pushover.delivered] == [label(other)]
     assert sent(workdir, "Broken") == [slot_id(already)]
-    assert sent(workdir, "Fine") == [slot_id(other)]
+    assert sent(workdir, "Fine") == [slot_id(other, "DH")]
 
 
 def test_failed_ind_checks_record_nothing_as_sent_and_a_second_one_leaves_the_state_byte_identical(
@@ -526,7 +532,7 @@ def test_failed_ind_checks_record_nothing_as_sent_and_a_second_one_leaves_the_st
 
     for kind in IND_FAILURES:
         assert sent(workdir, kind) == []
-        assert f"{kind}: IND unreachable" in lines(first.stdout)
+        assert f"{kind}: {IND_FAILURE_STATUS.get(kind, 'IND API changed?')}" in lines(first.stdout)
         assert len([w for w in problems(second) if w.startswith(f"warning: {kind}: ")]) == 1
     assert pushover.messages == []
     assert (workdir.state.read_bytes() if workdir.state.exists() else None) == after_first
@@ -807,7 +813,7 @@ def test_a_dry_run_writes_no_state_file(ind: FakeIND, pushover: FakePushover, wo
 CORRUPT_STATES = [
     pytest.param('{"version": 1, "alerts": {', "not JSON", id="not JSON"),
     pytest.param('{\n  "alerts": {},\n  "version": 99\n}\n', "version 99", id="unknown version"),
-    pytest.param('{"version": 1, "alerts": []}\n', "shape", id="alerts not a table"),
+    pytest.param('{"version": 1, "alerts": []}\n', "alerts is not an object", id="alerts not a table"),
     pytest.param(
         '{"version": 1, "alerts": {"x": {"sent": {"default": ["tomorrow morning"]}}}}\n',
         "malformed slot",
@@ -861,10 +867,14 @@ def test_a_state_that_cannot_be_saved_exits_1_with_one_clear_line(
     result = run("--state", "/proc/self/fdinfo/seen.json")
 
     assert result.returncode == 1
-    assert len(pushover.delivered) == 1
+    assert pushover.delivered == []  # a push that cannot be recorded would go out again on every run
     errors = problems(result, "error")
     assert errors == lines(result.stderr)
-    assert len(errors) == 1 and "could not be saved" in errors[0] and "/proc/self/fdinfo/seen.json" in errors[0]
+    expected = (
+        "error: /proc/self/fdinfo/seen.json cannot be written (No such file or directory): nothing is pushed"
+        " until it can be, so no slot is pushed twice"
+    )
+    assert errors == [expected]
 
 
 def test_a_state_directory_without_write_permission_exits_1(
@@ -902,7 +912,8 @@ def test_a_failed_save_is_reported_in_one_line_even_when_the_temp_file_cannot_be
     assert "Traceback" not in result.stderr
     errors = problems(result, "error")
     assert errors == lines(result.stderr)
-    assert len(errors) == 1 and "could not be saved" in errors[0]
+    assert len(errors) == 1 and "cannot be written (File name too long)" in errors[0]
+    assert pushover.delivered == []
     assert os.listdir(workdir / "state") == []
 
 
@@ -1179,7 +1190,7 @@ def test_the_shipped_state_file_is_the_empty_state_the_script_itself_writes(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     shipped = (REPO / "state" / "seen.json").read_bytes()
-    assert json.loads(shipped) == {"version": 1, "alerts": {}}
+    assert json.loads(shipped) == {"version": 2, "alerts": {}}
     configure(workdir)
     env = {"GITHUB_REPOSITORY": "alice/ind-alert"}
 

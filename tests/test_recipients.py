@@ -147,9 +147,9 @@ def slot(offset: int, start: str = "10:00", end: str = "10:10") -> tuple[str, st
     return (day(offset).isoformat(), start, end)
 
 
-def slot_id(offset: int, start: str = "10:00", end: str = "10:10") -> str:
+def slot_id(offset: int, start: str = "10:00", end: str = "10:10", desk: str = "AM") -> str:
     """How the state file names that slot."""
-    return f"{day(offset).isoformat()} {start}-{end}"
+    return f"{desk} {day(offset).isoformat()} {start}-{end}"
 
 
 def label(offset: int, start: str = "10:00") -> str:
@@ -181,7 +181,7 @@ def sent(workdir: Workdir, alert: str = "Amsterdam DOC") -> dict[str, list[str]]
 
 def seed_state(workdir: Workdir, alerts: dict[str, Any]) -> None:
     workdir.state.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"version": 1, "alerts": alerts}, indent=2, sort_keys=True) + "\n"
+    text = json.dumps({"version": 2, "alerts": alerts}, indent=2, sort_keys=True) + "\n"
     workdir.state.write_text(text, encoding="utf-8")
 
 
@@ -225,7 +225,7 @@ def test_each_recipient_receives_exactly_the_slots_its_routing_says(
     assert apprise_server.paths == [f"/{APPRISE_TOKEN}"]
     assert phone["title"] == f"{DOC_TITLE}: 2 new slots"
     assert apprise_lines(phone) == [label(21), label(22, "11:00")]
-    assert sent(workdir, "Den Haag BIO") == {"partner": [slot_id(23, "09:00", "09:15")]}
+    assert sent(workdir, "Den Haag BIO") == {"partner": [slot_id(23, "09:00", "09:15", "DH")]}
 
 
 def test_an_alert_without_notify_goes_to_every_recipient(

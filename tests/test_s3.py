@@ -68,14 +68,14 @@ SLOT_2: SlotSpec = (day(11), "13:40", "13:50")
 
 
 def slot_id(slot: SlotSpec) -> str:
-    return f"{slot[0]} {slot[1]}-{slot[2]}"
+    return f"AM {slot[0]} {slot[1]}-{slot[2]}"
 
 
 def label(slot: SlotSpec) -> str:
     """The line a push shows for the slot ("Tue 24 Nov 09:15")."""
     start = datetime.combine(date.fromisoformat(slot[0]), time.fromisoformat(slot[1]), ind_alert.AMSTERDAM)
     end = datetime.combine(date.fromisoformat(slot[0]), time.fromisoformat(slot[2]), ind_alert.AMSTERDAM)
-    return str(ind_alert.Slot(start, end).label())
+    return str(ind_alert.Slot(start, end, "AM").label())
 
 
 def pushed_lines(pushover: FakePushover) -> Counter[str]:
@@ -85,7 +85,7 @@ def pushed_lines(pushover: FakePushover) -> Counter[str]:
 
 def state_doc(*slots: SlotSpec) -> dict[str, Any]:
     """The state document that records these slots as pushed to the default recipient."""
-    return {"version": 1, "alerts": {ALERT: {"sent": {"default": sorted(slot_id(s) for s in slots)}}}}
+    return {"version": 2, "alerts": {ALERT: {"sent": {"default": sorted(slot_id(s) for s in slots)}}}}
 
 
 # ------------------------------------------------------------------ S3 on loopback
@@ -611,13 +611,16 @@ class LoadThen:
     def location(self) -> str:
         return str(self.inner.location)
 
-    def load(self) -> tuple[Any, Any]:
+    def load(self) -> Any:
         loaded = self.inner.load()
         self.then()
-        return loaded  # type: ignore[no-any-return]
+        return loaded
 
-    def save(self, state: Any, token: Any) -> bool:
-        return bool(self.inner.save(state, token))
+    def writable(self) -> None:
+        self.inner.writable()
+
+    def save(self, state: Any) -> Any:
+        return self.inner.save(state)
 
 
 @pytest.fixture
@@ -703,7 +706,7 @@ def test_a_save_that_keeps_losing_the_race_gives_up_after_its_attempts_with_exit
     ours = ind_alert.state_from_json(json.dumps(state_doc(SLOT_0)), "test")
 
     with pytest.raises(ind_alert.StateError) as failed:
-        store.save(ours, (None, None))
+        store.save(ours)
 
     assert failed.value.exit_code == 1
     assert url(bucket) in str(failed.value)
@@ -849,7 +852,7 @@ def test_s3_out_of_reach_for_a_moment_is_a_warning_with_exit_0_and_nothing_pushe
     monkeypatch.setattr(
         ind_alert,
         "open_store",
-        lambda location: ind_alert.S3Store(real.bucket, real.key, FlakyClient(real.client, error())),
+        lambda location, *_: ind_alert.S3Store(real.bucket, real.key, FlakyClient(real.client, error())),
     )
     env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
 

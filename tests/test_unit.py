@@ -57,12 +57,12 @@ AM_BIO = Query("AM", "BIO", 1)
 DH_DOC = Query("DH", "DOC", 2)
 # The fixture's slots, earliest first, as ind-alert identifies them (date + times).
 FIXTURE_IDS = [
-    "2026-10-05 09:00-09:10",
-    "2026-10-05 09:10-09:20",
-    "2026-10-06 13:40-13:50",
-    "2026-10-07 11:06-11:13",
-    "2026-10-12 15:20-15:30",
-    "2026-11-02 08:50-09:00",
+    "AM 2026-10-05 09:00-09:10",
+    "AM 2026-10-05 09:10-09:20",
+    "AM 2026-10-06 13:40-13:50",
+    "AM 2026-10-07 11:06-11:13",
+    "AM 2026-10-12 15:20-15:30",
+    "AM 2026-11-02 08:50-09:00",
 ]
 
 
@@ -88,11 +88,11 @@ def slots_json() -> str:
     return strip_xssi(load_fixture("slots-bio-am-1p.txt"))
 
 
-def at(day: str, start: str, end: str | None = None) -> Slot:
+def at(day: str, start: str, end: str | None = None, desk: str = "AM") -> Slot:
     """A slot on ``day`` (YYYY-MM-DD) from ``start`` (HH:MM) in Amsterdam time; 10 minutes unless ``end``."""
     begin = datetime.combine(date.fromisoformat(day), dtime.fromisoformat(start), AMS)
     finish = datetime.combine(begin.date(), dtime.fromisoformat(end), AMS) if end else begin + timedelta(minutes=10)
-    return Slot(begin, finish)
+    return Slot(begin, finish, desk)
 
 
 def alert(**changes: Any) -> Alert:
@@ -1354,7 +1354,7 @@ def test_the_state_file_has_sorted_keys_two_space_indent_and_a_trailing_newline(
     assert text.endswith("}\n")
     assert not text.endswith("\n\n")
     assert '\n  "alerts": {\n' in text
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert doc["alerts"]["Amsterdam biometrics"]["sent"]["me"] == sorted([TOMORROW.id, NEXT_WEEK.id])
 
 
@@ -1371,8 +1371,8 @@ def test_the_state_file_has_sorted_keys_two_space_indent_and_a_trailing_newline(
 )
 def test_an_empty_state_has_one_canonical_form(state: State) -> None:
     text = ind_alert.state_to_json(state)
-    assert text == '{\n  "alerts": {},\n  "version": 1\n}\n'
-    assert json.loads(text) == {"alerts": {}, "version": 1}
+    assert text == '{\n  "alerts": {},\n  "version": 2\n}\n'
+    assert json.loads(text) == {"alerts": {}, "version": 2}
 
 
 def test_the_repository_file_in_the_repo_is_the_canonical_empty_state() -> None:
@@ -1393,40 +1393,96 @@ def test_a_non_ascii_alert_name_is_written_readably() -> None:
     ("text", "why"),
     [
         pytest.param("", "not JSON", id="an empty file is refused"),
-        pytest.param('{"version": 1, "alerts": {', "not JSON", id="a truncated file is refused"),
+        pytest.param('{"version": 2, "alerts": {', "not JSON", id="a truncated file is refused"),
         pytest.param("<<<<<<< HEAD\n", "not JSON", id="a merge conflict is refused"),
+        pytest.param("[" * 100_000, "not JSON", id="a deeply nested document is refused"),
         pytest.param("[]", "not a JSON object", id="a list is refused"),
-        pytest.param('{"alerts": {}}', "version None", id="a file without a version is refused"),
-        pytest.param('{"version": 2, "alerts": {}}', "version 2", id="a newer version is refused"),
-        pytest.param('{"version": "1", "alerts": {}}', "version '1'", id="a version as text is refused"),
-        pytest.param('{"version": 1, "alerts": {}, "seen": []}', "unknown keys", id="an unknown key is refused"),
-        pytest.param('{"version": 1}', "unexpected shape", id="a file without alerts is refused"),
-        pytest.param('{"version": 1, "alerts": []}', "unexpected shape", id="alerts as a list are refused"),
+        pytest.param('{"alerts": {}}', "no version this ind-alert reads (2)", id="a file without a version is refused"),
+        pytest.param('{"version": 3, "alerts": {}}', "version 3 is newer", id="a newer version is refused"),
+        pytest.param('{"version": "1", "alerts": {}}', "no version", id="a version as text is refused"),
+        pytest.param('{"version": true, "alerts": {}}', "no version", id="a version true is refused"),
+        pytest.param('{"version": 2.0, "alerts": {}}', "no version", id="a version as a float is refused"),
+        pytest.param('{"version": 2, "alerts": {}, "seen": []}', "unknown keys", id="an unknown key is refused"),
+        pytest.param('{"version": 2, "alerts": {}, "alerts": {}}', '"alerts" appears twice', id="a key twice"),
         pytest.param(
-            '{"version": 1, "alerts": {"a": {"sent": {"me": ["2026-10-05 9:00-9:10"]}}}}',
+            '{"version": 2, "alerts": {"a": {"sent": {"me": [], "me": []}}}}',
+            '"me" appears twice',
+            id="a key twice deep inside is refused",
+        ),
+        pytest.param('{"version": 2}', "alerts is not an object", id="a file without alerts is refused"),
+        pytest.param('{"version": 2, "alerts": []}', "alerts is not an object", id="alerts as a list are refused"),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"sent": {"me": ["AM 2026-10-05 9:00-9:10"]}}}}',
             "malformed slot",
             id="a malformed slot id is refused",
         ),
         pytest.param(
-            '{"version": 1, "alerts": {"a": {"sent": {"me": "2026-10-05 09:00-09:10"}}}}',
+            '{"version": 2, "alerts": {"a": {"sent": {"me": ["2026-10-05 09:00-09:10"]}}}}',
             "malformed slot",
+            id="a version-1 slot id in a version-2 file is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"sent": {"me": "AM 2026-10-05 09:00-09:10"}}}}',
+            "is not a list",
             id="a slot id that is not in a list is refused",
         ),
         pytest.param(
-            '{"version": 1, "alerts": {"a": {"sent": ["2026-10-05 09:00-09:10"]}}}',
-            "unexpected shape",
+            '{"version": 2, "alerts": {"a": {"sent": ["AM 2026-10-05 09:00-09:10"]}}}',
+            "sent is not an object",
             id="sent slots without recipients are refused",
         ),
         pytest.param(
-            '{"version": 1, "alerts": {"a": {"emergencies": {"t": {"slots": []}}}}}',
-            "unexpected shape",
+            '{"version": 2, "alerts": {"a": {"emergencies": {"t": {"slots": []}}}}}',
+            "bad emergency",
             id="an emergency without expiry is refused",
         ),
         pytest.param(
-            '{"version": 1, "alerts": {"a": {"failing_since": "yesterday"}}}',
-            "unexpected shape",
+            '{"version": 2, "alerts": {"a": {"failing_since": "yesterday"}}}',
+            "failing_since is not a time",
             id="a failing_since that is not a time is refused",
         ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"failing_since": "12"}}}',
+            "failing_since is not a time",
+            id="a failing_since as text is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"failing_since": 1e400}}}',
+            "failing_since is not a time",
+            id="a failing_since too large for a float is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"failing_since": Infinity}}}',
+            "Infinity is not a number",
+            id="Infinity is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"failing_since": ' + "9" * 5000 + "}}}",
+            "not JSON",
+            id="a huge integer is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"failing_since": 99999999999999999999}}}',
+            "failing_since is not a time",
+            id="a time beyond any clock is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"blind_notified": "false"}}}',
+            "blind_notified is not true or false",
+            id="blind_notified as text is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"sent": {}, "seen": []}}}',
+            "unknown keys",
+            id="an unknown key inside an alert is refused",
+        ),
+        pytest.param(
+            '{"version": 2, "alerts": {"a": {"history": {"2026-11-31": null}}}}',
+            "history has a malformed date",
+            id="a history day that does not exist is refused",
+        ),
+        pytest.param('{"version": 2, "alerts": {}, "quota_notified": "x"}', "quota_notified", id="a bad quota"),
+        pytest.param('{"version": 2, "alerts": {}, "validated": {}}', "bad validated", id="a bad validation"),
     ],
 )
 def test_an_unreadable_state_is_refused_never_read_as_empty(text: str, why: str) -> None:
@@ -1488,35 +1544,97 @@ def store(tmp_path: Path) -> ind_alert.FileStore:
 
 
 def test_a_missing_state_file_loads_as_empty(store: ind_alert.FileStore) -> None:
-    assert store.load() == (State(), None)
+    assert store.load() == State()
+    assert store.loaded is None
 
 
 def test_an_empty_state_is_not_written_where_there_was_no_file(store: ind_alert.FileStore) -> None:
-    assert store.save(State(), None) is False
+    store.load()
+    assert store.save(State()) is None
     assert not store.path.exists()
 
 
 def test_a_changed_state_is_written_in_full_and_nothing_else_is_left_behind(store: ind_alert.FileStore) -> None:
-    assert store.save(FULL_STATE, None) is True
+    assert store.save(FULL_STATE) == FULL_STATE
     assert store.path.read_text(encoding="utf-8") == ind_alert.state_to_json(FULL_STATE)
     assert sorted(p.name for p in store.path.parent.iterdir()) == ["seen.json"]
-    assert store.load() == (FULL_STATE, ind_alert.state_to_json(FULL_STATE))
+    assert store.load() == FULL_STATE
+    assert store.loaded == ind_alert.state_to_json(FULL_STATE)
 
 
 def test_an_unchanged_state_is_not_rewritten(store: ind_alert.FileStore) -> None:
-    store.save(FULL_STATE, None)
+    store.save(FULL_STATE)
     os.utime(store.path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
     before = store.path.read_bytes(), store.path.stat().st_mtime_ns
-    state, token = store.load()
-    assert store.save(state, token) is False
-    assert store.save(ind_alert.state_from_json(token, "x"), token) is False
+    state = store.load()
+    assert store.save(state) is None
+    assert store.save(ind_alert.state_from_json(before[0].decode(), "x")) is None
     assert (store.path.read_bytes(), store.path.stat().st_mtime_ns) == before
+
+
+def test_a_second_save_in_one_run_writes_only_what_changed_since_the_first(store: ind_alert.FileStore) -> None:
+    store.load()
+    assert store.save(FULL_STATE) == FULL_STATE
+    assert store.save(FULL_STATE) is None  # the store remembers what it wrote, not only what it loaded
+    assert store.save(State()) == State()
+    assert store.path.read_text(encoding="utf-8") == ind_alert.state_to_json(State())
+
+
+def test_a_symlinked_state_file_is_written_through_to_its_target(store: ind_alert.FileStore, tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere" / "seen.json"
+    real.parent.mkdir()
+    real.write_text(ind_alert.state_to_json(State()), encoding="utf-8")
+    store.path.parent.mkdir(parents=True)
+    store.path.symlink_to(real)
+    store.load()
+    store.writable()
+    assert store.save(FULL_STATE) == FULL_STATE
+    assert store.path.is_symlink()
+    assert real.read_text(encoding="utf-8") == ind_alert.state_to_json(FULL_STATE)
+
+
+def test_a_read_only_state_file_is_refused_before_anything_is_pushed(store: ind_alert.FileStore) -> None:
+    store.save(FULL_STATE)
+    store.path.chmod(0o444)
+    with pytest.raises(StateError) as caught:
+        store.writable()
+    assert caught.value.exit_code == 1
+    assert str(caught.value) == f"{store.path} is read-only: make it writable (chmod u+w) so pushes can be recorded"
+
+
+def test_a_state_folder_that_cannot_be_created_is_refused_before_anything_is_pushed(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("a file where the folder should be", encoding="utf-8")
+    store = ind_alert.FileStore(tmp_path / "state" / "seen.json")
+    with pytest.raises(StateError) as caught:
+        store.writable()
+    assert caught.value.exit_code == 1
+    assert "cannot be written" in str(caught.value)
+    assert "nothing is pushed until it can be" in str(caught.value)
+
+
+def test_a_version_1_state_is_upgraded_with_each_alert_s_desk_and_nothing_forgotten() -> None:
+    legacy = {
+        "version": 1,
+        "alerts": {
+            "Zwolle": {"sent": {"default": ["2026-12-01 09:00-09:10"]}, "failing_since": 1_790_000_000},
+            "Gone": {"sent": {"default": ["2026-12-02 09:00-09:10"]}},
+            "Urgent": {"emergencies": {"t": {"slots": ["2026-12-03 09:00-09:10"], "expires": 5}}},
+        },
+        "repository": "someone/ind-alert",
+    }
+    state = ind_alert.state_from_json(json.dumps(legacy), "x", {"Zwolle": "ZW", "Urgent": "AM"})
+    assert state.alerts["Zwolle"] == AlertState(
+        sent={"default": frozenset({"ZW 2026-12-01 09:00-09:10"})}, failing_since=1_790_000_000
+    )
+    assert state.alerts["Urgent"].emergencies == {"t": Emergency(frozenset({"AM 2026-12-03 09:00-09:10"}), 5)}
+    assert "Gone" not in state.alerts  # an alert no longer in the config has nothing to keep
+    assert json.loads(ind_alert.state_to_json(state))["version"] == 2
 
 
 def test_an_existing_file_is_replaced_atomically_by_a_rename_in_the_same_directory(
     store: ind_alert.FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.save(FULL_STATE, None)
+    store.save(FULL_STATE)
     renames: list[tuple[Path, Path, str]] = []
     real_replace = os.replace
 
@@ -1525,8 +1643,9 @@ def test_an_existing_file_is_replaced_atomically_by_a_rename_in_the_same_directo
         real_replace(src, dst)
 
     monkeypatch.setattr(ind_alert.os, "replace", spy)
-    _, token = store.load()
-    assert store.save(State(repository="someone/ind-alert"), token) is True
+    store.load()
+    token = store.loaded
+    assert store.save(State(repository="someone/ind-alert")) is not None
     [(src, dst, seen_by_reader)] = renames
     assert dst == store.path
     assert src.parent == store.path.parent
@@ -1539,7 +1658,7 @@ def test_an_existing_file_is_replaced_atomically_by_a_rename_in_the_same_directo
 def test_a_failed_save_leaves_the_old_file_and_no_temp_file_and_exits_1(
     store: ind_alert.FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.save(FULL_STATE, None)
+    store.save(FULL_STATE)
     old = store.path.read_bytes()
 
     def disk_full(src: Any, dst: Any) -> None:
@@ -1547,7 +1666,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temp_file_and_exits_1(
 
     monkeypatch.setattr(ind_alert.os, "replace", disk_full)
     with pytest.raises(StateError) as caught:
-        store.save(State(), old.decode())
+        store.save(State())
     assert caught.value.exit_code == 1
     assert "No space left on device" in str(caught.value)
     assert store.path.read_bytes() == old
@@ -1734,7 +1853,7 @@ def future_slots_body() -> tuple[str, list[str]]:
     data = json.loads(slots_json())["data"]
     first = date.today() + timedelta(days=10)
     moved = [{**item, "date": (first + timedelta(days=i)).isoformat()} for i, item in enumerate(data)]
-    ids = [f"{item['date']} {item['startTime']}-{item['endTime']}" for item in moved]
+    ids = [f"AM {item['date']} {item['startTime']}-{item['endTime']}" for item in moved]
     return ind_body({"status": "OK", "data": moved}), ids
 
 

@@ -38,7 +38,7 @@ SLOT_A = ("2026-10-05", "09:00", "09:10")
 SLOT_B = ("2026-10-06", "13:40", "13:50")
 SLOT_C = ("2026-10-07", "11:06", "11:13")
 LABEL_A, LABEL_B, LABEL_C = "Mon 5 Oct 09:00", "Tue 6 Oct 13:40", "Wed 7 Oct 11:06"
-ID_A, ID_B, ID_C = "2026-10-05 09:00-09:10", "2026-10-06 13:40-13:50", "2026-10-07 11:06-11:13"
+ID_A, ID_B, ID_C = "AM 2026-10-05 09:00-09:10", "AM 2026-10-06 13:40-13:50", "DH 2026-10-07 11:06-11:13"
 
 AMSTERDAM_DOC = "Amsterdam documents"
 AMSTERDAM_CONFIG = f"""
@@ -305,7 +305,7 @@ def test_sigterm_during_a_cycle_finishes_it_and_exits_0_leaving_a_complete_state
     assert len(pushover.delivered) == 1
     assert pushover.delivered[0]["title"] == "IND Amsterdam: Collect residence document: 2 new slots"
     state = json.loads(workdir.state.read_text(encoding="utf-8"))
-    assert state["alerts"][AMSTERDAM_DOC]["sent"] == {"default": [f"{d} {start}-{end}" for d, start, end in slots]}
+    assert state["alerts"][AMSTERDAM_DOC]["sent"] == {"default": [f"AM {d} {start}-{end}" for d, start, end in slots]}
     assert list(workdir.state.parent.iterdir()) == [workdir.state]  # no temporary file left
 
 
