@@ -69,6 +69,7 @@ FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
 RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
+DESKS_EVERY = 3600.0  # in --watch, IND's desk lists are asked at most once an hour
 PUSH_RETRY_WAIT = 5.0  # Pushover: retry a 5xx no sooner than 5 s later
 QUOTA_WARN = 0.10
 QUOTA_PUSH = 0.05
@@ -211,7 +212,7 @@ DEFAULT_RECIPIENT = Recipient("default", pushover_user_env="PUSHOVER_USER")
 @dataclass(frozen=True)
 class Alert:
     name: str
-    desk: str
+    desk: tuple[str, ...]  # desk keys; () means every desk that offers the product, as IND lists them
     product: str
     persons: int = 1
     days_ahead: int | None = None
@@ -227,13 +228,18 @@ class Alert:
     urgent_priority: int = 1
     blind_after_minutes: int = 60
 
-    @property
-    def query(self) -> Query:
-        return Query(self.desk, self.product, self.persons)
+    def __post_init__(self) -> None:
+        if isinstance(self.desk, str):  # one desk, as written in alerts.toml
+            object.__setattr__(self, "desk", (self.desk,))
 
     @property
-    def desk_name(self) -> str:
-        return DESKS[self.desk]
+    def any_desk(self) -> bool:
+        return not self.desk
+
+    @property
+    def several(self) -> bool:
+        """Whether pushes and the summary name the desk of each slot."""
+        return len(self.desk) != 1
 
 
 @dataclass(frozen=True)
@@ -313,6 +319,8 @@ def reject_unknown(table: Mapping[str, Any], allowed: Iterable[str], where: str)
 
 def resolve_desk(value: str, where: str) -> str:
     wanted = value.strip().casefold()
+    if re.fullmatch(r"[0-9a-f]{32}", wanted):  # a desk IND lists that the table lacks: checked against IND's list
+        return wanted
     for key, name in DESKS.items():
         names = {key.casefold(), name.casefold(), name.casefold().removeprefix("ind ")}
         if wanted in names:
@@ -321,6 +329,27 @@ def resolve_desk(value: str, where: str) -> str:
         raise ConfigError(f'{where}: desk "{value}" is retired; use "{RETIRED_DESKS[value.upper()]}"')
     choices = [*DESKS, *DESKS.values(), *(n.removeprefix("IND ") for n in DESKS.values())]
     raise ConfigError(f'{where}: unknown desk "{value}"{suggest(value, choices)}; run --list-desks')
+
+
+def resolve_desks(value: Any, where: str) -> tuple[str, ...]:
+    """desk = "Den Haag", a list of desks, or "any" (every desk IND lists for the product: the empty tuple)."""
+    if isinstance(value, str) and value.strip().casefold() == "any":
+        return ()
+    if isinstance(value, str) and value.strip():
+        return (resolve_desk(value, where),)
+    if value == []:
+        raise ConfigError(f'{where}: the desk list is empty: name at least one desk, or use desk = "any"')
+    if not isinstance(value, list):
+        raise ConfigError(f'{where}: desk must name a desk, a list of desks like ["Amsterdam", "Den Haag"], or "any"')
+    desks: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"{where}: every desk in the list must be a desk name in quotes")
+        key = resolve_desk(item, where)
+        if key in desks:
+            raise ConfigError(f'{where}: desk "{item.strip()}" is listed twice')
+        desks.append(key)
+    return tuple(desks)
 
 
 def resolve_product(value: str, where: str) -> str:
@@ -384,8 +413,11 @@ RECIPIENT_KEYS = tuple(f.name for f in dataclasses.fields(Recipient) if f.name !
 def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, Recipient]) -> Alert:
     reject_unknown(table, ALERT_KEYS, where)
     for key in ("name", "desk", "product"):
-        if not isinstance(table.get(key), str) or not table[key].strip():
+        if table.get(key) is None or (isinstance(table[key], str) and not table[key].strip()):
             raise ConfigError(f"{where}: {key} is required (see README)")
+    for key in ("name", "product"):
+        if not isinstance(table[key], str):
+            raise ConfigError(f"{where}: {key} must be text in quotes")
     weekdays = _typed(table, "weekdays", list, where, 'a list like ["mon", "fri"]')
     if weekdays is not None:
         for day in weekdays:
@@ -400,7 +432,7 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
                 raise ConfigError(f'{where}: notify names unknown recipient "{name}"{suggest(str(name), recipients)}')
     alert = Alert(
         name=table["name"].strip(),
-        desk=resolve_desk(table["desk"], where),
+        desk=resolve_desks(table["desk"], where),
         product=resolve_product(table["product"], where),
         persons=_int_or(1, table, "persons", where, 1, 6),
         days_ahead=_int(table, "days_ahead", where, 0, 3650),
@@ -669,6 +701,7 @@ def fetch_slots(session: requests.Session, base_url: str, query: Query, deadline
 
 
 FetchResult = list[Slot] | SourceError
+Desks = list[tuple[str, str]]  # (key, name) of the desks IND lists for a product
 
 
 def unreadable(exc: BaseException) -> SourceError:
@@ -676,19 +709,37 @@ def unreadable(exc: BaseException) -> SourceError:
     return SourceError(f"IND's answer could not be read ({type(exc).__name__})", "IND answer unreadable")
 
 
+def fetch_desks(session: requests.Session, base_url: str, product: str, deadline: Deadline | None = None) -> Desks:
+    """The desks that offer a product now, as IND lists them: (key, name), by key."""
+    data = ind_data(ind_get(session, f"{base_url}/desks/", {"productKey": product}, deadline))
+    desks = []
+    for item in data:
+        key, name = (item.get("key"), item.get("name")) if isinstance(item, dict) else (None, None)
+        if not isinstance(key, str) or not re.fullmatch(DESK_KEY, key) or not isinstance(name, str):
+            raise SourceError(f"IND's desk list was not in the expected shape; {CHANGED_HINT}", API_CHANGED)
+        desks.append((key, clean(name).strip()[:80] or key))
+    return sorted(desks)
+
+
 def fetch_all(
-    base_url: str, queries: Sequence[Query], *, deadline: float = FETCH_DEADLINE, workers: int = MAX_PARALLEL
-) -> dict[Query, FetchResult]:
+    base_url: str,
+    queries: Sequence[Any],
+    *,
+    fetch: Callable[[requests.Session, str, Any, Deadline], Any] = fetch_slots,
+    deadline: float = FETCH_DEADLINE,
+    workers: int = MAX_PARALLEL,
+) -> dict[Any, Any]:
     """Ask IND once per distinct query, a few at a time, and give up on what is unanswered at the deadline.
 
-    Every failure of a query, whatever it is, becomes that query's SourceError: the others go on. Worker
-    threads are daemons so that a request IND never answers cannot hold the run open.
+    A query is a Query (its slots, by fetch_slots) or a product (its desks, with fetch=fetch_desks). Every
+    failure of a query, whatever it is, becomes that query's SourceError: the others go on. Worker threads
+    are daemons so that a request IND never answers cannot hold the run open.
     """
     queries = list(dict.fromkeys(queries))
-    todo: queue.SimpleQueue[Query] = queue.SimpleQueue()
+    todo: queue.SimpleQueue[Any] = queue.SimpleQueue()
     for query in queries:
         todo.put(query)
-    done: queue.SimpleQueue[tuple[Query, FetchResult]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
     stop = threading.Event()
     until = Deadline(deadline)
 
@@ -700,7 +751,7 @@ def fetch_all(
                 except queue.Empty:
                     return
                 try:
-                    done.put((query, fetch_slots(session, base_url, query, until)))
+                    done.put((query, fetch(session, base_url, query, until)))
                 except SourceError as exc:
                     done.put((query, exc))
                 except Exception as exc:  # noqa: BLE001 - one bad answer affects one query
@@ -708,7 +759,7 @@ def fetch_all(
 
     for _ in range(min(workers, len(queries))):
         threading.Thread(target=work, daemon=True).start()
-    results: dict[Query, FetchResult] = {}
+    results: dict[Any, Any] = {}
     try:
         while len(results) < len(queries):
             query, result = done.get(timeout=until.left())
@@ -722,29 +773,12 @@ def fetch_all(
     return results
 
 
-def list_desks(base_url: str, product: str, deadline: Deadline | None = None) -> list[tuple[str, str]]:
-    """The desks that offer a product now, as IND lists them: (key, name), by name."""
-    until = deadline or Deadline(FETCH_DEADLINE)
-
-    def ask() -> list[Any]:
-        with requests.Session() as session:
-            return ind_data(ind_get(session, f"{base_url}/desks/", {"productKey": product}, until))
-
-    try:
-        data = within(until, ask)
-    except TimedOut:
-        raise SourceError("IND did not list its desks in time") from None
-    except SourceError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a bad answer is a failed answer, not a crash
-        raise unreadable(exc) from None
-    desks = []
-    for item in data:
-        key, name = (item.get("key"), item.get("name")) if isinstance(item, dict) else (None, None)
-        if not isinstance(key, str) or not re.fullmatch(DESK_KEY, key) or not isinstance(name, str):
-            raise SourceError(f"IND's desk list was not in the expected shape; {CHANGED_HINT}", API_CHANGED)
-        desks.append((key, clean(name)[:80]))
-    return sorted(desks)
+def list_desks(base_url: str, product: str, deadline: Deadline | None = None) -> Desks:
+    """fetch_desks for one product, on its own (--list-desks), bounded like everything else."""
+    result = fetch_all(base_url, [product], fetch=fetch_desks, deadline=(deadline or Deadline(FETCH_DEADLINE)).left())
+    if isinstance(result[product], SourceError):
+        raise result[product]
+    return result[product]  # type: ignore[no-any-return]
 
 
 # ----------------------------------------------------------- filter and diff
@@ -810,12 +844,32 @@ def fit(lines: Sequence[str], limit: int) -> str:
     return "\n".join([*lines[:shown], f"+{len(lines) - shown} more"])
 
 
-def format_push(alert: Alert, slots: Sequence[Slot], now: datetime) -> Push:
-    """The push for new slots: title with desk and type, one line per slot, earliest first."""
+def desk_name(desk: str, names: Mapping[str, str]) -> str:
+    """A desk's name as IND lists it when it answered, else from the bundled table."""
+    return names.get(desk) or DESKS.get(desk) or desk
+
+
+def short_desk(desk: str, names: Mapping[str, str]) -> str:
+    return desk_name(desk, names).removeprefix("IND ")
+
+
+def format_push(alert: Alert, slots: Sequence[Slot], now: datetime, names: Mapping[str, str] = DESKS) -> Push:
+    """The push for new slots: title with desk and type, one line per slot, earliest first.
+
+    An alert for several desks gets one push for all of them, each line naming its desk.
+    """
     slots = sorted(slots)
     persons = f" ({alert.persons} persons)" if alert.persons > 1 else ""
-    title = f"{alert.desk_name}: {PRODUCTS[alert.product]}{persons}: {plural(len(slots), 'new slot')}"
-    message = fit([s.label() for s in slots], MESSAGE_LIMIT)
+    what = f"{PRODUCTS[alert.product]}{persons}: {plural(len(slots), 'new slot')}"
+    if alert.several:
+        title = f"{what} at {plural(len({s.desk for s in slots}), 'desk')}"
+        lines = [f"{s.label()} · {short_desk(s.desk, names)}" for s in slots]
+        book = "Book at IND"
+    else:
+        title = f"{desk_name(alert.desk[0], names)}: {what}"
+        lines = [s.label() for s in slots]
+        book = f"Book at IND ({desk_name(alert.desk[0], names)})"
+    message = fit(lines, MESSAGE_LIMIT)
     urgent = [s for s in slots if is_urgent(alert, s, now)]
     priority = alert.urgent_priority if urgent else alert.priority
     tag = None
@@ -826,7 +880,7 @@ def format_push(alert: Alert, slots: Sequence[Slot], now: datetime) -> Push:
         title=title[:TITLE_LIMIT],
         message=message,
         url=BOOKING_URL.format(product=alert.product),
-        url_title=f"Book at IND ({alert.desk_name})"[:100],
+        url_title=book[:100],
         priority=priority,
         sound=alert.sound,
         tag=tag,
@@ -1321,12 +1375,16 @@ class Outcome:
     new: int = 0
     earliest: Slot | None = None
     failed: bool = False  # IND could not be checked for this alert
+    desks: tuple[str, ...] = ()  # the desks checked (for "any": the ones IND lists)
+    failed_desks: int = 0
+    earliest_by_desk: dict[str, Slot] = field(default_factory=dict)
 
     def line(self) -> str:
         """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
         if self.failed:
             return f"{self.alert.name}: {self.status}"
-        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}"
+        failed = f" ({self.failed_desks} of {len(self.desks)} desks failed)" if self.failed_desks else ""
+        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}{failed}"
 
 
 @dataclass
@@ -1351,6 +1409,9 @@ class Runner:
     state: State = field(default_factory=State)
     frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
     deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE))
+    desk_lists: dict[str, Desks | SourceError] = field(default_factory=dict)  # product -> what IND lists
+    desk_lists_at: float | None = None  # time.monotonic() when they were asked
+    names: dict[str, str] = field(default_factory=lambda: dict(DESKS))  # desk key -> name, IND's first
 
     def run(self) -> int:
         self.exit_code, self.outcomes, self.disabled, self.frozen = 0, [], set(), False
@@ -1366,20 +1427,53 @@ class Runner:
         self.state = dataclasses.replace(loaded, alerts=alerts)
         try:
             base = (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
-            results = fetch_all(base, [a.query for a in self.config.alerts], deadline=self.fetch_deadline())
+            lists = self.offered(base)
+            plan = {a.name: self.desks_of(a, lists.get(a.product)) for a in self.config.alerts}
+            queries = [Query(d, a.product, a.persons) for a in self.config.alerts for d in plan[a.name]]
+            results = fetch_all(base, queries, deadline=self.fetch_deadline())
             for alert in self.config.alerts:
-                self.check_alert(alert, results[alert.query], now)
+                answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
+                self.check_alert(alert, answers, lists.get(alert.product), now)
             self.blind_alerts(now)
             self.watch_quota()
         finally:
             self.save()  # whatever went wrong, what was delivered is recorded first
         for outcome in self.outcomes:
             say(outcome.line())
-        write_summary(self.env, self.outcomes, self.dry_run)
+        write_summary(self.env, self.outcomes, self.dry_run, self.names)
         pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
         return self.exit_code
+
+    def offered(self, base: str) -> dict[str, Desks | SourceError]:
+        """IND's desk list for each product in use: asked once a run, and in --watch at most once an hour."""
+        products = sorted({a.product for a in self.config.alerts})
+        lists = self.desk_lists
+        fresh = self.desk_lists_at is not None and time.monotonic() - self.desk_lists_at < DESKS_EVERY
+        if not fresh or any(not isinstance(lists.get(p), list) for p in products):
+            lists = fetch_all(base, products, fetch=fetch_desks, deadline=self.fetch_deadline() / 2)
+            self.desk_lists, self.desk_lists_at = lists, time.monotonic()
+            for product in products:
+                if isinstance(lists[product], SourceError):
+                    log.warning(
+                        f"IND's list of desks for {PRODUCTS[product]} could not be read ({lists[product]});"
+                        " slots are checked as usual"
+                    )
+        self.names = dict(DESKS)
+        for listed in lists.values():
+            if isinstance(listed, list):
+                self.names.update(listed)
+        return lists
+
+    def desks_of(self, alert: Alert, listed: Desks | SourceError | None) -> tuple[str, ...]:
+        """The desks to ask for an alert: its own, or for "any" every desk IND lists for the product."""
+        if not alert.any_desk:
+            return alert.desk
+        if isinstance(listed, list):
+            return tuple(key for key, _ in listed)
+        log.warning(f"{alert.name}: without IND's list of desks, every desk ind-alert knows is checked")
+        return tuple(DESKS)
 
     def fetch_deadline(self) -> float:
         """IND gets most of the run's time; what is left is for the pushes."""
@@ -1402,24 +1496,52 @@ class Runner:
         if delivered:
             self.save()
 
-    def check_alert(self, alert: Alert, result: FetchResult, now: datetime) -> None:
+    def failures(
+        self, alert: Alert, answers: Mapping[str, FetchResult], listed: Desks | None
+    ) -> dict[str, SourceError]:
+        """The desks of an alert that could not be checked: IND failed, or the desk no longer offers it."""
+        failed = {d: r for d, r in answers.items() if isinstance(r, SourceError)}
+        for desk, error in failed.items():
+            where = f" ({short_desk(desk, self.names)})" if alert.several else ""
+            log.warning(f"{alert.name}{where}: {error}; state kept, will retry next run")
+        offering = {key for key, _ in listed or ()}
+        for desk in answers:
+            if listed is None or desk in offering or desk in failed:
+                continue
+            others = ", ".join(short_desk(key, self.names) for key, _ in listed) or "none"
+            what = f"{desk_name(desk, self.names)} does not offer {PRODUCTS[alert.product].lower()} now"
+            log.warning(f"{alert.name}: {what}; desks that do: {others}")
+            if not answers[desk]:  # slots it does return are pushed: desk lists change back
+                failed[desk] = SourceError(what, "desk does not offer this")
+        return failed
+
+    def check_alert(
+        self, alert: Alert, answers: Mapping[str, FetchResult], listed: Desks | SourceError | None, now: datetime
+    ) -> None:
         previous = self.state.alerts[alert.name]
-        outcome = Outcome(alert)
+        outcome = Outcome(alert, desks=tuple(answers))
         self.outcomes.append(outcome)
-        if isinstance(result, SourceError):
-            outcome.status, outcome.failed = result.status, True
-            log.warning(f"{alert.name}: {result}; state kept, will retry next run")
-            self.record(
-                alert, dataclasses.replace(previous, failing_since=previous.failing_since or int(now.timestamp()))
-            )
+        failed = self.failures(alert, answers, listed if isinstance(listed, list) else None)
+        if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
+            first = next(iter(failed.values()), None)
+            outcome.status, outcome.failed = first.status if first else "no desk offers this", True
+            if not first:
+                log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
+            failing = previous.failing_since or int(now.timestamp())
+            self.record(alert, dataclasses.replace(previous, failing_since=failing))
             return
+        outcome.failed_desks = len(failed)
+        result = sorted(s for r in answers.values() if not isinstance(r, SourceError) for s in r)
         open_slots = [s for s in result if s.start > now]
         matching = [s for s in open_slots if matches(alert, s, now)]
         outcome.open, outcome.matching = len(open_slots), len(matching)
         outcome.earliest = matching[0] if matching else None
+        for slot in reversed(matching):
+            outcome.earliest_by_desk[slot.desk] = slot
         recipients = self.config.recipients_of(alert)
         kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
-        open_ids = {s.id for s in open_slots}
+        # A desk that failed keeps what it had: its slots are not known to be gone.
+        open_ids = {s.id for s in open_slots} | {i for ids in kept.values() for i in ids if i.split(" ")[0] in failed}
         current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
         current = self.cancel_emergencies(alert, current, open_ids, now)
         self.record(alert, current)
@@ -1430,7 +1552,7 @@ class Runner:
             if not slots:
                 continue
             outcome.new = max(outcome.new, len(slots))
-            push = format_push(alert, slots, now)
+            push = format_push(alert, slots, now, self.names)
             if self.dry_run:
                 say(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
                 statuses.append("dry run")
@@ -1684,20 +1806,35 @@ def table_cell(text: str) -> str:
     return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
 
 
-def write_summary(env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool) -> None:
-    """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new."""
+def write_summary(
+    env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool, names: Mapping[str, str] = DESKS
+) -> None:
+    """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new.
+
+    Below it, for each alert with several desks, the earliest slot at each desk: where to travel for it.
+    """
     rows = [
         "## ind-alert" + (" (dry run)" if dry_run else ""),
         "",
         "| Alert | Desk | Appointment | Persons | Earliest matching slot | New | Status |",
         "|---|---|---|---|---|---|---|",
     ]
+    details = []
     for o in outcomes:
+        a = o.alert
+        desk = plural(len(o.desks), "desk") if a.several else desk_name(a.desk[0], names)
         earliest = o.earliest.label() if o.earliest else "—"
-        cells = [o.alert.name, o.alert.desk_name, PRODUCTS[o.alert.product], str(o.alert.persons), earliest, str(o.new)]
-        cells.append(o.status)
+        if o.earliest and a.several:
+            earliest += f" · {short_desk(o.earliest.desk, names)}"
+        status = o.status + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
+        cells = [a.name, desk, PRODUCTS[a.product], str(a.persons), earliest, str(o.new), status]
         rows.append("| " + " | ".join(table_cell(c) for c in cells) + " |")
-    append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows) + "\n")
+        if a.several and o.earliest_by_desk:
+            details += ["", f"**{table_cell(a.name)}**: earliest matching slot per desk", ""]
+            details += ["| Desk | Earliest matching slot |", "|---|---|"]
+            for slot in sorted(o.earliest_by_desk.values()):
+                details.append(f"| {table_cell(short_desk(slot.desk, names))} | {slot.label()} |")
+    append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows + details) + "\n")
 
 
 # ---------------------------------------------------------------- S3 state
@@ -2015,7 +2152,7 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
 
 def legacy_desks(config: Config) -> dict[str, str]:
     """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
-    return {a.name: a.desk for a in config.alerts}
+    return {a.name: a.desk[0] for a in config.alerts if a.desk}
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -306,6 +306,28 @@ def desks_body(desks: Iterable[tuple[str, str]]) -> str:
 
 EMPTY_OK = ind_body({"status": "OK", "data": []})
 
+# What IND's desks list answers when a test does not say otherwise: every desk of the bundled table
+# (shared/REFERENCE.md), as if each offered every product.
+ALL_DESKS = [
+    ("AM", "IND Amsterdam"),
+    ("DH", "IND Den Haag"),
+    ("ZW", "IND Zwolle"),
+    ("DB", "IND Den Bosch"),
+    ("6b425ff9f87de136a36b813cccf26e23", "IND Haarlem"),
+    ("e1afaa1ca15c1778e972efb79ce63633", "IND Rijswijk (temporary)"),
+    ("87d19bfc2e1b572ac3aab17032ed11dc", "IND Brabanthallen, Den Bosch"),
+    ("fa24ccf0acbc76a7793765937eaee440", "Expatcenter Utrecht"),
+    ("0c127eb6d9fe1ced413d2112305e75f6", "Expatcenter Groningen"),
+    ("6c5280823686521552efe85094e607cf", "Expatcenter Maastricht"),
+    ("b084907207cfeea941cd9698821fd894", "Expatcenter Wageningen"),
+    ("0588ef4088c08f53294eb60bab55c81e", "Expatcenter Eindhoven"),
+    ("5e325f444aeb56bb0270a61b4a0403eb", "Expatcenter Den Haag"),
+    ("f0ef3c8f0973875936329d713a68c5f3", "Expatcenter Rotterdam"),
+    ("3535aca0fb9a2e8e8015f768fb3fa69d", "Expatcenter Enschede"),
+    ("284b189314071dcd571df5bb262a31db", "Expatcenter Amsterdam"),
+    ("0d85a757c13105ba0c26c3d177a7a884", "Expatcenter Nijmegen"),
+]
+
 
 class FakeIND(_FakeServer):
     """The IND appointment API on loopback.
@@ -317,7 +339,8 @@ class FakeIND(_FakeServer):
 
     Each query has a sticky reply (``set_*``) and optional one-shot replies (``once=True``,
     served first, FIFO). Queries nobody configured get ``default_slots`` / ``default_desks``
-    (``{"status":"OK","data":[]}``) and are listed in ``unmatched``.
+    (slots: ``{"status":"OK","data":[]}``; desks: every desk of ``ALL_DESKS``); unconfigured slot
+    queries are listed in ``unmatched``.
     """
 
     name = "FakeIND"
@@ -329,7 +352,7 @@ class FakeIND(_FakeServer):
         self._hits: Counter[_IndKey] = Counter()
         self._unmatched: list[tuple[str, str, int]] = []
         self.default_slots = Reply(200, EMPTY_OK)
-        self.default_desks = Reply(200, EMPTY_OK)
+        self.default_desks = Reply(200, desks_body(ALL_DESKS))
         super().__init__()
 
     # Configuration.

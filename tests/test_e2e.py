@@ -320,7 +320,8 @@ def test_alerts_sharing_desk_product_and_persons_make_one_ind_request(
 
     assert ind.hits("AM", "BIO", 1) == 1
     assert ind.hits("AM", "BIO", 2) == 1
-    assert len(ind.requests) == 2
+    assert ind.desk_hits("BIO") == 1  # the desk list too is asked once, for all alerts of the product
+    assert len(ind.requests) == 3
     assert len(pushover.delivered) == 3
     assert push_for(pushover, label(morning))["message"] == label(morning)
     assert push_for(pushover, label(afternoon))["message"] == label(afternoon)
@@ -337,13 +338,15 @@ def test_ind_requests_are_polite_and_have_no_slash_before_the_query(
 
     ok(run())
 
-    assert len(ind.requests) == 1
-    request = ind.requests[0]
+    desks, request = ind.requests  # the desks offering the product first, then the slots
+    assert desks.path == "/oap/api/desks/"
+    assert desks.query == {"productKey": "BIO"}
     assert request.path == "/oap/api/desks/AM/slots"
     assert request.query == {"productKey": "BIO", "persons": "3"}
-    assert request.headers["accept"] == "application/json"
-    assert request.headers["oap-locale"] == "en"
-    assert "ind-alert" in request.headers["user-agent"]
+    for sent in (desks, request):
+        assert sent.headers["accept"] == "application/json"
+        assert sent.headers["oap-locale"] == "en"
+        assert "ind-alert" in sent.headers["user-agent"]
 
 
 def test_a_trailing_slash_on_ind_api_url_is_tolerated(
@@ -355,7 +358,7 @@ def test_a_trailing_slash_on_ind_api_url_is_tolerated(
     result = run(env={"IND_API_URL": ind.url + "/"})
 
     assert ok(result).stderr == ""
-    assert [r.path for r in ind.requests] == ["/oap/api/desks/AM/slots"]
+    assert [r.path for r in ind.requests] == ["/oap/api/desks/", "/oap/api/desks/AM/slots"]
     assert len(pushover.delivered) == 1
 
 

@@ -1108,7 +1108,7 @@ def test_the_defaults_table_applies_to_every_alert_unless_it_says_otherwise() ->
     ],
 )
 def test_desks_are_known_by_key_or_name_in_any_case(desk: str, key: str) -> None:
-    assert config(BASE.replace('desk = "AM"', f'desk = "{desk}"')).alerts[0].desk == key
+    assert config(BASE.replace('desk = "AM"', f'desk = "{desk}"')).alerts[0].desk == (key,)
 
 
 @pytest.mark.parametrize(
@@ -1869,6 +1869,7 @@ def test_a_verbose_run_pushes_survives_a_5xx_and_a_4xx_and_never_shows_a_secret(
     state_path = tmp_path / "state" / "seen.json"
     body, ids = future_slots_body()
     rsps.get(SLOTS_URL, body=body, content_type=JSON)
+    rsps.get(f"{IND}/desks/?productKey=BIO", body=load_fixture("desks-bio.txt"), content_type=JSON)
 
     answers = {
         FAKE_USER: [(200, QUOTA, json.dumps(OK))],
@@ -1927,7 +1928,7 @@ def test_a_verbose_run_pushes_survives_a_5xx_and_a_4xx_and_never_shows_a_secret(
     assert waits and all(w >= 5 for w in waits)
     assert len(waits) == 1
     assert real_sleeps == []
-    assert rsps.calls[0].request.url == SLOTS_URL
+    assert [c.request.url for c in rsps.calls[:2]] == [f"{IND}/desks/?productKey=BIO", SLOTS_URL]
 
     first = dict(parse_qsl(str(pushes[0].request.body)))
     assert first["title"] == "IND Amsterdam: Biometrics: 6 new slots"
