@@ -30,12 +30,14 @@ import contextlib
 import dataclasses
 import difflib
 import hashlib
+import hmac
 import json
 import logging
 import math
 import os
 import queue
 import re
+import secrets
 import sys
 import threading
 import time
@@ -1005,6 +1007,13 @@ class PushoverClient:
     def cancel(self, tag: str) -> None:
         self.post(f"/receipts/cancel_by_tag/{tag}.json", {})
 
+    def sounds(self) -> set[str]:
+        """The sounds this application may use: Pushover's own and the account's custom ones."""
+        listed = self.post("/sounds.json", {}, method="GET").get("sounds")
+        if not isinstance(listed, dict):
+            raise NotifyError("Pushover's list of sounds was not in the expected shape; will retry next run")
+        return set(map(str, listed))
+
 
 @dataclass
 class PushoverChannel:
@@ -1063,6 +1072,48 @@ def build_channels(config: Config, env: Mapping[str, str], client: PushoverClien
         else:
             channels[recipient.name] = AppriseChannel(recipient, secret)
     return channels
+
+
+# ------------------------------------------------------ checking the secrets
+
+TOKEN_REJECTED = "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
+
+
+def pushover_problems(
+    client: PushoverClient, users: Mapping[str, tuple[str, str]], sounds: Mapping[str, str]
+) -> list[str]:
+    """What Pushover would reject, asked before it is needed: the token, each user key, each alert's sound.
+
+    users maps a recipient to (its variable, its key); sounds maps an alert to its sound. Returns the
+    problems, in words that name the secret's variable or the alert, never a value. A passing failure
+    (Pushover down) raises NotifyError.
+    """
+    problems = []
+    for name, (var, user) in users.items():
+        try:
+            client.validate(user)
+        except NotifyError as exc:
+            if not exc.permanent:
+                raise
+            if client.token_rejected:
+                return [TOKEN_REJECTED]
+            problems.append(f"recipient {name}: Pushover rejected the user key in {var}: check that secret")
+    if sounds:
+        known = client.sounds()
+        for alert, sound in sounds.items():
+            if sound not in known:
+                choices = ", ".join(sorted(known))
+                problems.append(
+                    f'alert "{alert}": Pushover has no sound "{sound}" (yours: {choices}); pushed without it'
+                )
+    return problems
+
+
+def fingerprint(key: str, token: str, users: Mapping[str, tuple[str, str]], sounds: Mapping[str, str]) -> str:
+    """A short keyed hash of what was checked: it tells a change, and nothing can be guessed back from it
+    without the random key, which is kept beside it in the state."""
+    text = json.dumps([token, sorted(users.items()), sorted(sounds.items())])
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 # -------------------------------------------------------------- state store
@@ -1412,6 +1463,7 @@ class Runner:
     desk_lists: dict[str, Desks | SourceError] = field(default_factory=dict)  # product -> what IND lists
     desk_lists_at: float | None = None  # time.monotonic() when they were asked
     names: dict[str, str] = field(default_factory=lambda: dict(DESKS))  # desk key -> name, IND's first
+    bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
 
     def run(self) -> int:
         self.exit_code, self.outcomes, self.disabled, self.frozen = 0, [], set(), False
@@ -1425,6 +1477,7 @@ class Runner:
             self.store.writable()  # before the first push: a push that cannot be recorded repeats every run
         alerts = {a.name: loaded.alerts.get(a.name, AlertState()) for a in self.config.alerts}
         self.state = dataclasses.replace(loaded, alerts=alerts)
+        self.check_secrets(now)
         try:
             base = (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
             lists = self.offered(base)
@@ -1445,6 +1498,40 @@ class Runner:
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
         return self.exit_code
+
+    def check_secrets(self, now: datetime) -> None:
+        """Find a rejected token, user key or sound now, not when the first slot arrives.
+
+        Pushover is asked at most once per Amsterdam day for the same secrets and sounds, and again as soon
+        as they change; what it said is kept in the state, so a rejected secret fails every run (exit 1)
+        without asking again. Pushes still go where they can: to the other recipients, without a bad sound.
+        """
+        self.bad_sounds = set()
+        if self.pushover is None or self.dry_run:
+            return
+        users = {
+            r.name: (r.env, self.env.get(r.env, "")) for r in self.config.recipients.values() if r.pushover_user_env
+        }
+        sounds = {a.name: a.sound for a in self.config.alerts if a.sound}
+        record, day = self.state.validated, today(now).isoformat()
+        key = record.key if record else secrets.token_hex(16)
+        mark = fingerprint(key, self.pushover.token, users, sounds)
+        if not record or record.fingerprint != mark or record.day != day:
+            try:
+                problems = pushover_problems(self.pushover, users, sounds)
+            except NotifyError as exc:
+                log.warning(f"the Pushover secrets could not be checked ({exc})")
+                return
+            record = Validation(mark, key, day, tuple(problems))
+            self.state = dataclasses.replace(self.state, validated=record)
+        for problem in record.problems:
+            log.error(problem)
+            self.exit_code = 1
+            if problem == TOKEN_REJECTED:
+                self.pushover.token_rejected = True  # nothing more is sent with it this run
+                self.disabled |= set(users)
+            self.disabled |= {name for name in users if problem.startswith(f"recipient {name}:")}
+            self.bad_sounds |= {name for name in sounds if problem.startswith(f'alert "{name}":')}
 
     def offered(self, base: str) -> dict[str, Desks | SourceError]:
         """IND's desk list for each product in use: asked once a run, and in --watch at most once an hour."""
@@ -1553,6 +1640,8 @@ class Runner:
                 continue
             outcome.new = max(outcome.new, len(slots))
             push = format_push(alert, slots, now, self.names)
+            if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
+                push = dataclasses.replace(push, sound=None)
             if self.dry_run:
                 say(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
                 statuses.append("dry run")
@@ -2093,6 +2182,24 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
     return code
 
 
+def check_sounds(config: Config, env: Mapping[str, str]) -> int:
+    """--check: every alert's sound against the sounds Pushover lists for this token; 1 when one is unknown."""
+    sounds = {a.name: a.sound for a in config.alerts if a.sound}
+    client = pushover_client(config, env)
+    if not sounds or client is None:
+        return 0
+    try:
+        problems = pushover_problems(client, {}, sounds)
+    except NotifyError as exc:
+        log.error(f"Pushover's list of sounds could not be read: {exc}")
+        return 1
+    for problem in problems:
+        log.error(problem.removesuffix("; pushed without it"))
+    if not problems:
+        say(f"sounds: {', '.join(sorted(set(sounds.values())))} ok")
+    return 1 if problems else 0
+
+
 def trial_push(config: Config) -> Push:
     names = ", ".join(a.name for a in config.alerts)
     return Push.about(
@@ -2123,7 +2230,7 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
     config = load_config(opts.config)
     redact.add(env.get(name, "") for name in secret_vars(config))
     if opts.check:
-        code = each_channel(config, env, lambda c: c.check(), "ok")
+        code = max(each_channel(config, env, lambda c: c.check(), "ok"), check_sounds(config, env))
         say(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
         return code
     if opts.test_notification:

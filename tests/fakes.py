@@ -490,7 +490,36 @@ class FakeIND(_FakeServer):
 # --------------------------------------------------------------------------- Pushover
 
 
-ENDPOINTS = ("messages", "validate", "cancel")
+ENDPOINTS = ("messages", "validate", "cancel", "sounds")
+# Pushover's built-in sounds (pushover.net/api#sounds); an account may add its own.
+BUILTIN_SOUNDS = {
+    name: name.title()
+    for name in [
+        "pushover",
+        "bike",
+        "bugle",
+        "cashregister",
+        "classical",
+        "cosmic",
+        "falling",
+        "gamelan",
+        "incoming",
+        "intermission",
+        "magic",
+        "mechanical",
+        "pianobar",
+        "siren",
+        "spacealarm",
+        "tugboat",
+        "alien",
+        "climb",
+        "persistent",
+        "echo",
+        "updown",
+        "vibrate",
+        "none",
+    ]
+}
 
 # Pushover's own texts for these two (REFERENCE.md); the others are invented.
 TOKEN_INVALID = "application token is invalid"
@@ -538,6 +567,9 @@ class FakePushover(_FakeServer):
         self.remaining = 9_000
         self.reset = _first_of_next_month()
         self.devices = ["phone"]
+        #: What GET sounds.json lists, and so which ``sound`` a message may carry.
+        self.sounds: dict[str, str] = dict(BUILTIN_SOUNDS)
+        self._sound_lists = 0
         self._queues: dict[str, deque[_Queued]] = {e: deque() for e in ENDPOINTS}
         self._messages: list[dict[str, str]] = []
         self._delivered: list[dict[str, str]] = []
@@ -608,6 +640,12 @@ class FakePushover(_FakeServer):
             return list(self._validations)
 
     @property
+    def sound_lists(self) -> int:
+        """How many times GET sounds.json was asked."""
+        with self._lock:
+            return self._sound_lists
+
+    @property
     def cancels(self) -> list[str]:
         """The tag of every cancel_by_tag request (decoded), in order."""
         with self._lock:
@@ -654,6 +692,8 @@ class FakePushover(_FakeServer):
             endpoint = "validate"
         elif match := re.fullmatch(r"/receipts/cancel_by_tag/([^/]+)\.json", rel):
             endpoint, tag = "cancel", unquote(match[1])
+        elif rel == "/sounds.json" and method == "GET":
+            return self._list_sounds(query)
         else:
             return self._error("", 404, "not found")
         if method != "POST":
@@ -698,6 +738,8 @@ class FakePushover(_FakeServer):
                 extra = {"group": 0, "devices": self.devices}
             elif endpoint == "cancel":
                 extra = {"canceled": 0}
+            elif endpoint == "sounds":
+                extra = {"sounds": self.sounds}
             return self._json_body({"status": 1, **extra})
         if status == 429:
             return self._json_body({"errors": [OVER_QUOTA], "status": 0})
@@ -717,7 +759,7 @@ class FakePushover(_FakeServer):
         error = self._credentials_error("messages", form)
         if error is not None:
             return error
-        problem = _message_problem(form)
+        problem = _message_problem(form, self.sounds)
         if problem is not None:
             param, text = problem
             return self._error("messages", 400, text, param)
@@ -741,6 +783,18 @@ class FakePushover(_FakeServer):
             self._counter += 1
             digest = hashlib.md5(str(self._counter).encode(), usedforsecurity=False)
             return digest.hexdigest()[:30]
+
+    def _list_sounds(self, query: dict[str, str]) -> Reply:
+        with self._lock:
+            self._sound_lists += 1
+            queue = self._queues["sounds"]
+            queued = queue.popleft() if queue else None
+        if queued is not None:
+            return self._scripted("sounds", queued, query)
+        token = query.get("token", "")
+        if not token or (self.token is not None and token != self.token):
+            return self._error("sounds", 400, TOKEN_INVALID, "token")
+        return self._reply("sounds", 200, {"status": 1, "sounds": self.sounds})
 
     def _validate(self, form: dict[str, str]) -> Reply:
         # Invented text: the real validate.json wording for a bad user is not recorded.
@@ -781,9 +835,11 @@ def _parse_form(body: bytes, content_type: str) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True))
 
 
-def _message_problem(form: dict[str, str]) -> tuple[str, str] | None:
+def _message_problem(form: dict[str, str], sounds: Mapping[str, str]) -> tuple[str, str] | None:
     """Field limits from REFERENCE.md; the error texts are invented."""
     message = form.get("message", "")
+    if "sound" in form and form["sound"] not in sounds:
+        return "sound", "sound is not a valid sound"
     if not message.strip():
         return "message", "message cannot be blank"
     limits = {"message": 1024, "title": 250, "url": 512, "url_title": 100}

@@ -290,7 +290,7 @@ def test_a_recorded_answer_whose_slots_are_all_past_pushes_nothing(
 
     assert pushover.messages == []
     assert f"{NAME}: 0 open, 0 match, 0 new, ok" in lines(result.stdout)
-    assert not workdir.state.exists()
+    assert read_state(workdir)["alerts"] == {}  # only the day's secret check is recorded
 
 
 def test_an_answer_without_the_xssi_prefix_is_read_too(
@@ -637,15 +637,22 @@ def test_a_rejected_token_fails_the_run_without_repeating_or_printing_it(
     result = run(patch_sleep=True)
 
     assert result.returncode == 1
-    assert len(pushover.messages) == 1  # the second alert's push is not tried with the same token
+    assert len(pushover.validations) == 1  # found before any push is tried with it
+    assert pushover.messages == []
     assert result.sleeps == []
     errors = problems(result, "error")
-    assert len(errors) == 1
-    assert "application token" in errors[0]
+    assert errors == ["error: Pushover rejected the application token: check the PUSHOVER_TOKEN secret"]
     assert FAKE_TOKEN not in result.output
     assert f"{NAME}: 1 open, 1 match, 1 new, push failed" in lines(result.stdout)
     assert "Den Haag documents: 1 open, 1 match, 1 new, push failed" in lines(result.stdout)
     assert sent(workdir) == [] and sent(workdir, "Den Haag documents") == []
+    assert FAKE_TOKEN not in workdir.state.read_text(encoding="utf-8")
+
+    again = run(patch_sleep=True)  # the same day, the same secret: failed again, Pushover not asked again
+
+    assert again.returncode == 1
+    assert problems(again, "error") == errors
+    assert len(pushover.validations) == 1 and pushover.messages == []
 
 
 def test_a_rejected_user_key_fails_the_run_without_repeating_or_printing_it(
@@ -659,11 +666,10 @@ def test_a_rejected_user_key_fails_the_run_without_repeating_or_printing_it(
     result = run(patch_sleep=True)
 
     assert result.returncode == 1
-    assert len(pushover.messages) == 1
+    assert pushover.messages == []
     assert result.sleeps == []
     errors = problems(result, "error")
-    assert len(errors) == 1
-    assert "user key" in errors[0]
+    assert errors == ["error: recipient default: Pushover rejected the user key in PUSHOVER_USER: check that secret"]
     assert FAKE_USER not in result.output and FAKE_TOKEN not in result.output
     assert sent(workdir) == [] and sent(workdir, "Den Haag documents") == []
 
@@ -1012,7 +1018,7 @@ def test_no_secret_appears_in_any_output_even_with_verbose(
     results.append(run("--check", "-v"))
 
     assert [r.returncode for r in results] == [0, 0, 1, 1]
-    assert len(pushover.messages) == 4 and len(pushover.validations) == 1
+    assert len(pushover.messages) == 4 and len(pushover.validations) == 2  # the first run's check and --check
     for result in results:
         assert result.output.strip()
         assert FAKE_TOKEN not in result.output
@@ -1200,11 +1206,13 @@ def test_the_shipped_state_file_is_the_empty_state_the_script_itself_writes(
     # Read as it is: a valid empty state, which the script would write byte for byte the same.
     workdir.state.parent.mkdir()
     shutil.copyfile(REPO / "state" / "seen.json", workdir.state)
-    ok(run(env=env))
+    ok(run("--dry-run", env=env))
     assert workdir.state.read_bytes() == shipped
+    assert shipped == b'{\n  "alerts": {},\n  "version": 2\n}\n'  # the script's own form of the empty state
 
-    # A state that becomes empty (its only slot was booked) is written exactly as shipped.
+    # A state that becomes empty (its only slot was booked) keeps only the day's secret check.
     write_state(workdir, {NAME: [slot(2, "09:15")]}, repository="alice/ind-alert")
     ok(run(env=env))
-    assert workdir.state.read_bytes() == shipped
+    assert set(read_state(workdir)) == {"alerts", "repository", "validated", "version"}
+    assert read_state(workdir)["alerts"] == {}
     assert pushover.messages == []

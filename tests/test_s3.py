@@ -83,6 +83,14 @@ def pushed_lines(pushover: FakePushover) -> Counter[str]:
     return Counter(line for form in pushover.delivered for line in form.get("message", "").splitlines())
 
 
+def slots_doc(text: str | bytes) -> dict[str, Any]:
+    """A stored state document without the day's record of the Pushover secret check."""
+    doc = json.loads(text)
+    assert isinstance(doc, dict)
+    doc.pop("validated", None)
+    return doc
+
+
 def state_doc(*slots: SlotSpec) -> dict[str, Any]:
     """The state document that records these slots as pushed to the default recipient."""
     return {"version": 2, "alerts": {ALERT: {"sent": {"default": sorted(slot_id(s) for s in slots)}}}}
@@ -275,8 +283,8 @@ def test_the_first_run_creates_the_object_with_the_pushed_slots(
     assert pushed_lines(pushover)[label(SLOT_1)] == 1
     found = stored(s3, bucket)
     assert found is not None
-    assert json.loads(found.body) == state_doc(SLOT_0, SLOT_1)
-    assert found.body.decode() == json.dumps(state_doc(SLOT_0, SLOT_1), indent=2, sort_keys=True) + "\n"
+    assert slots_doc(found.body) == state_doc(SLOT_0, SLOT_1)
+    assert found.body.decode() == json.dumps(json.loads(found.body), indent=2, sort_keys=True) + "\n"
     assert found.content_type == "application/json"
     assert version_count(s3, bucket) == 1
     assert not (config.parent / "state").exists()  # nothing written locally
@@ -309,7 +317,7 @@ def test_ind_alert_state_chooses_s3_when_no_state_flag_is_given(
     assert result.returncode == 0, result.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert json.loads(found.body) == state_doc(SLOT_0)
+    assert slots_doc(found.body) == state_doc(SLOT_0)
     assert not (config.parent / "state").exists()
 
 
@@ -322,8 +330,12 @@ def test_a_missing_object_starts_empty_and_nothing_is_written_when_nothing_is_ne
 
     assert result.returncode == 0, result.stderr
     assert f"{ALERT}: 0 open, 0 match, 0 new, ok" in result.stdout
-    assert stored(s3, bucket) is None
+    first = stored(s3, bucket)
+    assert first is not None and slots_doc(first.body) == {"version": 2, "alerts": {}}  # the day's secret check
     assert pushover.messages == []
+
+    assert run("--state", url(bucket), env=s3_env).returncode == 0
+    assert stored(s3, bucket) == first  # the same day, nothing new: nothing written
 
 
 def test_a_dry_run_reads_the_object_and_never_writes_it(
@@ -433,7 +445,7 @@ def test_without_boto3_a_state_file_still_works(
     result = run(env=without_boto3)
 
     assert result.returncode == 0, result.stderr
-    assert json.loads(workdir.state.read_text()) == state_doc(SLOT_0)
+    assert slots_doc(workdir.state.read_text()) == state_doc(SLOT_0)
 
 
 def test_the_aws_secret_key_never_appears_in_the_output_at_verbose(
@@ -482,7 +494,7 @@ def test_a_least_privilege_policy_for_the_one_key_is_enough(
     assert idle.returncode == 0, idle.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert json.loads(found.body) == state_doc(SLOT_0)
+    assert slots_doc(found.body) == state_doc(SLOT_0)
     assert version_count(s3, bucket) == 1
     assert len(pushover.delivered) == 1
 
@@ -664,7 +676,7 @@ def test_two_overlapping_runs_record_both_slots_and_push_each_once(
     assert codes == [0, 0]
     found = stored(s3, bucket)
     assert found is not None
-    assert json.loads(found.body) == state_doc(*already, SLOT_1, SLOT_2)
+    assert slots_doc(found.body) == state_doc(*already, SLOT_1, SLOT_2)
     assert version_count(s3, bucket) == versions_before + 2  # A's write, then B's merged write
     lines = pushed_lines(pushover)
     assert lines[label(SLOT_1)] == 1
@@ -713,7 +725,7 @@ def test_a_save_that_keeps_losing_the_race_gives_up_after_its_attempts_with_exit
     assert rival.puts == 3
     found = stored(s3, bucket)
     assert found is not None
-    assert json.loads(found.body) == state_doc((day(23), "10:00", "10:10"))  # theirs, never overwritten
+    assert slots_doc(found.body) == state_doc((day(23), "10:00", "10:10"))  # theirs, never overwritten
     assert version_count(s3, bucket) == 3
 
 
