@@ -72,6 +72,8 @@ RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) en
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
 DESKS_EVERY = 3600.0  # in --watch, IND's desk lists are asked at most once an hour
+HEALTHCHECK_WAIT = 15.0  # a ping gives up after this long
+HEALTHCHECK_BODY = 100_000  # characters of a /fail ping's body: the convention allows 100 kB
 PUSH_RETRY_WAIT = 5.0  # Pushover: retry a 5xx no sooner than 5 s later
 QUOTA_WARN = 0.10
 QUOTA_PUSH = 0.05
@@ -1301,6 +1303,13 @@ def merge_states(ours: State, theirs: State) -> State:
     return State(alerts, ours.repository, quota, ours.validated or theirs.validated)
 
 
+def merge_texts(ours: str, theirs: str) -> str:
+    """Two state files merged (.github/commit-state.sh, after another run pushed its own): a slot pushed by
+    either run counts as pushed. Raises StateError when either is not a valid state."""
+    merged = merge_states(state_from_json(ours, "this run's state"), state_from_json(theirs, "the pushed state"))
+    return state_to_json(merged)
+
+
 class Store(Protocol):
     """Where the state lives. It remembers what it loaded, so save() writes only a change, safely."""
 
@@ -1464,6 +1473,8 @@ class Runner:
     desk_lists_at: float | None = None  # time.monotonic() when they were asked
     names: dict[str, str] = field(default_factory=lambda: dict(DESKS))  # desk key -> name, IND's first
     bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
+    health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
+    retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
 
     def run(self) -> int:
         self.exit_code, self.outcomes, self.disabled, self.frozen = 0, [], set(), False
@@ -1489,6 +1500,11 @@ class Runner:
                 self.check_alert(alert, answers, lists.get(alert.product), now)
             self.blind_alerts(now)
             self.watch_quota()
+            self.retry_after = max(
+                [r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0]
+            )
+            if self.health:
+                self.health.blind = any(self.is_blind(a, now) for a in self.config.alerts)
         finally:
             self.save()  # whatever went wrong, what was delivered is recorded first
         for outcome in self.outcomes:
@@ -1724,16 +1740,15 @@ class Runner:
         self.record(alert, current, delivered)
         return current
 
+    def is_blind(self, alert: Alert, now: datetime) -> bool:
+        """Whether every check of the alert has failed for blind_after_minutes or longer."""
+        since = self.state.alerts[alert.name].failing_since
+        return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
+
     def blind_alerts(self, now: datetime) -> None:
         """One push when an alert's checks have all failed for blind_after_minutes."""
         alerts = self.state.alerts
-        blind = [
-            a
-            for a in self.config.alerts
-            if (s := alerts[a.name]).failing_since is not None
-            and not s.blind_notified
-            and now.timestamp() - s.failing_since >= a.blind_after_minutes * 60
-        ]
+        blind = [a for a in self.config.alerts if self.is_blind(a, now) and not alerts[a.name].blind_notified]
         if not blind:
             return
         since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
@@ -2061,6 +2076,45 @@ def s3_client() -> Any:
         ) from None
 
 
+# ------------------------------------------------------- dead-man's switch
+
+
+class Healthcheck(logging.Handler):
+    """The optional HEALTHCHECK_URL (healthchecks.io and monitors of the same shape): told after each run.
+
+    A run that did its job pings the URL; one that needs the user (exit code not 0, an alert blind past
+    blind_after_minutes, an unconfigured copy) pings URL/fail with the run's warning and error lines as
+    the body. The monitor alerts when pings stop: the watcher stopped running. A ping never fails a run.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(logging.WARNING)
+        self.url = url.strip().rstrip("/")
+        self.lines: list[str] = []
+        self.blind = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(REDACT.scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
+
+    def ping(self, ok: bool) -> None:
+        body = "\n".join(self.lines)[-HEALTHCHECK_BODY:].encode("utf-8", "replace")
+        self.lines.clear()
+
+        def send() -> int:
+            url = self.url if ok else f"{self.url}/fail"
+            headers = {"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"}
+            with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0)) as response:
+                return response.status_code
+
+        try:
+            status = within(Deadline(HEALTHCHECK_WAIT), send)
+        except Exception:  # noqa: BLE001 - the monitor is a helper: never a reason for a run to fail
+            status = 0
+        if not 200 <= status < 300:
+            log.warning("the healthcheck could not be pinged: check HEALTHCHECK_URL (the run itself went on)")
+            self.lines.clear()  # told now; not the next ping's news
+
+
 # -------------------------------------------------------------- watch mode
 
 MIN_INTERVAL = 30.0
@@ -2096,7 +2150,13 @@ def watch(
         if code:
             log.error("stopping: this needs fixing before watching can go on")
             return code
-        if wait(opts.interval * jitter(0.9, 1.1)):  # jitter: many watchers must not hit IND in lockstep
+        if runner.health:
+            runner.health.ping(not runner.health.blind)
+        pause = opts.interval * jitter(0.9, 1.1)  # jitter: many watchers must not hit IND in lockstep
+        if runner.retry_after > pause:
+            notice(f"IND asked to wait {runner.retry_after:.0f} s before the next check: waiting that long")
+            pause = runner.retry_after
+        if wait(pause):
             return 0
         if (current := stamp()) != seen:
             seen = current
@@ -2220,7 +2280,7 @@ def print_desks(env: Mapping[str, str], product: str) -> int:
     return 0
 
 
-def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
+def dispatch(opts: Options, env: Mapping[str, str], redact: Redact, health: Healthcheck | None = None) -> int:
     if opts.list_desks:
         try:
             return print_desks(env, opts.list_desks)
@@ -2244,7 +2304,7 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact) -> int:
         require_secrets(config, env)  # before the store: an unconfigured copy does nothing else
         client = pushover_client(config, env)
         channels = build_channels(config, env, client)
-        return Runner(config, open_store(opts.state, legacy_desks(config)), env, channels, client)
+        return Runner(config, open_store(opts.state, legacy_desks(config)), env, channels, client, health=health)
 
     if not opts.watch:
         return make(config).run()
@@ -2269,25 +2329,36 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             stream.reconfigure(errors=errors)  # type: ignore[union-attr]
     opts = parse_args(argv, env)
     redact = setup_logging(opts.verbose, env)
+    checking = not (opts.dry_run or opts.check or opts.test_notification or opts.list_desks)
+    health = Healthcheck(env["HEALTHCHECK_URL"]) if env.get("HEALTHCHECK_URL") and checking else None
+    if health:
+        log.addHandler(health)
+    code, configured = outcome_of(lambda: dispatch(opts, env, redact, health), env)
+    if health and not (opts.watch and code == 0):  # a watch pings after each check
+        health.ping(code == 0 and configured and not health.blind)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()  # a closed stdout: say nothing more at exit
+    return code
+
+
+def outcome_of(call: Callable[[], int], env: Mapping[str, str]) -> tuple[int, bool]:
+    """The exit code of a command, and whether the copy is configured: every error is one line, here."""
     try:
-        return dispatch(opts, env, redact)
+        return call(), True
     except NotConfigured as exc:
         notice(str(exc))
         github_output(env, "configured", "false")  # the workflow gives an unconfigured copy no heartbeat
-        return 0
+        return 0, False
     except AlertError as exc:
         (log.error if exc.exit_code else log.warning)(str(exc))
-        return exc.exit_code
+        return exc.exit_code, True
     except KeyboardInterrupt:
         log.error("interrupted: every push delivered until now is recorded")
-        return 130
+        return 130, True
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback, for what nobody foresaw
         log.error(f"unexpected error ({type(exc).__name__}); what was pushed is recorded. Run with -v for details")
         log.debug("".join(traceback.format_exception(exc)))  # scrubbed like every log line
-        return 1
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()  # a closed stdout: say nothing more at exit
+        return 1, True
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ die() { printf '::error::commit-state: %s\n' "$*" >&2; exit 1; }
 cd "$(git rev-parse --show-toplevel)"
 
 state_file=${STATE_FILE-state/seen.json}
+while [[ $state_file == ./* ]]; do state_file=${state_file#./}; done  # "./state/seen.json" is the same file
 remote=${STATE_REMOTE:-origin}
 attempts=${PUSH_ATTEMPTS:-5}
 heartbeat_days=${HEARTBEAT_DAYS:-45}
@@ -94,7 +95,34 @@ sync_with_remote() {
     return 2
 }
 
+# git merges the state file as text: after a rebase, clean or not, it can hold a mix of both runs' files
+# (a key twice, a half-updated list). When another run changed the file since this run's checkout, replace
+# it with the two states merged by ind_alert.py itself: a slot pushed by either run counts as pushed.
+merge_state_files() {
+    [[ -n $state_file && -n $ours_copy ]] || return 0
+    git diff --quiet "$base" FETCH_HEAD -- "$state_file" 2>/dev/null && return 0  # nobody else changed it
+    local upstream merged
+    upstream=$(mktemp) merged=$(mktemp)
+    if git show "FETCH_HEAD:$state_file" >"$upstream" 2>/dev/null \
+        && "${PYTHON:-python3}" -c 'import sys, ind_alert
+sys.stdout.write(ind_alert.merge_texts(open(sys.argv[1], encoding="utf-8").read(), open(sys.argv[2], encoding="utf-8").read()))' \
+            "$ours_copy" "$upstream" >"$merged"; then
+        log "another run changed $state_file too; merged both runs' states"
+    else
+        cp "$ours_copy" "$merged"
+        log "could not merge the other run's $state_file; keeping this run's version"
+    fi
+    if ! cmp -s "$merged" "$state_file"; then
+        cp "$merged" "$state_file"
+        git add -- "$state_file"
+        git commit --quiet --amend --no-edit -- "$state_file"
+    fi
+    rm -f "$upstream" "$merged"
+}
+
 committed=false
+ours_copy=""
+base=$(git rev-parse HEAD)
 
 if [[ -z $state_file ]]; then
     log "STATE_FILE is empty: no state to commit"
@@ -108,6 +136,8 @@ else
     else
         git commit --quiet --message "state: $summary" -- "$state_file"
         committed=true
+        ours_copy=$(mktemp)
+        cp "$state_file" "$ours_copy"
         log "committed $state_file"
     fi
 fi
@@ -132,6 +162,9 @@ for (( attempt = 1; ; attempt++ )); do
     sync_with_remote || status=$?
     if (( status == 2 )); then
         die "could not rebase onto $remote/$branch; the state of this run was not pushed"
+    fi
+    if (( status == 0 )) && [[ $ours_copy ]]; then
+        merge_state_files
     fi
     if (( status == 0 )) && git push --quiet "$remote" "HEAD:refs/heads/$branch"; then
         log "pushed to $remote/$branch"

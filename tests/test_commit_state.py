@@ -8,8 +8,10 @@ configuration or from the CI runner leaks in.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -476,3 +478,82 @@ def test_it_offers_the_token_to_the_github_server_only(repos: Repos, http_server
     assert done.returncode == 1
     assert repos.head() == before
     assert http_server.authorizations and not any(http_server.authorizations)
+
+
+# ------------------------------------------------------------------ two runs' states, merged
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def state_text(sent: dict[str, list[str]]) -> str:
+    """A valid state file as ind_alert.py writes it: each alert's slots pushed to the default recipient."""
+    alerts = {name: {"sent": {"default": sorted(ids)}} for name, ids in sent.items() if ids}
+    return json.dumps({"version": 2, "alerts": alerts}, indent=2, sort_keys=True) + "\n"
+
+
+@pytest.fixture
+def script_repos(repos: Repos) -> Repos:
+    """The remote holds ind_alert.py and a valid state with two alerts, as a user's copy does."""
+    seed = repos.clone("script-seed")
+    (seed / "ind_alert.py").write_text((REPO / "ind_alert.py").read_text(encoding="utf-8"), encoding="utf-8")
+    git(seed, "add", "ind_alert.py", env=repos.env)
+    base = {"Amsterdam": ["AM 2030-01-07 09:00-09:10"], "Zwolle": ["ZW 2030-01-08 09:00-09:10"]}
+    repos.commit_file(seed, STATE, state_text(base), "the script and its state")
+    return repos
+
+
+def test_two_runs_whose_states_git_merges_cleanly_push_the_states_merged_by_the_script(script_repos: Repos) -> None:
+    repos = script_repos
+    run, other = repos.clone("run"), repos.clone("other")
+    theirs = state_text(
+        {
+            "Amsterdam": ["AM 2030-01-07 09:00-09:10"],
+            "Zwolle": ["ZW 2030-01-08 09:00-09:10", "ZW 2030-01-09 10:00-10:10"],
+        }
+    )
+    ours = state_text(
+        {
+            "Amsterdam": ["AM 2030-01-07 09:00-09:10", "AM 2030-01-07 11:00-11:10"],
+            "Zwolle": ["ZW 2030-01-08 09:00-09:10"],
+        }
+    )
+    repos.commit_file(other, STATE, theirs, "state: from another run")
+    (run / STATE).write_text(ours)
+
+    done = repos.run(run, PYTHON=sys.executable)
+
+    assert done.returncode == 0, done.stderr
+    assert "merged both runs' states" in done.stdout
+    pushed = repos.remote_file(STATE)
+    sent = {name: a["sent"]["default"] for name, a in json.loads(pushed)["alerts"].items()}
+    assert sent == {
+        "Amsterdam": ["AM 2030-01-07 09:00-09:10", "AM 2030-01-07 11:00-11:10"],
+        "Zwolle": ["ZW 2030-01-08 09:00-09:10", "ZW 2030-01-09 10:00-10:10"],
+    }
+    assert pushed == state_text(sent)  # the script's own form, not git's line-by-line mix
+    assert repos.subjects()[:2] == ["state: update seen slots", "state: from another run"]
+
+
+def test_a_conflict_between_two_runs_states_keeps_what_either_pushed(script_repos: Repos) -> None:
+    repos = script_repos
+    run, other = repos.clone("run"), repos.clone("other")
+    repos.commit_file(other, STATE, state_text({"Amsterdam": ["AM 2030-01-07 13:00-13:10"]}), "state: other")
+    (run / STATE).write_text(state_text({"Amsterdam": ["AM 2030-01-07 11:00-11:10"]}))
+
+    done = repos.run(run, PYTHON=sys.executable)
+
+    assert done.returncode == 0, done.stderr
+    sent = json.loads(repos.remote_file(STATE))["alerts"]["Amsterdam"]["sent"]["default"]
+    assert sent == ["AM 2030-01-07 11:00-11:10", "AM 2030-01-07 13:00-13:10"]
+
+
+def test_a_state_file_named_with_a_leading_dot_slash_is_the_same_file(repos: Repos) -> None:
+    run = repos.clone("run")
+    (run / STATE).write_text(NEW_STATE)
+
+    done = repos.run(run, STATE_FILE=f"./{STATE}")
+
+    assert done.returncode == 0, done.stderr
+    assert repos.remote_file(STATE) == NEW_STATE
+    assert repos.subjects()[0] == "state: update seen slots"
