@@ -1070,3 +1070,33 @@ class Workdir:
     def write_config(self, text: str, name: str = "alerts.toml") -> Path:
         """Write an alerts.toml (dedented) and return its path."""
         return self.write(name, text)
+
+
+# --------------------------------------------------------------------------- healthchecks
+
+
+class FakeHealthcheck(_FakeServer):
+    """A healthchecks.io-style monitor: ``{url}`` is a success ping, ``{url}/fail`` a failure.
+
+    Every ping is recorded as ``(kind, method, body)`` in ``pings``; ``status`` is what it answers.
+    """
+
+    name = "FakeHealthcheck"
+    base_path = "/ping/0d9f5a5c-7a3b-4c1e-9a41-6f3f0c2b9e11"
+
+    def __init__(self) -> None:
+        self.status = 200
+        self._pings: list[tuple[str, str, str]] = []
+        super().__init__()
+
+    @property
+    def pings(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return list(self._pings)
+
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
+        rel = self._strip_base(path)
+        kind = {"": "ok", "/": "ok", "/fail": "fail", "/start": "start"}.get(rel, f"unknown {rel}")
+        with self._lock:
+            self._pings.append((kind, method, body.decode("utf-8", errors="replace")))
+        return Reply(self.status, "OK", {"Content-Type": "text/plain"})
