@@ -11,6 +11,8 @@ Environment:
   IND_API_URL        IND API base URL (default https://oap.ind.nl/oap/api)
   PUSHOVER_API_URL   Pushover API base URL (default https://api.pushover.net/1)
   IND_ALERT_STATE    state location when --state is not given: a path or s3://bucket/key
+  IND_ALERT_CONFIG   alerts file when --config is not given: a path or s3://bucket/key
+  AWS_LAMBDA_FUNCTION_NAME  set by AWS Lambda: lambda_handler() then requires s3:// state
   AWS_*              credentials, region and AWS_ENDPOINT_URL_S3 for s3:// state (read by boto3)
   GITHUB_*           read when running in GitHub Actions (summary, annotations, repository, outputs)
   Recipients in alerts.toml name further variables (pushover_user_env, apprise_url_env).
@@ -437,18 +439,23 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
     return Config(tuple(alerts), recipients)
 
 
-def load_config(path: Path) -> Config:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
+def load_config(location: str | Path) -> Config:
+    """The alerts file at a path or an s3://bucket/key URL."""
+    path = str(location)
+    if path.startswith("s3://"):
+        text = s3_config_text(path)
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(doc, str(path))
+    return parse_config(doc, path)
 
 
 # --------------------------------------------------------------- IND client
@@ -956,7 +963,7 @@ def open_store(location: str) -> Store:
 
 @dataclass(frozen=True)
 class Options:
-    config: Path
+    config: str  # a path or s3://bucket/key
     state: str
     dry_run: bool = False
     check: bool = False
@@ -1291,17 +1298,20 @@ class S3Store:
     key: str
     client: Any = field(repr=False)
     attempts: int = 5
+    needs: str = "s3:GetObject, s3:PutObject and s3:ListBucket"  # for the access-denied message
 
     @classmethod
-    def from_url(cls, url: str) -> S3Store:
+    def from_url(cls, url: str, what: str = "state") -> S3Store:
+        """The object at s3://bucket/key; `what` ("state" or "config") names it in errors."""
         match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
         if not match:
-            raise ConfigError(f'state "{url}" must look like s3://bucket/path/seen.json')
+            example = "path/seen.json" if what == "state" else "alerts.toml"
+            raise ConfigError(f'{what} "{url}" must look like s3://bucket/{example}')
         try:
             import boto3
             from botocore.config import Config as BotoConfig
         except ImportError:
-            raise ConfigError("S3 state needs boto3: pip install boto3") from None
+            raise ConfigError(f"S3 {what} needs boto3: pip install boto3") from None
         timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
         # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
@@ -1320,7 +1330,7 @@ class S3Store:
         if not isinstance(exc, ClientError):
             return f"S3 could not be reached for {self.location} ({type(exc).__name__}); will retry next run"
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        denied = f"S3 denied access to {self.location}: allow s3:GetObject, s3:PutObject and s3:ListBucket (see README)"
+        denied = f"S3 denied access to {self.location}: allow {self.needs} (see README)"
         return {
             "AccessDenied": denied,
             "403": denied,
@@ -1329,7 +1339,8 @@ class S3Store:
             "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
         }.get(code, f"S3 answered {code} for {self.location}")
 
-    def load(self) -> tuple[State, Any]:
+    def read(self) -> tuple[str | None, str | None]:
+        """The object's text and ETag; (None, None) when there is no object."""
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as NetworkError
 
@@ -1339,15 +1350,29 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             error = exc.response if isinstance(exc, ClientError) else {}
             if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return State(), (None, None)
+                return None, None
             # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
             passing = isinstance(exc, NetworkError | HTTPClientError)
             passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
             raise StateError(self.explain(exc), exit_code=0 if passing else 2) from None
         try:
-            text = body.decode("utf-8")
+            return body.decode("utf-8"), etag
         except UnicodeDecodeError:
-            text = "\ufffd"
+            return "\ufffd", etag
+
+    def etag(self) -> str | None:
+        """The object's ETag, or None when it is missing or S3 cannot be asked."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return str(self.client.head_object(Bucket=self.bucket, Key=self.key)["ETag"])
+        except (BotoCoreError, ClientError):
+            return None
+
+    def load(self) -> tuple[State, Any]:
+        text, etag = self.read()
+        if text is None:
+            return State(), (None, None)
         return state_from_json(text, self.location), (text, etag)
 
     def save(self, state: State, token: Any) -> bool:
@@ -1376,6 +1401,82 @@ class S3Store:
         raise StateError(f"{self.location} kept changing during this run; it will be retried next run", 1)
 
 
+def s3_config_text(url: str) -> str:
+    """alerts.toml kept in S3, so it can change without redeploying. Out of reach for a moment: a warning."""
+    store = S3Store.from_url(url, "config")
+    store.needs = "s3:GetObject"
+    try:
+        text, _ = store.read()
+    except StateError as exc:
+        if exc.exit_code:
+            raise ConfigError(str(exc)) from None
+        raise
+    if text is None:
+        raise ConfigError(f"{url} not found: upload your alerts.toml there (see README)")
+    return text
+
+
+class LeaseHeld(AlertError):
+    """Another invocation is checking right now: this one ends quietly (exit 0)."""
+
+    exit_code = 0
+
+
+@dataclass
+class S3Lease:
+    """A short lease beside the state (`<key>.lock`), so overlapping Lambda invocations never push twice.
+
+    Conditional writes keep the state whole, but two runs that both read it before either wrote would both
+    push. The lock object holds an expiry; it is created with If-None-Match, an expired one is taken over
+    with If-Match on its ETag, and it is deleted at the end. The expiry covers a run killed by its timeout.
+    """
+
+    lock: S3Store
+
+    @classmethod
+    def take(cls, store: S3Store, seconds: float, clock: Callable[[], float] = time.time) -> S3Lease:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        lock = dataclasses.replace(
+            store, key=f"{store.key}.lock", needs="s3:GetObject, s3:PutObject and s3:DeleteObject"
+        )
+        text, etag = lock.read()
+        if text is not None:
+            expires = lease_expiry(text)
+            if expires > clock():
+                raise LeaseHeld(
+                    f"another check holds {lock.location} until {time.strftime('%H:%M:%S', time.gmtime(expires))}"
+                    " UTC: this invocation ends without checking"
+                )
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        body = json.dumps({"expires": int(clock() + seconds)}).encode()
+        try:
+            lock.client.put_object(Bucket=lock.bucket, Key=lock.key, Body=body, **condition)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
+                raise LeaseHeld(f"another check took {lock.location} just now: this invocation ends") from None
+            raise StateError(lock.explain(exc), 1) from None
+        except BotoCoreError as exc:
+            raise StateError(lock.explain(exc), 1) from None
+        return cls(lock)
+
+    def release(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.lock.client.delete_object(Bucket=self.lock.bucket, Key=self.lock.key)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning(f"{self.lock.explain(exc)}; the lease ends by itself at its expiry")
+
+
+def lease_expiry(text: str) -> float:
+    """The expiry a lock object holds; an unreadable one counts as expired (only ind-alert writes it)."""
+    try:
+        return float(json.loads(text)["expires"])
+    except (ValueError, TypeError, KeyError):
+        return 0.0
+
+
 # -------------------------------------------------------------- watch mode
 
 MIN_INTERVAL = 30.0
@@ -1390,11 +1491,15 @@ def watch(
     """Check, push, save, wait; repeat until wait() reports a stop (SIGTERM/SIGINT).
 
     alerts.toml is re-read when it changes; a bad edit is reported once and the last good config kept.
+    An s3:// config is asked for its ETag each cycle (one HEAD request) and read again when it changed.
     """
+    remote = S3Store.from_url(str(opts.config), "config") if str(opts.config).startswith("s3://") else None
 
-    def stamp() -> tuple[int, int] | None:
+    def stamp(previous: object = None) -> object:
+        if remote is not None:
+            return remote.etag() or previous  # S3 out of reach for a moment: nothing changed
         with contextlib.suppress(OSError):
-            info = opts.config.stat()
+            info = Path(opts.config).stat()
             return info.st_mtime_ns, info.st_size
         return None
 
@@ -1412,13 +1517,67 @@ def watch(
             return code
         if wait(opts.interval * jitter(0.9, 1.1)):  # jitter: many watchers must not hit IND in lockstep
             return 0
-        if (current := stamp()) != seen:
-            seen = current
+        if (current := stamp(seen)) != seen:
             try:
                 runner = make(load_config(opts.config))
                 notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
             except ConfigError as exc:
                 log.error(f"{exc} (still running with the previous config)")
+            except StateError as exc:  # an s3:// config out of reach for a moment: read it next cycle
+                log.warning(f"{exc} (still running with the previous config)")
+                continue
+            seen = current
+
+
+# --------------------------------------------------------------- AWS Lambda
+
+LEASE_SECONDS = 120.0  # the lease when Lambda does not say how long the invocation may run
+LEASE_MARGIN = 5.0
+
+
+class RunFailed(AlertError):
+    """A Lambda check that needs fixing (exit 1 or 2): raised so Lambda records an error to alarm on."""
+
+    exit_code = 1
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """One check of every alert on AWS Lambda, exactly like `python ind_alert.py`; the event is not read.
+
+    Config: $IND_ALERT_CONFIG, else the alerts.toml packaged beside this file. State: $IND_ALERT_STATE,
+    which must be s3:// on Lambda (the package is read-only). Exit 0 returns a summary, warnings logged;
+    exit 1 or 2 raises RunFailed after the log lines that say what to fix. An invocation that finds
+    another one still checking (its lease in S3) logs one line and returns.
+    """
+    started = time.monotonic()
+    env = dict(os.environ)
+    config = env.get("IND_ALERT_CONFIG") or str(Path(__file__).with_name(DEFAULT_CONFIG))
+    state = env.get("IND_ALERT_STATE", "")
+    setup_logging(False, env)  # main() sets it up again: it replaces our handler, never adds one
+    summary = {"exit_code": 0, "checked": False, "config": config, "state": state}
+    lease = None
+    try:
+        if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
+            raise ConfigError("on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see README)")
+        if state.startswith("s3://"):
+            remaining = getattr(context, "get_remaining_time_in_millis", None)
+            seconds = remaining() / 1000 + LEASE_MARGIN if remaining else LEASE_SECONDS
+            lease = S3Lease.take(S3Store.from_url(state), seconds)
+        code = main(["--config", config, "--state", state or DEFAULT_STATE], env)
+    except LeaseHeld as exc:
+        notice(str(exc))
+        code = 0
+    except AlertError as exc:
+        (log.error if exc.exit_code else log.warning)(str(exc))
+        code = exc.exit_code
+    else:
+        summary["checked"] = True
+    finally:
+        if lease is not None:
+            lease.release()
+    if code:
+        raise RunFailed(f"ind-alert needs fixing (exit {code}): see the error above in this log")
+    return {**summary, "seconds": round(time.monotonic() - started, 3)}
 
 
 # --------------------------------------------------------------------- CLI
@@ -1430,7 +1589,11 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
         description="Push a notification when a sooner IND appointment opens.",
         epilog="Exit codes: 0 done, 1 failure to act on, 2 usage/config/state error. See README.md.",
     )
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="alerts file (default: %(default)s)")
+    parser.add_argument(
+        "--config",
+        default=env.get("IND_ALERT_CONFIG") or DEFAULT_CONFIG,
+        help="alerts file or s3://bucket/key (default: $IND_ALERT_CONFIG or alerts.toml)",
+    )
     parser.add_argument(
         "--state",
         default=env.get("IND_ALERT_STATE") or DEFAULT_STATE,
@@ -1448,7 +1611,7 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
     args = parser.parse_args(argv)
     if not math.isfinite(args.interval) or args.interval < MIN_INTERVAL:
         parser.error(f"--interval must be at least {MIN_INTERVAL:.0f} seconds: IND is polled by many people")
-    return Options(**{**vars(args), "config": Path(args.config)})  # the flags are the record's fields
+    return Options(**vars(args))  # the flags are the record's fields
 
 
 class NotConfigured(AlertError):
