@@ -1435,30 +1435,36 @@ class S3Lease:
 
     @classmethod
     def take(cls, store: S3Store, seconds: float, clock: Callable[[], float] = time.time) -> S3Lease:
+        lock = cls(
+            dataclasses.replace(store, key=f"{store.key}.lock", needs="s3:GetObject, s3:PutObject and s3:DeleteObject")
+        )
+        body = json.dumps({"expires": int(clock() + seconds)}).encode()
+        if lock.put(body, IfNoneMatch="*"):  # the usual case: no lease, one request
+            return lock
+        text, etag = lock.lock.read()
+        expires = lease_expiry(text or "")
+        if text is not None and expires > clock():
+            until = time.strftime("%H:%M:%S", time.gmtime(expires))
+            raise LeaseHeld(
+                f"another check holds {lock.lock.location} until {until} UTC: this invocation ends without checking"
+            )
+        if text is None or etag is None or not lock.put(body, IfMatch=etag):  # another check was quicker
+            raise LeaseHeld(f"another check took {lock.lock.location} just now: this invocation ends without checking")
+        return lock
+
+    def put(self, body: bytes, **condition: str) -> bool:
+        """Write the lock object under the condition; False when the condition failed."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        lock = dataclasses.replace(
-            store, key=f"{store.key}.lock", needs="s3:GetObject, s3:PutObject and s3:DeleteObject"
-        )
-        text, etag = lock.read()
-        if text is not None:
-            expires = lease_expiry(text)
-            if expires > clock():
-                raise LeaseHeld(
-                    f"another check holds {lock.location} until {time.strftime('%H:%M:%S', time.gmtime(expires))}"
-                    " UTC: this invocation ends without checking"
-                )
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        body = json.dumps({"expires": int(clock() + seconds)}).encode()
         try:
-            lock.client.put_object(Bucket=lock.bucket, Key=lock.key, Body=body, **condition)
+            self.lock.client.put_object(Bucket=self.lock.bucket, Key=self.lock.key, Body=body, **condition)
+            return True
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
-                raise LeaseHeld(f"another check took {lock.location} just now: this invocation ends") from None
-            raise StateError(lock.explain(exc), 1) from None
+                return False
+            raise StateError(self.lock.explain(exc), 1) from None
         except BotoCoreError as exc:
-            raise StateError(lock.explain(exc), 1) from None
-        return cls(lock)
+            raise StateError(self.lock.explain(exc), 1) from None
 
     def release(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
