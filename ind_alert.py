@@ -21,6 +21,8 @@ Exit codes:
   0  the run did its job; passing outside failures are warnings, retried next run
   1  a failure to act on: Pushover rejected the token, a key or a request, or the state could not be saved
   2  usage or config error, missing secret, unreadable state
+
+On AWS Lambda the handler is ind_alert.lambda_handler: exit 0 returns a summary, 1 and 2 raise RunFailed.
 """
 
 from __future__ import annotations
