@@ -20,13 +20,15 @@ import textwrap
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 from fakes import SCRIPT, FakeIND, FakePushover, script_env, start_script, wait_until
 from moto.server import ThreadedMotoServer
@@ -102,6 +104,37 @@ def s3(s3_endpoint: str) -> Any:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
     )
+
+
+@pytest.fixture(scope="module")
+def iam(s3_endpoint: str) -> Any:
+    return boto3.client(
+        "iam",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def iam_enforced(s3_endpoint: str) -> Callable[[], AbstractContextManager[None]]:
+    """``with iam_enforced():`` the server checks signatures and IAM policies (moto's reset-auth)."""
+
+    def reset_auth(count: str) -> None:
+        with requests.Session() as session:
+            session.trust_env = False
+            session.post(f"{s3_endpoint}/moto-api/reset-auth", data=count.encode(), timeout=10).raise_for_status()
+
+    @contextmanager
+    def enforced() -> Iterator[None]:
+        reset_auth("0")
+        try:
+            yield
+        finally:
+            reset_auth("inf")
+
+    return enforced
 
 
 @pytest.fixture
@@ -358,6 +391,49 @@ def test_logging_does_not_pile_up_in_a_warm_container(
     out, err = capfd.readouterr()
     warnings = [line for line in (out + err).splitlines() if "IND answered HTTP 503" in line]
     assert len(warnings) == 3, out + err  # one per invocation: no handler added twice, nothing propagated
+
+
+def readme_role_policy(bucket: str) -> str:
+    """The function role's policy from the README, with the shell variables filled in."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    match = re.search(r'--policy-name ind-alert --policy-document "\$\(cat <<EOF\n(.*?)\nEOF\n', readme, re.DOTALL)
+    assert match, "the README's role policy was not found"
+    names = {"BUCKET": bucket, "REGION": REGION, "ACCOUNT": "123456789012", "FUNCTION": "ind-alert"}
+    return re.sub(r"\$([A-Z]+)", lambda m: names[m[1]], match[1])
+
+
+def test_the_readme_role_policy_allows_everything_the_function_does(
+    launcher: Path,
+    lambda_env: dict[str, str],
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    iam: Any,
+    iam_enforced: Callable[[], AbstractContextManager[None]],
+) -> None:
+    """Read the config, create, read, take over and delete the lock, read and write the state."""
+    policy = readme_role_policy(bucket)
+    name = f"ind-alert-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="ind-alert", PolicyDocument=policy)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    env = {**lambda_env, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    ind.set_slots("AM", "BIO", 1, [slot(6)])
+
+    with iam_enforced():
+        first = invoke(launcher, env)
+    s3.put_object(Bucket=bucket, Key=LOCK_KEY, Body=b'{"expires": 0}')  # as a killed function leaves it
+    with iam_enforced():
+        second = invoke(launcher, env)
+
+    for run in (first, second):
+        assert not run.failed and run.result["checked"] is True, run.log
+        assert "warning" not in run.stderr and "error" not in run.stderr, run.stderr
+    assert f"{ALERT}: 1 open, 1 match, 1 new, pushed" in first.stdout
+    assert f"{ALERT}: 1 open, 1 match, 0 new, ok" in second.stdout
+    assert stored(s3, bucket, LOCK_KEY) is None
+    assert len(pushover.delivered) == 1
 
 
 # ------------------------------------------------------------------ the deployment package
