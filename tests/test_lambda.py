@@ -497,3 +497,45 @@ def test_the_built_zip_runs_in_a_clean_interpreter(
     assert result["checked"] is True and result["config"] == str(task / "alerts.toml")
     assert all(f.startswith(str(task) + os.sep) for f in files), files
     assert delivered_lines(pushover) == [label(new)]
+
+
+# ------------------------------------------------------------------ alerts.toml in S3, watch mode
+
+
+def test_watch_mode_reads_an_s3_config_again_only_when_its_etag_changes(
+    lambda_env: dict[str, str], s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, capfd: Any
+) -> None:
+    for name, value in lambda_env.items():
+        monkeypatch.setenv(name, value)
+    ind_alert.setup_logging(False, {})
+    location = f"s3://{bucket}/{CONFIG_KEY}"
+    made: list[list[str]] = []
+
+    class Runner:
+        def __init__(self, config: Any) -> None:
+            self.config = config
+            made.append([a.name for a in config.alerts])
+
+        def run(self) -> int:
+            return 0
+
+    edits = {
+        1: CONFIG + '[[alert]]\nname = "Den Haag"\ndesk = "DH"\nproduct = "DOC"\n',  # a good edit
+        3: "[[alert]\nname = ",  # a bad edit: reported once, the last good config kept
+    }
+    cycles: list[int] = []
+
+    def wait(seconds: float) -> bool:
+        cycles.append(len(cycles) + 1)
+        if cycles[-1] in edits:
+            s3.put_object(Bucket=bucket, Key=CONFIG_KEY, Body=edits[cycles[-1]].encode())
+        return len(cycles) == 5
+
+    opts = ind_alert.Options(config=location, state="unused", watch=True)
+    assert ind_alert.watch(opts, Runner, wait, lambda low, high: 1.0) == 0  # type: ignore[arg-type]
+
+    assert made == [[ALERT], [ALERT, "Den Haag"]]
+    err = capfd.readouterr().err
+    assert err.count(f"notice: {location} changed: now watching 2 alerts") == 1
+    assert err.count("is not valid TOML") == 1
+    assert err.count("(still running with the previous config)") == 1
