@@ -1583,6 +1583,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     finally:
         if lease is not None:
             lease.release()
+        sys.stdout.flush()  # the per-alert lines belong to this invocation's log, not the next one's
     if code:
         raise RunFailed(f"ind-alert needs fixing (exit {code}): see the error above in this log")
     return {**summary, "seconds": round(time.monotonic() - started, 3)}
