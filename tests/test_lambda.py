@@ -320,6 +320,33 @@ def test_an_expired_lease_is_taken_over(
     assert stored(s3, bucket, LOCK_KEY) is None
 
 
+def test_an_expired_lease_taken_by_two_at_once_goes_to_one(
+    lambda_env: dict[str, str], s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read the expired lock; the other invocation writes first, so our If-Match write must lose."""
+    for name, value in lambda_env.items():
+        monkeypatch.setenv(name, value)
+    s3.put_object(Bucket=bucket, Key=LOCK_KEY, Body=b"not even JSON")  # unreadable counts as expired
+    store = ind_alert.S3Store.from_url(lambda_env["IND_ALERT_STATE"])
+    real = store.client
+
+    class Racing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def get_object(self, **kwargs: Any) -> Any:
+            got = real.get_object(**kwargs)
+            real.put_object(Bucket=bucket, Key=LOCK_KEY, Body=json.dumps({"expires": time.time() + 60}).encode())
+            return got
+
+    store.client = Racing()
+
+    with pytest.raises(ind_alert.LeaseHeld, match=r"another check took s3://\S+\.lock just now"):
+        ind_alert.S3Lease.take(store, 60)
+    body = stored(s3, bucket, LOCK_KEY)
+    assert body is not None and json.loads(body)["expires"] > time.time()  # the other one's lease stands
+
+
 def test_file_state_on_lambda_is_refused_in_one_line(
     launcher: Path, lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover
 ) -> None:
