@@ -11,6 +11,8 @@ Environment:
   IND_API_URL        IND API base URL (default https://oap.ind.nl/oap/api)
   PUSHOVER_API_URL   Pushover API base URL (default https://api.pushover.net/1)
   IND_ALERT_STATE    state location when --state is not given: a path or s3://bucket/key
+  IND_ALERT_CONFIG   alerts file when --config is not given: a path or s3://bucket/key
+  AWS_LAMBDA_FUNCTION_NAME  set by AWS Lambda: lambda_handler() then requires s3:// state
   AWS_*              credentials, region and AWS_ENDPOINT_URL_S3 for s3:// state (read by boto3)
   GITHUB_*           read when running in GitHub Actions (summary, annotations, repository, outputs)
   Recipients in alerts.toml name further variables (pushover_user_env, apprise_url_env).
@@ -21,6 +23,8 @@ Exit codes:
      or an unexpected error (reported in one line; -v adds the traceback)
   2  usage or config error, missing secret, unreadable state
   130  interrupted (Ctrl-C); every push delivered until then is recorded
+
+On AWS Lambda the handler is ind_alert.lambda_handler: exit 0 returns a summary, 1 and 2 raise RunFailed.
 """
 
 from __future__ import annotations
@@ -506,13 +510,18 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
     return Config(tuple(alerts), recipients)
 
 
-def load_config(path: Path) -> Config:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
+def load_config(location: str | Path) -> Config:
+    """The alerts file at a path or an s3://bucket/key URL."""
+    path = str(location)
+    if path.startswith("s3://"):
+        text = s3_config_text(path)
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -1404,7 +1413,7 @@ class FileStore:
 
 def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> Store:
     if location.startswith("s3://"):
-        return S3Store.from_url(location, legacy_desks or {})
+        return S3Store.from_url(location, "state", legacy_desks)
     return FileStore(Path(location), legacy_desks or {})
 
 
@@ -1413,7 +1422,7 @@ def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> 
 
 @dataclass(frozen=True)
 class Options:
-    config: Path
+    config: str  # a path or s3://bucket/key
     state: str
     dry_run: bool = False
     check: bool = False
@@ -1953,15 +1962,18 @@ class S3Store:
     client: Any = field(repr=False)
     legacy_desks: Mapping[str, str] = field(default_factory=dict)
     attempts: int = 5
+    needs: str = "s3:GetObject, s3:PutObject and s3:ListBucket"  # for the access-denied message
     loaded: str | None = None  # the text and ETag last read or written: the condition of the next write
     etag: str | None = None
 
     @classmethod
-    def from_url(cls, url: str, legacy_desks: Mapping[str, str] | None = None) -> S3Store:
+    def from_url(cls, url: str, what: str = "state", legacy_desks: Mapping[str, str] | None = None) -> S3Store:
+        """The object at s3://bucket/key; `what` ("state" or "config") names it in errors."""
         match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
         if not match:
-            raise ConfigError(f'state "{url}" must look like s3://bucket/path/seen.json')
-        return cls(match[1], match[2], s3_client(), legacy_desks or {})
+            example = "path/seen.json" if what == "state" else "alerts.toml"
+            raise ConfigError(f'{what} "{url}" must look like s3://bucket/{example}')
+        return cls(match[1], match[2], s3_client(what), legacy_desks or {})
 
     @property
     def location(self) -> str:
@@ -1981,7 +1993,7 @@ class S3Store:
             then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
             return f"S3 could not be reached for {self.location} ({type(exc).__name__}); {then}"
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        denied = f"S3 denied access to {self.location}: allow s3:GetObject, s3:PutObject and s3:ListBucket (see README)"
+        denied = f"S3 denied access to {self.location}: allow {self.needs} (see README)"
         return {
             "AccessDenied": denied,
             "403": denied,
@@ -1994,7 +2006,8 @@ class S3Store:
         """An S3 request, bounded by the run's deadline like every other wait."""
         return within(Deadline(FETCH_DEADLINE), lambda: getattr(self.client, method)(Bucket=self.bucket, **args))
 
-    def load(self) -> State:
+    def read(self) -> tuple[str | None, str | None]:
+        """The object's text and ETag; (None, None) when there is no object."""
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as NetworkError
 
@@ -2007,8 +2020,7 @@ class S3Store:
         except (BotoCoreError, ClientError, TimedOut) as exc:
             error = exc.response if isinstance(exc, ClientError) else {}
             if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                self.loaded = self.etag = None
-                return State()
+                return None, None
             # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
             passing = isinstance(exc, NetworkError | HTTPClientError | TimedOut)
             passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
@@ -2016,10 +2028,22 @@ class S3Store:
         if not isinstance(etag, str) or len(body) > MAX_BODY:
             raise StateError(f"{self.location}: S3 answered without an ETag or with over 2 MB; it was left untouched")
         try:
-            text = body.decode("utf-8")
+            return body.decode("utf-8"), etag
         except UnicodeDecodeError:
-            text = "\ufffd"
-        state = state_from_json(text, self.location, self.legacy_desks)
+            return "\ufffd", etag
+
+    def current_etag(self) -> str | None:
+        """The object's ETag, or None when it is missing or S3 cannot be asked."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return str(self.call("head_object", Key=self.key)["ETag"])
+        except (BotoCoreError, ClientError, TimedOut):
+            return None
+
+    def load(self) -> State:
+        text, etag = self.read()
+        state = State() if text is None else state_from_json(text, self.location, self.legacy_desks)
         self.loaded, self.etag = text, etag
         return state
 
@@ -2057,13 +2081,13 @@ class S3Store:
         raise StateError(f"{self.location} kept changing during this run; it will be retried next run", 1)
 
 
-def s3_client() -> Any:
+def s3_client(what: str = "state") -> Any:
     """A boto3 S3 client configured from the environment, as the AWS CLI would be."""
     try:
         import boto3
         from botocore.config import Config as BotoConfig
     except ImportError:
-        raise ConfigError("S3 state needs boto3: pip install boto3") from None
+        raise ConfigError(f"S3 {what} needs boto3: pip install boto3") from None
     timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
     # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
     region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "").strip() or None
@@ -2115,6 +2139,88 @@ class Healthcheck(logging.Handler):
             self.lines.clear()  # told now; not the next ping's news
 
 
+def s3_config_text(url: str) -> str:
+    """alerts.toml kept in S3, so it can change without redeploying. Out of reach for a moment: a warning."""
+    store = S3Store.from_url(url, "config")
+    store.needs = "s3:GetObject"
+    try:
+        text, _ = store.read()
+    except StateError as exc:
+        if exc.exit_code:
+            raise ConfigError(str(exc)) from None
+        raise
+    if text is None:
+        raise ConfigError(f"{url} not found: upload your alerts.toml there (see README)")
+    return text
+
+
+class LeaseHeld(AlertError):
+    """Another invocation is checking right now: this one ends quietly (exit 0)."""
+
+    exit_code = 0
+
+
+@dataclass
+class S3Lease:
+    """A short lease beside the state (`<key>.lock`), so overlapping Lambda invocations never push twice.
+
+    Conditional writes keep the state whole, but two runs that both read it before either wrote would both
+    push. The lock object holds an expiry; it is created with If-None-Match, an expired one is taken over
+    with If-Match on its ETag, and it is deleted at the end. The expiry covers a run killed by its timeout.
+    """
+
+    lock: S3Store
+
+    @classmethod
+    def take(cls, store: S3Store, seconds: float, clock: Callable[[], float] = time.time) -> S3Lease:
+        lock = cls(
+            dataclasses.replace(store, key=f"{store.key}.lock", needs="s3:GetObject, s3:PutObject and s3:DeleteObject")
+        )
+        body = json.dumps({"expires": int(clock() + seconds)}).encode()
+        if lock.put(body, IfNoneMatch="*"):  # the usual case: no lease, one request
+            return lock
+        text, etag = lock.lock.read()
+        expires = lease_expiry(text or "")
+        if text is not None and expires > clock():
+            until = time.strftime("%H:%M:%S", time.gmtime(expires))
+            raise LeaseHeld(
+                f"another check holds {lock.lock.location} until {until} UTC: this invocation ends without checking"
+            )
+        if text is None or etag is None or not lock.put(body, IfMatch=etag):  # another check was quicker
+            raise LeaseHeld(f"another check took {lock.lock.location} just now: this invocation ends without checking")
+        return lock
+
+    def put(self, body: bytes, **condition: str) -> bool:
+        """Write the lock object under the condition; False when the condition failed."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.lock.client.put_object(Bucket=self.lock.bucket, Key=self.lock.key, Body=body, **condition)
+            return True
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
+                return False
+            raise StateError(self.lock.explain(exc), 1) from None
+        except BotoCoreError as exc:
+            raise StateError(self.lock.explain(exc), 1) from None
+
+    def release(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.lock.client.delete_object(Bucket=self.lock.bucket, Key=self.lock.key)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning(f"{self.lock.explain(exc)}; the lease ends by itself at its expiry")
+
+
+def lease_expiry(text: str) -> float:
+    """The expiry a lock object holds; an unreadable one counts as expired (only ind-alert writes it)."""
+    try:
+        return float(json.loads(text)["expires"])
+    except (ValueError, TypeError, KeyError):
+        return 0.0
+
+
 # -------------------------------------------------------------- watch mode
 
 MIN_INTERVAL = 30.0
@@ -2130,11 +2236,15 @@ def watch(
     """Check, push, save, wait; repeat until wait() reports a stop (SIGTERM/SIGINT).
 
     alerts.toml is re-read when it changes; a bad edit is reported once and the last good config kept.
+    An s3:// config is asked for its ETag each cycle (one HEAD request) and read again when it changed.
     """
+    remote = S3Store.from_url(str(opts.config), "config") if str(opts.config).startswith("s3://") else None
 
-    def stamp() -> tuple[int, int] | None:
+    def stamp(previous: object = None) -> object:
+        if remote is not None:
+            return remote.current_etag() or previous  # S3 out of reach for a moment: nothing changed
         with contextlib.suppress(OSError):
-            info = opts.config.stat()
+            info = Path(opts.config).stat()
             return info.st_mtime_ns, info.st_size
         return None
 
@@ -2158,13 +2268,72 @@ def watch(
             pause = runner.retry_after
         if wait(pause):
             return 0
-        if (current := stamp()) != seen:
-            seen = current
+        if (current := stamp(seen)) != seen:
             try:
                 runner = make(load_config(opts.config))
                 notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
             except ConfigError as exc:
                 log.error(f"{exc} (still running with the previous config)")
+            except StateError as exc:  # an s3:// config out of reach for a moment: read it next cycle
+                log.warning(f"{exc} (still running with the previous config)")
+                continue
+            seen = current
+
+
+# --------------------------------------------------------------- AWS Lambda
+
+LEASE_SECONDS = 120.0  # the lease when Lambda does not say how long the invocation may run
+LEASE_MARGIN = 5.0
+LAMBDA_SPARE = 8.0  # seconds a check leaves before Lambda's timeout: the save and the pushes after IND
+MIN_DEADLINE = 10.0
+
+
+class RunFailed(AlertError):
+    """A Lambda check that needs fixing (exit 1 or 2): raised so Lambda records an error to alarm on."""
+
+    exit_code = 1
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """One check of every alert on AWS Lambda, exactly like `python ind_alert.py`; the event is not read.
+
+    Config: $IND_ALERT_CONFIG, else the alerts.toml packaged beside this file. State: $IND_ALERT_STATE,
+    which must be s3:// on Lambda (the package is read-only). Exit 0 returns a summary, warnings logged;
+    exit 1 or 2 raises RunFailed after the log lines that say what to fix. An invocation that finds
+    another one still checking (its lease in S3) logs one line and returns.
+    """
+    started = time.monotonic()
+    env = dict(os.environ)
+    config = env.get("IND_ALERT_CONFIG") or str(Path(__file__).with_name(DEFAULT_CONFIG))
+    state = env.get("IND_ALERT_STATE", "")
+    setup_logging(False, env)  # main() sets it up again: it replaces our handler, never adds one
+    summary = {"exit_code": 0, "checked": False, "config": config, "state": state}
+    lease = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    left = remaining() / 1000 if callable(remaining) else 0.0  # seconds until Lambda's timeout
+    try:
+        if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
+            raise ConfigError("on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see README)")
+        if state.startswith("s3://"):
+            lease = S3Lease.take(S3Store.from_url(state), (left or LEASE_SECONDS) + LEASE_MARGIN)
+        # Finish before Lambda's timeout: a killed check records no outage and so never says it is blind.
+        deadline = min(RUN_DEADLINE, max(left - LAMBDA_SPARE, MIN_DEADLINE)) if left else RUN_DEADLINE
+        code = main(["--config", config, "--state", state or DEFAULT_STATE], env, deadline)
+    except LeaseHeld as exc:
+        notice(str(exc))
+        code = 0
+    except AlertError as exc:
+        (log.error if exc.exit_code else log.warning)(str(exc))
+        code = exc.exit_code
+    else:
+        summary["checked"] = True
+    finally:
+        if lease is not None:
+            lease.release()
+        sys.stdout.flush()  # the per-alert lines belong to this invocation's log, not the next one's
+    if code:
+        raise RunFailed(f"ind-alert needs fixing (exit {code}): see the error above in this log")
+    return {**summary, "seconds": round(time.monotonic() - started, 3)}
 
 
 # --------------------------------------------------------------------- CLI
@@ -2176,7 +2345,11 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
         description="Push a notification when a sooner IND appointment opens.",
         epilog="Exit codes: 0 done, 1 failure to act on, 2 usage/config/state error. See README.md.",
     )
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="alerts file (default: %(default)s)")
+    parser.add_argument(
+        "--config",
+        default=env.get("IND_ALERT_CONFIG") or DEFAULT_CONFIG,
+        help="alerts file or s3://bucket/key (default: $IND_ALERT_CONFIG or alerts.toml)",
+    )
     parser.add_argument(
         "--state",
         default=env.get("IND_ALERT_STATE") or DEFAULT_STATE,
@@ -2196,7 +2369,7 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
         parser.error(f"--interval must be at least {MIN_INTERVAL:.0f} seconds: IND is polled by many people")
     if args.interval > MAX_INTERVAL:
         parser.error(f"--interval must be at most {MAX_INTERVAL:.0f} seconds (a day)")
-    return Options(**{**vars(args), "config": Path(args.config)})  # the flags are the record's fields
+    return Options(**vars(args))  # the flags are the record's fields
 
 
 class NotConfigured(AlertError):
@@ -2280,7 +2453,13 @@ def print_desks(env: Mapping[str, str], product: str) -> int:
     return 0
 
 
-def dispatch(opts: Options, env: Mapping[str, str], redact: Redact, health: Healthcheck | None = None) -> int:
+def dispatch(
+    opts: Options,
+    env: Mapping[str, str],
+    redact: Redact,
+    health: Healthcheck | None = None,
+    deadline: float = RUN_DEADLINE,
+) -> int:
     if opts.list_desks:
         try:
             return print_desks(env, opts.list_desks)
@@ -2304,7 +2483,8 @@ def dispatch(opts: Options, env: Mapping[str, str], redact: Redact, health: Heal
         require_secrets(config, env)  # before the store: an unconfigured copy does nothing else
         client = pushover_client(config, env)
         channels = build_channels(config, env, client)
-        return Runner(config, open_store(opts.state, legacy_desks(config)), env, channels, client, health=health)
+        store = open_store(opts.state, legacy_desks(config))
+        return Runner(config, store, env, channels, client, deadline_seconds=deadline, health=health)
 
     if not opts.watch:
         return make(config).run()
@@ -2322,7 +2502,10 @@ def legacy_desks(config: Config) -> dict[str, str]:
     return {a.name: a.desk[0] for a in config.alerts if a.desk}
 
 
-def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None, deadline: float = RUN_DEADLINE
+) -> int:
+    """The command line. deadline: how long a check may wait on others (Lambda gives less than a run has)."""
     env = dict(os.environ) if env is None else env
     for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
         with contextlib.suppress(AttributeError, ValueError):  # a console that cannot show a name still runs
@@ -2333,7 +2516,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     health = Healthcheck(env["HEALTHCHECK_URL"]) if env.get("HEALTHCHECK_URL") and checking else None
     if health:
         log.addHandler(health)
-    code, configured = outcome_of(lambda: dispatch(opts, env, redact, health), env)
+    code, configured = outcome_of(lambda: dispatch(opts, env, redact, health, deadline), env)
     if health and not (opts.watch and code == 0):  # a watch pings after each check
         health.ping(code == 0 and configured and not health.blind)
     with contextlib.suppress(OSError, ValueError):

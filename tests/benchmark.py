@@ -9,6 +9,9 @@
 2. Watch mode (issue 6): ``python ind_alert.py --watch --interval 30``; after its first check a slot
    appears at a random (seeded) moment, and the time until its push reaches Pushover is measured.
    Target: at most interval + 2 s. Takes up to ~35 s; ``--skip-watch`` skips it.
+3. AWS Lambda (issue 13): ``lambda_handler`` in a new process with the example alerts.toml and its state
+   in moto's S3 server on loopback: the import, the first (cold) call and a second (warm) call, each
+   against the same 300 ms IND. For information; no target (Lambda bills the time used).
 
 Prints a table and exits 1 when a target is missed. Not a pytest module: its name does not start with
 ``test_`` and it defines no test functions.
@@ -17,6 +20,7 @@ Prints a table and exits 1 when a target is missed. Not a pytest module: its nam
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import resource
 import signal
@@ -217,6 +221,93 @@ def watch_latency(work: Path, seed: int) -> list[Row]:
     return rows
 
 
+# ------------------------------------------------------------------ 3. AWS Lambda handler
+
+# A cold Lambda container: import ind_alert, call the handler, call it again (a warm container).
+LAMBDA_TIMER = """
+import json, resource, sys, time
+started = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+import ind_alert
+imported = time.perf_counter()
+cold = ind_alert.lambda_handler({}, None)
+called = time.perf_counter()
+warm = ind_alert.lambda_handler({}, None)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps([imported - started, called - imported, time.perf_counter() - called, rss, cold, warm]))
+"""
+
+
+def lambda_handler_time(work: Path) -> list[Row]:
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {
+            "AWS_ENDPOINT_URL_S3": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS_REGION": "eu-west-1",
+            "AWS_CONFIG_FILE": str(work / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(work / "none"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=aws["AWS_ENDPOINT_URL_S3"],
+            region_name=aws["AWS_REGION"],
+            aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+        )
+        s3.create_bucket(Bucket="bench", CreateBucketConfiguration={"LocationConstraint": aws["AWS_REGION"]})
+        with FakeIND() as ind, FakePushover() as pushover:
+            ind.delay = IND_DELAY
+            # The example alerts.toml asks for DOC at AM within 14 days: one new slot, pushed on the cold call.
+            ind.set_slots("AM", "DOC", 1, [((date.today() + timedelta(days=3)).isoformat(), "09:00", "09:10")])
+            env = script_env(
+                {
+                    **aws,
+                    **FAKE_SECRETS,
+                    "IND_API_URL": ind.url,
+                    "PUSHOVER_API_URL": pushover.url,
+                    "AWS_LAMBDA_FUNCTION_NAME": "ind-alert-benchmark",
+                    "IND_ALERT_STATE": "s3://bench/seen.json",
+                }
+            )
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-c", LAMBDA_TIMER, str(SCRIPT.parent)],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            process = time.perf_counter() - started
+            pushes = len(pushover.delivered)
+    finally:
+        server.stop()
+    if done.returncode != 0:
+        print(done.stdout, done.stderr, sep="\n", file=sys.stderr)
+        raise SystemExit(f"benchmark: the handler failed (exit {done.returncode})")
+    imported, cold, warm, maxrss, first, second = json.loads(done.stdout.splitlines()[-1])
+    return [
+        Row("import ind_alert", f"{imported:.2f} s"),
+        Row("first call (imports boto3, pushes)", f"{cold:.2f} s", "info: IND answers in 0.3 s"),
+        Row("second call (warm, nothing new)", f"{warm:.2f} s"),
+        Row("whole process (a cold start)", f"{process:.2f} s"),
+        Row("peak memory (max RSS)", f"{mib(maxrss):.1f} MiB", "< 128 MiB (the function's size)", mib(maxrss) < 128),
+        Row("pushes delivered", str(pushes), "1", pushes == 1 and first["checked"] and second["checked"]),
+    ]
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -244,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
             ok = table(f"2. watch mode, --interval {INTERVAL}", watch_latency(Path(tmp), args.seed)) and ok
+    with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
+        ok = (
+            table("3. AWS Lambda handler, example alerts.toml, state in S3 (moto)", lambda_handler_time(Path(tmp)))
+            and ok
+        )
     print("\nall targets met" if ok else "\nsome targets missed")
     return 0 if ok else 1
 

@@ -75,6 +75,7 @@ class Reply:
 
     ``delay`` seconds pass before answering (on top of the fake's global ``delay``).
     ``hang`` waits until ``release_hangs()`` or ``close()``, then drops the connection.
+    ``hold`` waits the same way, then answers normally (to order two clients exactly).
     ``drop`` closes the connection without sending a status line.
     """
 
@@ -83,6 +84,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
     hang: bool = False
+    hold: bool = False
     drop: bool = False
 
 
@@ -249,7 +251,7 @@ class _FakeServer:
         seconds = self.delay + reply.delay
         if seconds > 0:
             self._closing.wait(seconds)
-        if reply.hang:
+        if reply.hang or reply.hold:
             with self._lock:
                 release = self._release
             release.wait()
@@ -366,11 +368,15 @@ class FakeIND(_FakeServer):
         *,
         key_salt: str = "",
         delay: float = 0.0,
+        hold: bool = False,
         once: bool = False,
     ) -> None:
-        """Answer this query with these slots (see ``slots_body``); ``[]`` means none free."""
+        """Answer this query with these slots (see ``slots_body``); ``[]`` means none free.
+
+        ``hold=True`` keeps each answer back until ``release_hangs()``.
+        """
         body = slots_body(desk, product, persons, slots, key_salt)
-        self._set(("slots", desk, product, persons), Reply(200, body, delay=delay), once)
+        self._set(("slots", desk, product, persons), Reply(200, body, delay=delay, hold=hold), once)
 
     def set_raw(
         self,
