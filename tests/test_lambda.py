@@ -268,7 +268,9 @@ def test_an_ind_outage_returns_normally_with_a_warning(
     assert not run.failed
     assert run.result["exit_code"] == 0
     assert f"{ALERT}: IND unreachable" in run.stdout
-    assert re.search(rf"^warning: {ALERT}: IND answered HTTP 503 \(an outage on their side\); state kept", run.stderr, re.MULTILINE), run.stderr
+    assert re.search(
+        rf"^warning: {ALERT}: IND answered HTTP 503 \(an outage on their side\); state kept", run.stderr, re.MULTILINE
+    ), run.stderr
     assert pushover.messages == []
     body = stored(s3, bucket, STATE_KEY)
     assert body is not None and "failing_since" in json.loads(body)["alerts"][ALERT]  # the outage is recorded
@@ -574,3 +576,39 @@ def test_watch_mode_reads_an_s3_config_again_only_when_its_etag_changes(
     assert err.count(f"notice: {location} changed: now watching 2 alerts") == 1
     assert err.count("is not valid TOML") == 1
     assert err.count("(still running with the previous config)") == 1
+
+
+class Context:
+    """What Lambda passes as the context: only the remaining time is read."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+@pytest.mark.parametrize(
+    ("context", "deadline"),
+    [
+        pytest.param(Context(30_000), 22.0, id="a 30 s timeout leaves the check 22 s"),
+        pytest.param(Context(12_000), 10.0, id="never less than 10 s"),
+        pytest.param(Context(600_000), 90.0, id="never more than a run outside Lambda"),
+        pytest.param(None, 90.0, id="no context: a run's own deadline"),
+    ],
+)
+def test_a_check_on_lambda_ends_before_the_function_s_timeout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, context: Context | None, deadline: float
+) -> None:
+    asked: list[float] = []
+
+    def main(argv: list[str], env: dict[str, str], given: float) -> int:
+        asked.append(given)
+        return 0
+
+    monkeypatch.setattr(ind_alert, "main", main)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    monkeypatch.setenv("IND_ALERT_STATE", str(tmp_path / "seen.json"))
+
+    assert ind_alert.lambda_handler({}, context)["exit_code"] == 0
+    assert asked == [deadline]
