@@ -2450,6 +2450,7 @@ def print_desks(env: Mapping[str, str], product: str) -> int:
         say(f"{key} ({PRODUCTS[key]}):")
         for desk, name in list_desks(base, key, deadline):
             say(f"  {desk:<34} {name}")
+    say('In alerts.toml: desk = "Den Haag", a list like desk = ["Amsterdam", "Den Haag"], or desk = "any".')
     return 0
 
 

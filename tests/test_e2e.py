@@ -987,7 +987,10 @@ def test_list_desks_prints_the_key_and_name_of_each_desk_offering_a_product(
     out = lines(result.stdout)
     for key, name in desks:
         assert [line for line in out if line.split()[:1] == [key] and line.rstrip().endswith(name)], (key, out)
-    assert len(out) == len(desks) + 1  # a heading, then one line per desk
+    assert len(out) == len(desks) + 2  # a heading, one line per desk, then how to use them
+    assert (
+        out[-1] == 'In alerts.toml: desk = "Den Haag", a list like desk = ["Amsterdam", "Den Haag"], or desk = "any".'
+    )
 
 
 def test_version_and_help_say_what_the_script_is(workdir: Workdir, run: Run) -> None:
