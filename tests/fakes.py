@@ -133,6 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         fake._enter(Request(split.path, query, headers))
+        self._left = False
         try:
             try:
                 reply = fake._route(self.command, split.path, query, headers, body)
@@ -147,7 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up (its timeout) before we answered
         finally:
-            fake._leave()
+            if not self._left:
+                fake._leave()
 
     def _send(self, reply: Reply) -> None:
         data = reply.body.encode("utf-8")
@@ -158,6 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "content-type" not in names:
             self.send_header("Content-Type", _guess_type(reply.body))
         self.send_header("Content-Length", str(len(data)))
+        # Answered: counted out before the client can see the answer and send its next request, so
+        # max_in_flight never counts a finished request beside the next one.
+        self.server.fake._leave()
+        self._left = True
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
