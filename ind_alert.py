@@ -29,6 +29,11 @@ On AWS Lambda the handler is ind_alert.lambda_handler: exit 0 returns a summary,
 
 from __future__ import annotations
 
+import sys
+
+if sys.version_info < (3, 10):  # noqa: UP036 - first, so an old Python gets one line, not a traceback
+    sys.exit(f"ind-alert needs Python 3.10 or newer, this is {sys.version.split()[0]}: see README (Requirements)")
+
 import argparse
 import contextlib
 import dataclasses
@@ -42,10 +47,8 @@ import os
 import queue
 import re
 import secrets
-import sys
 import threading
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +59,11 @@ from typing import Any, Protocol
 
 import requests
 from dateutil import tz
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04): the same parser, from PyPI
+    import tomli as tomllib
 
 # ---------------------------------------------------------------- constants
 

@@ -26,11 +26,14 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
 TESTS_DIR = Path(__file__).resolve().parent
 FIXTURES_DIR = TESTS_DIR / "fixtures"
@@ -540,9 +543,9 @@ OVER_QUOTA = "application is over its message quota"  # invented
 
 
 def _first_of_next_month() -> int:
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-    return int(datetime(year, month, 1, tzinfo=UTC).timestamp())
+    return int(datetime(year, month, 1, tzinfo=timezone.utc).timestamp())
 
 
 @dataclass(frozen=True)

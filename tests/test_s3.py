@@ -16,7 +16,6 @@ import importlib
 import json
 import logging
 import sys
-import tomllib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -644,7 +643,7 @@ def aws_environ(monkeypatch: pytest.MonkeyPatch, s3_env: dict[str, str]) -> None
 
 def make_runner(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], store: Any) -> Any:
     """A Runner wired the way dispatch() wires a normal run."""
-    config = ind_alert.parse_config(tomllib.loads(CONFIG))
+    config = ind_alert.parse_config(ind_alert.tomllib.loads(CONFIG))
     env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
     client = ind_alert.pushover_client(config, env)
     return ind_alert.Runner(config, store, env, ind_alert.build_channels(config, env, client), client)

@@ -12,9 +12,8 @@ import os
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
@@ -138,9 +137,9 @@ def test_the_fixture_is_parsed_into_sorted_amsterdam_slots(
     assert slots == sorted(slots)
     assert all(isinstance(s, Slot) for s in slots)
     first, last = slots[0], slots[-1]
-    assert first.start == datetime(2026, 10, 5, 7, 0, tzinfo=UTC)  # 09:00 summer time
-    assert first.end == datetime(2026, 10, 5, 7, 10, tzinfo=UTC)
-    assert last.start == datetime(2026, 11, 2, 7, 50, tzinfo=UTC)  # 08:50 winter time
+    assert first.start == datetime(2026, 10, 5, 7, 0, tzinfo=timezone.utc)  # 09:00 summer time
+    assert first.end == datetime(2026, 10, 5, 7, 10, tzinfo=timezone.utc)
+    assert last.start == datetime(2026, 11, 2, 7, 50, tzinfo=timezone.utc)  # 08:50 winter time
     assert first.start.utcoffset() == timedelta(hours=2)
     assert last.start.utcoffset() == timedelta(hours=1)
     assert all(s.start.tzinfo is AMS for s in slots)
@@ -714,35 +713,35 @@ NOW = datetime(2026, 10, 5, 8, 0, tzinfo=AMS)
         pytest.param(
             {"days_ahead": 0},
             at("2026-10-05", "09:00"),
-            datetime(2026, 10, 4, 22, 30, tzinfo=UTC),
+            datetime(2026, 10, 4, 22, 30, tzinfo=timezone.utc),
             True,
             id="just after midnight in Amsterdam today is already the new day though UTC is still yesterday",
         ),
         pytest.param(
             {"days_ahead": 1},
             at("2026-10-06", "09:00"),
-            datetime(2026, 10, 4, 22, 30, tzinfo=UTC),
+            datetime(2026, 10, 4, 22, 30, tzinfo=timezone.utc),
             True,
             id="days_ahead counts from the Amsterdam date not the UTC date",
         ),
         pytest.param(
             {"days_ahead": 1},
             at("2026-10-07", "09:00"),
-            datetime(2026, 10, 4, 22, 30, tzinfo=UTC),
+            datetime(2026, 10, 4, 22, 30, tzinfo=timezone.utc),
             False,
             id="days_ahead from the Amsterdam date still ends a day later",
         ),
         pytest.param(
             {"days_ahead": 0},
             at("2026-10-06", "09:00"),
-            datetime(2026, 10, 5, 21, 30, tzinfo=UTC),
+            datetime(2026, 10, 5, 21, 30, tzinfo=timezone.utc),
             False,
             id="late evening in Amsterdam the next day is still tomorrow",
         ),
         pytest.param(
             {"days_ahead": 0},
             at("2026-10-26", "09:00"),
-            datetime(2026, 10, 25, 23, 30, tzinfo=UTC),
+            datetime(2026, 10, 25, 23, 30, tzinfo=timezone.utc),
             True,
             id="after the switch to winter time days are still Amsterdam days",
         ),
@@ -798,7 +797,7 @@ def test_matches(changes: dict[str, Any], slot: Slot, now: datetime, expected: b
         pytest.param(
             0,
             at("2026-10-05", "09:00"),
-            datetime(2026, 10, 4, 22, 30, tzinfo=UTC),
+            datetime(2026, 10, 4, 22, 30, tzinfo=timezone.utc),
             True,
             id="urgency counts days in Amsterdam",
         ),
@@ -1013,7 +1012,7 @@ product = "BIO"
 
 
 def config(text: str) -> ind_alert.Config:
-    return ind_alert.parse_config(tomllib.loads(text), "alerts.toml")
+    return ind_alert.parse_config(ind_alert.tomllib.loads(text), "alerts.toml")
 
 
 def test_the_smallest_config_gives_one_alert_for_the_default_recipient() -> None:
@@ -1375,9 +1374,11 @@ def test_an_empty_state_has_one_canonical_form(state: State) -> None:
     assert json.loads(text) == {"alerts": {}, "version": 2}
 
 
-def test_the_repository_file_in_the_repo_is_the_canonical_empty_state() -> None:
+def test_the_state_file_in_this_checkout_is_a_state_the_script_reads() -> None:
+    # Empty in the project's release, full of pushed slots in a copy in use: valid either way. That the
+    # release ships it empty is checked by .ci/run, not here, so a user's copy stays green.
     text = (ROOT / "state" / "seen.json").read_text(encoding="utf-8")
-    assert ind_alert.state_from_json(text, "state/seen.json") == State()
+    assert isinstance(ind_alert.state_from_json(text, "state/seen.json"), State)
 
 
 def test_a_non_ascii_alert_name_is_written_readably() -> None:

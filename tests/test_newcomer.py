@@ -1,0 +1,167 @@
+"""What a new user trips over: the home-server guide as written, the workflows they never edit, old Pythons."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from fakes import FakeIND, FakePushover, wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def fenced(language: str, containing: str) -> str:
+    """The README's fenced block of that language that contains the text."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
+    [block] = [b for b in blocks if containing in b]
+    return str(block)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A user's home with the checkout and its virtual environment, made the README's way."""
+    home = tmp_path_factory.mktemp("home")
+    checkout = home / "ind-alert"
+    checkout.mkdir()
+    for name in ("ind_alert.py", "alerts.toml", "requirements.txt"):
+        shutil.copy(REPO / name, checkout / name)
+    subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=checkout, check=True)
+    pip = subprocess.run(
+        [".venv/bin/pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    if pip.returncode != 0:
+        pytest.skip(f"pip could not install requirements.txt into a new virtual environment: {pip.stderr[-300:]}")
+    (home / ".config" / "ind-alert").mkdir(parents=True)
+    (home / ".local" / "state").mkdir(parents=True)
+    return home
+
+
+def write_env_file(home: Path, ind: FakeIND, pushover: FakePushover) -> Path:
+    """The secrets file as the guide says: KEY=value lines, mode 600, outside the checkout."""
+    env_file = home / ".config" / "ind-alert" / "env"
+    env_file.write_text(
+        "PUSHOVER_TOKEN=azGDORePK8gMaC0QOYAMyEEuzJnyUi\nPUSHOVER_USER=uQiRzpo4DXghDmr9QzzfQu27cmVRsG\n"
+        f"IND_API_URL={ind.url}\nPUSHOVER_API_URL={pushover.url}\n",
+        encoding="utf-8",
+    )
+    env_file.chmod(0o600)
+    return env_file
+
+
+def test_the_systemd_unit_of_the_guide_runs_the_watch_with_its_own_python(home: Path) -> None:
+    unit = fenced("ini", "ExecStart=")
+    keys = dict(re.findall(r"^(\w+)=(.*)$", unit, re.MULTILINE))
+    user_home = f"/home/{keys['User']}"
+    assert keys["EnvironmentFile"].startswith(f"{user_home}/.config/")  # secrets outside the checkout
+    command = keys["ExecStart"].replace(user_home, str(home)).split()
+    assert command[0].endswith("/.venv/bin/python")  # not the system Python, where pip install is refused
+    with FakeIND() as ind, FakePushover() as pushover:
+        soon = (datetime.now(ZoneInfo("Europe/Amsterdam")).date() + timedelta(days=3)).isoformat()
+        ind.set_slots("AM", "DOC", 1, [(soon, "09:00", "09:10")])  # the shipped alerts.toml: 14 days ahead
+        env_file = write_env_file(home, ind, pushover)
+        env = dict(line.split("=", 1) for line in env_file.read_text(encoding="utf-8").splitlines())
+        running = subprocess.Popen(
+            command,
+            cwd=keys["WorkingDirectory"].replace(user_home, str(home)),
+            env={"PATH": "/usr/bin:/bin", **env},  # what systemd gives: no virtual environment activated
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(lambda: len(pushover.delivered) == 1 or running.poll() is not None, 30, "the first push")
+        finally:
+            running.terminate()
+            _, err = running.communicate(timeout=30)
+    assert running.returncode == 0, err
+    assert "No module named" not in err
+    assert len(pushover.delivered) == 1
+
+
+def test_the_cron_line_of_the_guide_runs_with_its_own_python_and_logs_outside_the_checkout(home: Path) -> None:
+    line = fenced("cron", "ind_alert.py").strip()
+    schedule, command = line.split(" ", 5)[:5], line.split(" ", 5)[5]
+    assert schedule == ["*/5", "*", "*", "*", "*"]
+    with FakeIND() as ind, FakePushover() as pushover:
+        write_env_file(home, ind, pushover)
+        done = subprocess.run(
+            ["/bin/sh", "-c", command],
+            env={"HOME": str(home), "PATH": "/usr/bin:/bin"},  # cron's environment
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    log = (home / ".local" / "state" / "ind-alert.log").read_text(encoding="utf-8")
+    assert "open" in log and "No module named" not in log
+    assert not list((home / "ind-alert").glob("*.log"))
+
+
+def test_secrets_and_logs_are_never_added_by_git_add_all(tmp_path: Path) -> None:
+    ignore = (REPO / ".gitignore").read_text(encoding="utf-8")
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text(ignore, encoding="utf-8")
+    for name in (".env", ".env.systemd", "ind-alert.log", "logs/run.txt", ".venv/bin/python", "alerts.toml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    added = subprocess.run(
+        ["git", "diff", "--cached", "--name-only"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert sorted(added.stdout.split()) == [".gitignore", "alerts.toml"]
+
+
+def test_a_python_older_than_3_10_gets_one_line_naming_it() -> None:
+    # The check is the first statement after the __future__ import: run those lines with an old version.
+    source = (REPO / "ind_alert.py").read_text(encoding="utf-8")
+    head = source[: source.index("import argparse")]
+    probe = "import sys\nsys.version_info = (3, 9, 18)\nsys.version = '3.9.18 (main)'\n" + head.replace(
+        "from __future__ import annotations\n", ""
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr == "ind-alert needs Python 3.10 or newer, this is 3.9.18: see README (Requirements)\n"
+
+
+def test_python_3_10_gets_the_tomli_backport_and_the_tests_run_on_3_10_to_3_13() -> None:
+    requirements = (REPO / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(r'^tomli>=[\d.]+; python_version < "3.11"', requirements, re.MULTILINE)
+    workflow = (REPO / ".github" / "workflows" / "tests.yml").read_text(encoding="utf-8")
+    assert 'python-version: ["3.10", "3.11", "3.12", "3.13"]' in workflow
+
+
+def test_the_schedule_asks_for_every_5_minutes_off_the_full_hour() -> None:
+    workflow = (REPO / ".github" / "workflows" / "ind-alert.yml").read_text(encoding="utf-8")
+    [cron] = re.findall(r'cron: "([^"]+)"', workflow)
+    minutes = cron.split()[0]
+    assert minutes == "3-58/5"  # 3, 8, ... 58: never minute 0, GitHub's busiest
+
+
+def test_the_tests_workflow_starts_no_run_for_an_alerts_toml_edit_and_skips_the_release_check_in_a_copy() -> None:
+    workflow = (REPO / ".github" / "workflows" / "tests.yml").read_text(encoding="utf-8")
+    assert workflow.count('paths-ignore: ["alerts.toml", "state/**", "README.md"]') == 2
+    assert "SHIPPED_STATE_CHECK: ${{ github.event.repository.is_template && '1' || '0' }}" in workflow
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert 'if [[ "${SHIPPED_STATE_CHECK:-1}" != 0 ]]' in ci
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the guide is for Linux and macOS")
+def test_the_guide_never_puts_secrets_or_logs_in_the_checkout() -> None:
+    guide = README[README.index("## Running it on your own machine") : README.index("## Keeping state in S3")]
+    assert "~/.config/ind-alert/env" in guide and "install -m 600" in guide
+    assert ". ./.env" not in guide and ".env.systemd" not in guide
+    assert "python3 ind_alert.py" not in guide and "/usr/bin/python3" not in guide
