@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import requests
 from dateutil import tz
@@ -76,6 +76,7 @@ AMSTERDAM = tz.gettz("Europe/Amsterdam")
 STATE_VERSION = 2  # 2: slot ids name their desk ("AM 2026-12-01 09:00-09:10")
 DEFAULT_CONFIG = "alerts.toml"
 DEFAULT_STATE = "state/seen.json"
+DEFAULT_INTERVAL = 120.0  # seconds between checks in --watch
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
@@ -132,7 +133,33 @@ DESKS = {
     "0d85a757c13105ba0c26c3d177a7a884": "Expatcenter Nijmegen",
 }
 RETIRED_DESKS = {"RO": "Expatcenter Rotterdam", "UT": "Expatcenter Utrecht"}
+# What people type: city names, English and Dutch forms. A name that fits two desks lists both.
+DESK_ALIASES: dict[str, tuple[str, ...]] = {
+    "the hague": ("DH", "5e325f444aeb56bb0270a61b4a0403eb"),
+    "hague": ("DH", "5e325f444aeb56bb0270a61b4a0403eb"),
+    "'s-gravenhage": ("DH", "5e325f444aeb56bb0270a61b4a0403eb"),
+    "s-gravenhage": ("DH", "5e325f444aeb56bb0270a61b4a0403eb"),
+    "'s-hertogenbosch": ("DB",),
+    "s-hertogenbosch": ("DB",),
+    "hertogenbosch": ("DB",),
+    "den bosch leeghwaterlaan": ("DB",),
+    "leeghwaterlaan": ("DB",),
+    "brabanthallen": ("87d19bfc2e1b572ac3aab17032ed11dc",),
+    "rotterdam": ("f0ef3c8f0973875936329d713a68c5f3",),
+    "utrecht": ("fa24ccf0acbc76a7793765937eaee440",),
+    "groningen": ("0c127eb6d9fe1ced413d2112305e75f6",),
+    "maastricht": ("6c5280823686521552efe85094e607cf",),
+    "wageningen": ("b084907207cfeea941cd9698821fd894",),
+    "eindhoven": ("0588ef4088c08f53294eb60bab55c81e",),
+    "enschede": ("3535aca0fb9a2e8e8015f768fb3fa69d",),
+    "nijmegen": ("0d85a757c13105ba0c26c3d177a7a884",),
+}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = {
+    name: number
+    for number, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+    for name in (full, full[:3])
+}
 
 log = logging.getLogger("ind_alert")
 NOTICE = 25  # between INFO and WARNING: shown without -v, not a problem
@@ -222,7 +249,8 @@ class Recipient:
         return self.pushover_user_env or self.apprise_url_env or ""
 
 
-DEFAULT_RECIPIENT = Recipient("default", pushover_user_env="PUSHOVER_USER")
+DEFAULT_RECIPIENT = Recipient("you", pushover_user_env="PUSHOVER_USER")  # when alerts.toml has no [recipients]
+LEGACY_RECIPIENT = "default"  # its name in states written before it was "you"
 
 
 @dataclass(frozen=True)
@@ -334,16 +362,22 @@ def reject_unknown(table: Mapping[str, Any], allowed: Iterable[str], where: str)
 
 
 def resolve_desk(value: str, where: str) -> str:
-    wanted = value.strip().casefold()
+    wanted = " ".join(value.strip().casefold().replace("expat center", "expatcenter").split())
     if re.fullmatch(r"[0-9a-f]{32}", wanted):  # a desk IND lists that the table lacks: checked against IND's list
         return wanted
+    if wanted in DESK_ALIASES:
+        keys = DESK_ALIASES[wanted]
+        if len(keys) > 1:
+            either = " or ".join(f'"{DESKS[k]}"' for k in keys)
+            raise ConfigError(f'{where}: desk "{value.strip()}" could be {either}: write which one')
+        return keys[0]
     for key, name in DESKS.items():
         names = {key.casefold(), name.casefold(), name.casefold().removeprefix("ind ")}
         if wanted in names:
             return key
     if value.upper() in RETIRED_DESKS:
         raise ConfigError(f'{where}: desk "{value}" is retired; use "{RETIRED_DESKS[value.upper()]}"')
-    choices = [*DESKS, *DESKS.values(), *(n.removeprefix("IND ") for n in DESKS.values())]
+    choices = [*DESKS, *DESKS.values(), *(n.removeprefix("IND ") for n in DESKS.values()), *DESK_ALIASES]
     raise ConfigError(f'{where}: unknown desk "{value}"{suggest(value, choices)}; run --list-desks')
 
 
@@ -406,12 +440,13 @@ def _int_or(default: int, table: Mapping[str, Any], key: str, where: str, low: i
 
 
 def _clock(table: Mapping[str, Any], key: str, where: str) -> dtime | None:
+    value = table.get(key)
+    if value is None or isinstance(value, dtime):  # "09:30" in quotes, or a TOML time like 09:30:00
+        return None if value is None else value.replace(tzinfo=None)
     value = _typed(table, key, str, where, 'a time like "09:30"')
-    if value is None:
-        return None
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
     if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ConfigError(f'{where}: {key} must be a time like "09:30", not {value!r}')
+        raise ConfigError(f'{where}: {key} must be a time like "09:30", not "{value}"')
     return dtime(int(match[1]), int(match[2]))
 
 
@@ -419,7 +454,10 @@ def _date(table: Mapping[str, Any], key: str, where: str) -> date | None:
     value = table.get(key)
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
-    raise ConfigError(f"{where}: {key} must be a TOML date like 2026-12-01 (no quotes), not {value!r}")
+    if isinstance(value, datetime):
+        raise ConfigError(f"{where}: {key} must be a date without a time: write {key} = {value:%Y-%m-%d}")
+    shown = f'"{value}"' if isinstance(value, str) else toml_kind(value)
+    raise ConfigError(f"{where}: {key} must be a TOML date like 2026-12-01 (no quotes), not {shown}")
 
 
 ALERT_KEYS = tuple(f.name for f in dataclasses.fields(Alert))  # the file's keys are the record's fields
@@ -437,8 +475,9 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
     weekdays = _typed(table, "weekdays", list, where, 'a list like ["mon", "fri"]')
     if weekdays is not None:
         for day in weekdays:
-            if not isinstance(day, str) or day.casefold()[:3] not in WEEKDAYS:
-                raise ConfigError(f'{where}: weekdays must name days like "mon" or "friday", not {day!r}')
+            if not isinstance(day, str) or day.strip().casefold() not in DAY_NAMES:
+                shown = f'"{day}"' if isinstance(day, str) else toml_kind(day)
+                raise ConfigError(f'{where}: weekdays must name days like "mon" or "friday", not {shown}')
     notify = _typed(table, "notify", list, where, 'a list of recipient names like ["me"]')
     if notify is not None:
         if not notify:
@@ -454,7 +493,7 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
         days_ahead=_int(table, "days_ahead", where, 0, 3650),
         after=_date(table, "after", where),
         before=_date(table, "before", where),
-        weekdays=None if weekdays is None else frozenset(WEEKDAYS.index(d.casefold()[:3]) for d in weekdays),
+        weekdays=None if weekdays is None else frozenset(DAY_NAMES[d.strip().casefold()] for d in weekdays),
         earliest=_clock(table, "earliest", where),
         latest=_clock(table, "latest", where),
         priority=_int_or(0, table, "priority", where, -2, 1),
@@ -496,12 +535,16 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
         raise ConfigError(f"{source}: recipients must be tables like [recipients.me]")
     recipients = {
         name: parse_recipient(name, table, f"{source} [recipients.{name}]") for name, table in raw_recipients.items()
-    } or {"default": DEFAULT_RECIPIENT}
+    } or {DEFAULT_RECIPIENT.name: DEFAULT_RECIPIENT}
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ConfigError(f"{source}: defaults must be a table: [defaults]")
     reject_unknown(defaults, [k for k in ALERT_KEYS if k != "name"], f"{source} [defaults]")
+    # Checked on their own, so a bad value in [defaults] is reported there, not against every alert.
+    parse_alert({"name": "defaults", "desk": "AM", "product": "DOC", **defaults}, f"{source} [defaults]", recipients)
     raw_alerts = doc.get("alert", [])
+    if isinstance(raw_alerts, dict):
+        raise ConfigError(f"{source}: write [[alert]] with two brackets on each side; [alert] makes a single table")
     if not isinstance(raw_alerts, list) or not raw_alerts:
         raise ConfigError(f"{source}: no alerts: add an [[alert]] with name, desk and product (see README)")
     alerts: list[Alert] = []
@@ -943,6 +986,7 @@ class PushoverClient:
     quota: tuple[int, int, int] | None = None  # limit, remaining, reset (unix time)
     token_rejected: bool = False
     deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE), repr=False)
+    patient: bool = True  # retry once after PUSH_RETRY_WAIT; not for a person waiting on --check
 
     def request(self, method: str, path: str, form: Mapping[str, str | int]) -> tuple[int, dict[str, Any]]:
         """One call, bounded by the run's deadline and MAX_BODY: (HTTP status, JSON body or {})."""
@@ -981,7 +1025,7 @@ class PushoverClient:
                 if status == 200 and body.get("status") == 1:
                     return body
                 problem = f"Pushover answered HTTP {status}"
-            if attempt == 1 and self.deadline.left() > PUSH_RETRY_WAIT:
+            if attempt == 1 and self.patient and self.deadline.left() > PUSH_RETRY_WAIT:
                 self.sleep(PUSH_RETRY_WAIT)
             else:
                 break
@@ -1437,7 +1481,7 @@ class Options:
     test_notification: bool = False
     list_desks: str | None = None
     watch: bool = False
-    interval: float = 120.0
+    interval: float = DEFAULT_INTERVAL
     verbose: bool = False
 
 
@@ -1462,6 +1506,15 @@ class Outcome:
             return f"{self.alert.name}: {self.status}"
         failed = f" ({self.failed_desks} of {len(self.desks)} desks failed)" if self.failed_desks else ""
         return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}{failed}"
+
+
+def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
+    """The implicit recipient was called "default" before it was "you": what it was sent stays sent."""
+    sent = dict(alert_state.sent)
+    if not implicit or LEGACY_RECIPIENT not in sent or DEFAULT_RECIPIENT.name in sent:
+        return alert_state
+    sent[DEFAULT_RECIPIENT.name] = sent.pop(LEGACY_RECIPIENT)
+    return dataclasses.replace(alert_state, sent=sent)
 
 
 @dataclass
@@ -1503,7 +1556,8 @@ class Runner:
         loaded = self.claim(self.store.load())
         if not self.dry_run:
             self.store.writable()  # before the first push: a push that cannot be recorded repeats every run
-        alerts = {a.name: loaded.alerts.get(a.name, AlertState()) for a in self.config.alerts}
+        implicit = self.config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
+        alerts = {a.name: adopt(loaded.alerts.get(a.name, AlertState()), implicit) for a in self.config.alerts}
         self.state = dataclasses.replace(loaded, alerts=alerts)
         self.check_secrets(now)
         try:
@@ -1865,10 +1919,17 @@ def clip(text: str, limit: int) -> str:
     return REDACT.clip(text, limit)
 
 
+STAMPED = False  # --watch: lines start with the Amsterdam time; cron and GitHub add their own to one-shot runs
+
+
+def stamped(line: str) -> str:
+    return f"{datetime.now(AMSTERDAM):%Y-%m-%d %H:%M:%S} {line}" if STAMPED else line
+
+
 def say(text: str) -> None:
     """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
     with contextlib.suppress(OSError, ValueError):
-        print(clean(REDACT.scrub(text)), flush=True)
+        print(stamped(clean(REDACT.scrub(text))), flush=True)
 
 
 class Formatter(logging.Formatter):
@@ -1881,16 +1942,17 @@ class Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = clean(record.getMessage())
         if record.levelno < NOTICE:
-            return message
+            return stamped(message)
         level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
         if self.github:
             escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             return f"::{level}::{escaped}"
-        return f"{level}: {message}"
+        return stamped(f"{level}: {message}")
 
 
 def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
-    global REDACT
+    global REDACT, STAMPED
+    STAMPED = False  # until --watch starts
     redact = REDACT = Redact(v for k, v in env.items() if is_secret_var(k))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true"))
@@ -2257,6 +2319,10 @@ def watch(
         return None
 
     seen, runner = stamp(), make(load_config(opts.config))
+    notice(
+        f"watching {plural(len(runner.config.alerts), 'alert')} every {opts.interval:g} s (±10%),"
+        f" state in {runner.store.location}; Ctrl-C or SIGTERM stops"
+    )
     while True:
         try:
             code = runner.run()
@@ -2347,8 +2413,19 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------- CLI
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are also ::error:: annotations in GitHub Actions (exit 2)."""
+
+    github = False
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        line = clean(f"{self.prog}: {message}").replace("\n", " ")
+        self.exit(2, f"::error::{line}\n" if self.github else f"error: {line}\n")
+
+
 def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ind_alert.py",
         description="Push a notification when a sooner IND appointment opens.",
         epilog="Exit codes: 0 done, 1 failure to act on, 2 usage/config/state error. See README.md.",
@@ -2369,10 +2446,14 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
     mode.add_argument("--test-notification", action="store_true", help="send one test push to every recipient")
     mode.add_argument("--list-desks", nargs="?", const="ALL", metavar="PRODUCT", help="desks offering a product")
     mode.add_argument("--watch", action="store_true", help="keep checking, every --interval seconds")
-    parser.add_argument("--interval", type=float, default=120.0, help="seconds between checks in --watch (min 30)")
+    parser.add_argument("--interval", type=float, help="seconds between checks in --watch (default 120, min 30)")
     parser.add_argument("-v", "--verbose", action="store_true", help="say more on stderr (never secrets)")
     parser.add_argument("--version", action="version", version=f"ind-alert {VERSION}")
+    parser.github = env.get("GITHUB_ACTIONS") == "true"
     args = parser.parse_args(argv)
+    if args.interval is not None and not args.watch:
+        parser.error("--interval only applies to --watch: add --watch, or leave --interval out")
+    args.interval = DEFAULT_INTERVAL if args.interval is None else args.interval
     if not math.isfinite(args.interval) or args.interval < MIN_INTERVAL:
         parser.error(f"--interval must be at least {MIN_INTERVAL:.0f} seconds: IND is polled by many people")
     if args.interval > MAX_INTERVAL:
@@ -2400,25 +2481,36 @@ def require_secrets(config: Config, env: Mapping[str, str]) -> None:
             raise ConfigError(f"ind-alert is not configured yet: {guide}")
     else:
         where = "set it in the environment"
-    raise ConfigError(f"{missing[0]} is not set: {where} (see README)")
+    if len(missing) > 1:
+        where = where.replace(" it ", " them ")
+    verb = "is" if len(missing) == 1 else "are"
+    raise ConfigError(f"{' and '.join(missing)} {verb} not set: {where} (see README)")
 
 
-def pushover_client(config: Config, env: Mapping[str, str]) -> PushoverClient | None:
+def pushover_client(config: Config, env: Mapping[str, str], patient: bool = True) -> PushoverClient | None:
+    """The Pushover client, when a recipient uses Pushover. patient=False: no retry after a pause (--check)."""
     if not any(r.pushover_user_env for r in config.recipients.values()):
         return None
-    return PushoverClient((env.get("PUSHOVER_API_URL") or PUSHOVER_API_URL).rstrip("/"), env["PUSHOVER_TOKEN"])
+    url = (env.get("PUSHOVER_API_URL") or PUSHOVER_API_URL).rstrip("/")
+    return PushoverClient(url, env["PUSHOVER_TOKEN"], patient=patient)
+
+
+NOW_WHAT = "check this machine's internet connection and try again"
 
 
 def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel], None], done: str) -> int:
-    """Run act on every recipient's channel; report each; 1 when any failed."""
+    """--check and --test-notification: act on every recipient's channel, at once; 1 when any failed.
+
+    Nothing is retried later here, so a failure says what to do now instead.
+    """
     require_secrets(config, env)
     code = 0
-    for name, channel in build_channels(config, env, pushover_client(config, env)).items():
+    for name, channel in build_channels(config, env, pushover_client(config, env, patient=False)).items():
         try:
             act(channel)
             say(f"recipient {name}: {done}")
         except NotifyError as exc:
-            log.error(f"recipient {name}: {exc}")
+            log.error(f"recipient {name}: {str(exc).replace('will retry next run', NOW_WHAT)}")
             code = 1
     return code
 
@@ -2426,13 +2518,13 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
 def check_sounds(config: Config, env: Mapping[str, str]) -> int:
     """--check: every alert's sound against the sounds Pushover lists for this token; 1 when one is unknown."""
     sounds = {a.name: a.sound for a in config.alerts if a.sound}
-    client = pushover_client(config, env)
+    client = pushover_client(config, env, patient=False)
     if not sounds or client is None:
         return 0
     try:
         problems = pushover_problems(client, {}, sounds)
     except NotifyError as exc:
-        log.error(f"Pushover's list of sounds could not be read: {exc}")
+        log.error(f"Pushover's list of sounds could not be read: {str(exc).replace('will retry next run', NOW_WHAT)}")
         return 1
     for problem in problems:
         log.error(problem.removesuffix("; pushed without it"))
@@ -2473,13 +2565,16 @@ def dispatch(
         try:
             return print_desks(env, opts.list_desks)
         except SourceError as exc:
-            log.error(str(exc))
+            log.error(f"{exc}: IND's list could not be read. ind-alert's own table, which may be out of date:")
+            for key, name in DESKS.items():
+                say(f"  {key:<34} {name}")
             return 1
     config = load_config(opts.config)
     redact.add(env.get(name, "") for name in secret_vars(config))
     if opts.check:
         code = max(each_channel(config, env, lambda c: c.check(), "ok"), check_sounds(config, env))
-        say(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
+        if not code:
+            say(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
         return code
     if opts.test_notification:
         push = trial_push(config)
@@ -2497,6 +2592,8 @@ def dispatch(
 
     if not opts.watch:
         return make(config).run()
+    global STAMPED
+    STAMPED = True
     import random
     import signal
 

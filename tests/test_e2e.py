@@ -105,7 +105,7 @@ def configure(workdir: Workdir, *alerts: str) -> None:
 
 def write_state(workdir: Workdir, sent: Mapping[str, Sequence[tuple[str, str, str]]], **top: object) -> bytes:
     """A state file as the script writes it, with these slots already pushed to the default recipient."""
-    alerts = {name: {"sent": {"default": sorted(slot_id(s) for s in specs)}} for name, specs in sent.items()}
+    alerts = {name: {"sent": {"you": sorted(slot_id(s) for s in specs)}} for name, specs in sent.items()}
     doc = {"version": 2, "alerts": alerts, **top}
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     workdir.state.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def sent(workdir: Workdir, name: str = NAME) -> list[str]:
     if not workdir.state.exists():
         return []
     alerts = read_state(workdir)["alerts"]
-    return list(alerts.get(name, {}).get("sent", {}).get("default", []))
+    return list(alerts.get(name, {}).get("sent", {}).get("you", []))
 
 
 # --------------------------------------------------------------------------- output
@@ -206,7 +206,7 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     doc = json.loads(text)
     assert doc["version"] == 2
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    assert doc["alerts"] == {NAME: {"sent": {"default": [slot_id(spec)]}}}
+    assert doc["alerts"] == {NAME: {"sent": {"you": [slot_id(spec)]}}}
     assert sorted(os.listdir(workdir.state.parent)) == ["seen.json"]  # no temp file left behind
 
 
@@ -275,7 +275,7 @@ def test_past_slots_and_alerts_removed_from_the_config_are_pruned(
 
     assert f"{NAME}: 2 open, 2 match, 1 new, pushed" in lines(result.stdout)
     assert [p["message"] for p in pushover.delivered] == [label(fresh)]
-    assert read_state(workdir)["alerts"] == {NAME: {"sent": {"default": sorted([slot_id(known), slot_id(fresh)])}}}
+    assert read_state(workdir)["alerts"] == {NAME: {"sent": {"you": sorted([slot_id(known), slot_id(fresh)])}}}
 
 
 def test_a_recorded_answer_whose_slots_are_all_past_pushes_nothing(
@@ -669,7 +669,7 @@ def test_a_rejected_user_key_fails_the_run_without_repeating_or_printing_it(
     assert pushover.messages == []
     assert result.sleeps == []
     errors = problems(result, "error")
-    assert errors == ["error: recipient default: Pushover rejected the user key in PUSHOVER_USER: check that secret"]
+    assert errors == ["error: recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret"]
     assert FAKE_USER not in result.output and FAKE_TOKEN not in result.output
     assert sent(workdir) == [] and sent(workdir, "Den Haag documents") == []
 
@@ -763,7 +763,7 @@ def test_config_and_state_paths_can_be_chosen(ind: FakeIND, pushover: FakePushov
     ok(run("--config", "conf/mine.toml", "--state", "deep/er/seen.json"))
 
     doc = json.loads((workdir / "deep/er/seen.json").read_text(encoding="utf-8"))
-    assert doc["alerts"][NAME]["sent"]["default"] == [slot_id(slot(2, "09:15"))]
+    assert doc["alerts"][NAME]["sent"]["you"] == [slot_id(slot(2, "09:15"))]
     assert not workdir.state.exists()
 
 
@@ -938,7 +938,7 @@ def test_check_validates_each_user_key_and_sends_nothing(
 
     assert [(v["token"], v["user"]) for v in pushover.validations] == [(FAKE_TOKEN, FAKE_USER)]
     assert pushover.messages == [] and ind.requests == []
-    assert "recipient default: ok" in lines(result.stdout)
+    assert "recipient you: ok" in lines(result.stdout)
     assert "alerts.toml: 1 alert, valid" in lines(result.stdout)
     assert not workdir.state.exists()
 
@@ -969,7 +969,7 @@ def test_a_test_notification_delivers_one_push(
     push = pushover.delivered[0]
     assert NAME in push["message"] and "Den Haag documents" in push["message"]
     assert push["url"] == BIO_URL
-    assert "recipient default: test push delivered" in lines(result.stdout)
+    assert "recipient you: test push delivered" in lines(result.stdout)
     assert ind.requests == []
     assert not workdir.state.exists()
 

@@ -209,7 +209,7 @@ def stored(s3: Any, bucket: str, key: str) -> bytes | None:
 def sent(s3: Any, bucket: str) -> list[str]:
     body = stored(s3, bucket, STATE_KEY)
     assert body is not None
-    return list(json.loads(body)["alerts"][ALERT]["sent"]["default"])
+    return list(json.loads(body)["alerts"][ALERT]["sent"]["you"])
 
 
 def delivered_lines(pushover: FakePushover) -> list[str]:
@@ -548,6 +548,7 @@ def test_watch_mode_reads_an_s3_config_again_only_when_its_etag_changes(
     class Runner:
         health = None
         retry_after = 0.0
+        store = ind_alert.FileStore(Path("unused"))
 
         def __init__(self, config: Any) -> None:
             self.config = config

@@ -258,7 +258,7 @@ def test_without_a_recipients_table_pushover_user_alone_works_as_before(
     assert push["message"] == label(21)
     assert push["priority"] == "0"
     assert apprise_server.received == []
-    assert sent(workdir) == {"default": [slot_id(21)]}
+    assert sent(workdir) == {"you": [slot_id(21)]}
 
 
 # ------------------------------------------------------------------ per-recipient delivery

@@ -92,7 +92,7 @@ def slots_doc(text: str | bytes) -> dict[str, Any]:
 
 def state_doc(*slots: SlotSpec) -> dict[str, Any]:
     """The state document that records these slots as pushed to the default recipient."""
-    return {"version": 2, "alerts": {ALERT: {"sent": {"default": sorted(slot_id(s) for s in slots)}}}}
+    return {"version": 2, "alerts": {ALERT: {"sent": {"you": sorted(slot_id(s) for s in slots)}}}}
 
 
 # ------------------------------------------------------------------ S3 on loopback

@@ -1017,8 +1017,8 @@ def config(text: str) -> ind_alert.Config:
 
 def test_the_smallest_config_gives_one_alert_for_the_default_recipient() -> None:
     parsed = config(BASE)
-    assert parsed.alerts == (Alert("Amsterdam biometrics", "AM", "BIO", notify=("default",)),)
-    assert parsed.recipients == {"default": ind_alert.DEFAULT_RECIPIENT}
+    assert parsed.alerts == (Alert("Amsterdam biometrics", "AM", "BIO", notify=("you",)),)
+    assert parsed.recipients == {"you": ind_alert.DEFAULT_RECIPIENT}
     assert ind_alert.DEFAULT_RECIPIENT.pushover_user_env == "PUSHOVER_USER"
 
 
@@ -1204,7 +1204,11 @@ def test_an_unknown_key_anywhere_is_an_error_that_names_it(extra: str, expected:
         pytest.param('earliest = "9am"', ["earliest"], id="am and pm are refused"),
         pytest.param("earliest = 930", ["earliest"], id="a time as a number is refused"),
         pytest.param('after = "2026-12-01"', ["after", "TOML date", "no quotes"], id="a date in quotes is refused"),
-        pytest.param("before = 2026-12-01T09:00:00", ["before", "TOML date"], id="a date and time is refused"),
+        pytest.param(
+            "before = 2026-12-01T09:00:00",
+            ["before must be a date without a time: write before = 2026-12-01"],
+            id="a date and time is refused with the date form to write",
+        ),
         pytest.param(
             "after = 2026-12-31\nbefore = 2026-12-01",
             ["after (2026-12-31) is later than before (2026-12-01)"],
@@ -1776,7 +1780,10 @@ DISPATCHED = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "workflow_dispatch"
             id="locally an empty secret is a missing secret",
         ),
         pytest.param(
-            {}, ConfigError, ["PUSHOVER_TOKEN is not set", "set it in the environment"], id="locally nothing set"
+            {},
+            ConfigError,
+            ["PUSHOVER_TOKEN and PUSHOVER_USER are not set: set them in the environment"],
+            id="locally nothing set: every missing secret is named at once",
         ),
         pytest.param(
             {"GITHUB_EVENT_NAME": "schedule"},

@@ -191,7 +191,7 @@ def test_slots_that_appear_between_cycles_are_pushed_on_the_next_cycle_exactly_o
         (NEW_SLOTS_TITLE, LABEL_A),
         (NEW_SLOTS_TITLE, LABEL_B),
     ]
-    assert watcher.alert_state(AMSTERDAM_DOC)["sent"] == {"default": [ID_A, ID_B]}
+    assert watcher.alert_state(AMSTERDAM_DOC)["sent"] == {"you": [ID_A, ID_B]}
 
 
 def test_watch_waits_the_interval_with_jitter_of_at_most_ten_percent(
@@ -262,7 +262,7 @@ def test_a_config_edited_to_something_invalid_is_reported_once_and_the_old_confi
     assert [(m["title"], m["message"]) for m in pushover.delivered][2:] == [
         ("IND Den Haag: Biometrics: 1 new slot", LABEL_C)
     ]
-    assert watcher.alert_state(DEN_HAAG_BIO)["sent"] == {"default": [ID_C]}
+    assert watcher.alert_state(DEN_HAAG_BIO)["sent"] == {"you": [ID_C]}
 
 
 def test_a_rejected_pushover_token_stops_the_watch_with_exit_code_1(
@@ -305,7 +305,7 @@ def test_sigterm_during_a_cycle_finishes_it_and_exits_0_leaving_a_complete_state
     assert len(pushover.delivered) == 1
     assert pushover.delivered[0]["title"] == "IND Amsterdam: Collect residence document: 2 new slots"
     state = json.loads(workdir.state.read_text(encoding="utf-8"))
-    assert state["alerts"][AMSTERDAM_DOC]["sent"] == {"default": [f"AM {d} {start}-{end}" for d, start, end in slots]}
+    assert state["alerts"][AMSTERDAM_DOC]["sent"] == {"you": [f"AM {d} {start}-{end}" for d, start, end in slots]}
     assert list(workdir.state.parent.iterdir()) == [workdir.state]  # no temporary file left
 
 
