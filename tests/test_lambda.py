@@ -26,12 +26,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from botocore.exceptions import ClientError
 from fakes import SCRIPT, FakeIND, FakePushover, script_env, start_script, wait_until
-from moto.server import ThreadedMotoServer
+
+# Optional backends: without them (a plain `pip install pytest responses`) these tests skip, saying why.
+boto3 = pytest.importorskip("boto3", reason="the Lambda tests need boto3: pip install -r tests/requirements.txt")
+pytest.importorskip("moto.server", reason="the Lambda tests need moto: pip install -r tests/requirements.txt")
+from botocore.exceptions import ClientError  # noqa: E402 - after the skip
+from moto.server import ThreadedMotoServer  # noqa: E402 - after the skip
 
 REPO = SCRIPT.parent
 if str(REPO) not in sys.path:

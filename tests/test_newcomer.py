@@ -12,7 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from fakes import FakeIND, FakePushover, wait_until
+from conftest import Run, Start
+from fakes import FakeIND, FakePushover, Workdir, wait_until
+
+import ind_alert
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -165,3 +168,126 @@ def test_the_guide_never_puts_secrets_or_logs_in_the_checkout() -> None:
     assert "~/.config/ind-alert/env" in guide and "install -m 600" in guide
     assert ". ./.env" not in guide and ".env.systemd" not in guide
     assert "python3 ind_alert.py" not in guide and "/usr/bin/python3" not in guide
+
+
+# ------------------------------------------------------------------ what people type and see
+
+
+def one_alert(**keys: str) -> str:
+    table = {"name": '"Biometrics"', "desk": '"AM"', "product": '"BIO"', **keys}
+    return "[[alert]]\n" + "".join(f"{k} = {v}\n" for k, v in table.items())
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("Rotterdam", "f0ef3c8f0973875936329d713a68c5f3"),
+        ("utrecht", "fa24ccf0acbc76a7793765937eaee440"),
+        ("'s-Hertogenbosch", "DB"),
+        ("Den Bosch Leeghwaterlaan", "DB"),
+        ("Expat Center Groningen", "0c127eb6d9fe1ced413d2112305e75f6"),
+        ("Den Haag", "DH"),  # the name IND gives its own desk, accepted since the start
+    ],
+)
+def test_desk_names_people_type_are_understood(typed: str, key: str) -> None:
+    config = ind_alert.parse_config(ind_alert.tomllib.loads(one_alert(desk=f'"{typed}"')))
+    assert config.alerts[0].desk == (key,)
+
+
+def test_a_city_with_two_desks_names_both_instead_of_guessing() -> None:
+    with pytest.raises(ind_alert.ConfigError) as caught:
+        ind_alert.parse_config(ind_alert.tomllib.loads(one_alert(desk='"The Hague"')))
+    assert str(caught.value) == (
+        'alerts.toml alert "Biometrics": desk "The Hague" could be "IND Den Haag" or "Expatcenter Den Haag":'
+        " write which one"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('weekdays = ["monkey"]', 'weekdays must name days like "mon" or "friday", not "monkey"'),
+        ('weekdays = ["mo"]', 'weekdays must name days like "mon" or "friday", not "mo"'),
+        ("weekdays = [1]", 'weekdays must name days like "mon" or "friday", not a number'),
+        ("after = 2026-12-01T09:00:00", "after must be a date without a time: write after = 2026-12-01"),
+        ('after = "2026-12-01"', 'after must be a TOML date like 2026-12-01 (no quotes), not "2026-12-01"'),
+        ("earliest = 9", 'earliest must be a time like "09:30", not a number'),
+        ('earliest = "9 am"', 'earliest must be a time like "09:30", not "9 am"'),
+    ],
+)
+def test_a_wrong_value_is_named_without_a_python_repr(line: str, message: str) -> None:
+    key = line.split(" = ")[0]
+    with pytest.raises(ind_alert.ConfigError) as caught:
+        ind_alert.parse_config(ind_alert.tomllib.loads(one_alert(**{key: line.split(" = ", 1)[1]})))
+    assert str(caught.value) == f'alerts.toml alert "Biometrics": {message}'
+    assert not re.search(r"datetime\.|\(\d|'", str(caught.value).replace("'s", ""))
+
+
+def test_days_and_times_are_read_in_the_forms_people_write() -> None:
+    text = one_alert(weekdays='["Monday", "TUE", "wed"]', earliest="08:30:00", latest='"12:00"')
+    alert = ind_alert.parse_config(ind_alert.tomllib.loads(text)).alerts[0]
+    assert alert.weekdays == frozenset({0, 1, 2})
+    assert (alert.earliest, alert.latest) == (ind_alert.dtime(8, 30), ind_alert.dtime(12, 0))
+
+
+def test_one_bracket_and_a_bad_default_are_reported_where_they_are() -> None:
+    with pytest.raises(ind_alert.ConfigError) as single:
+        ind_alert.parse_config(ind_alert.tomllib.loads('[alert]\nname = "x"\ndesk = "AM"\nproduct = "BIO"\n'))
+    assert "write [[alert]] with two brackets" in str(single.value)
+    with pytest.raises(ind_alert.ConfigError) as defaults:
+        ind_alert.parse_config(ind_alert.tomllib.loads("[defaults]\npersons = 9\n\n" + one_alert()))
+    assert str(defaults.value) == "alerts.toml [defaults]: persons must be a whole number from 1 to 6, not 9"
+
+
+def test_usage_errors_are_annotations_in_github_actions(workdir: Workdir, run: Run) -> None:
+    both = run("--dry-run", "--check", env={"GITHUB_ACTIONS": "true"})
+    lonely = run("--interval", "60", "--dry-run")
+
+    assert both.returncode == lonely.returncode == 2
+    assert (
+        both.stderr.splitlines()[-1] == "::error::ind_alert.py: argument --check: not allowed with argument --dry-run"
+    )
+    assert lonely.stderr.splitlines()[-1] == (
+        "error: ind_alert.py: --interval only applies to --watch: add --watch, or leave --interval out"
+    )
+
+
+def test_check_offline_says_what_failed_and_what_to_do_without_waiting(workdir: Workdir, run: Run) -> None:
+    workdir.write_config(one_alert())
+
+    result = run("--check", env={"PUSHOVER_API_URL": "http://127.0.0.1:9/1"}, patch_sleep=True)
+
+    assert result.returncode == 1
+    assert result.sleeps == []
+    assert result.stderr == (
+        "error: recipient you: Pushover could not be reached; check this machine's internet connection and try again\n"
+    )
+    assert "valid" not in result.stdout
+
+
+def test_list_desks_without_ind_prints_the_bundled_table(workdir: Workdir, run: Run) -> None:
+    result = run("--list-desks", "BIO", env={"IND_API_URL": "http://127.0.0.1:9/oap/api"})
+
+    assert result.returncode == 1
+    assert "ind-alert's own table, which may be out of date" in result.stderr
+    assert "  AM                                 IND Amsterdam" in result.stdout.splitlines()
+
+
+def test_watch_says_what_it_watches_and_stamps_every_line(
+    workdir: Workdir, start: Start, ind: FakeIND, pushover: FakePushover
+) -> None:
+    workdir.write_config(one_alert())
+    running = start("--watch", "--interval", "30")
+    wait_until(lambda: ind.hits("AM", "BIO", 1) >= 1, 20, "the first check")
+    wait_until(lambda: running.running and len(pushover.validations) >= 1, 20, "the secret check")
+    running.send_signal()
+    result = running.finish(timeout=30)
+
+    assert result.returncode == 0, result.stderr
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    assert re.fullmatch(
+        stamp + r"notice: watching 1 alert every 30 s \(±10%\), state in state/seen\.json; Ctrl-C or SIGTERM stops",
+        result.stderr.splitlines()[0],
+    )
+    assert all(re.match(stamp, line) for line in result.stdout.splitlines() + result.stderr.splitlines())
+    assert any(line.endswith("Biometrics: 0 open, 0 match, 0 new, ok") for line in result.stdout.splitlines())

@@ -115,6 +115,7 @@ class AppriseServer:
 
 @pytest.fixture
 def apprise_server() -> Iterator[AppriseServer]:
+    pytest.importorskip("apprise", reason="the recipient tests need Apprise: pip install -r tests/requirements.txt")
     server = AppriseServer()
     try:
         yield server

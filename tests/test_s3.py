@@ -25,13 +25,16 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from botocore.exceptions import ClientError
 from conftest import Run
 from fakes import SCRIPT, FakeIND, FakePushover, Workdir
-from moto.server import ThreadedMotoServer
+
+# Optional backends: without them (a plain `pip install pytest responses`) these tests skip, saying why.
+boto3 = pytest.importorskip("boto3", reason="the S3 tests need boto3: pip install -r tests/requirements.txt")
+pytest.importorskip("moto.server", reason="the S3 tests need moto: pip install -r tests/requirements.txt")
+from botocore.exceptions import ClientError  # noqa: E402 - after the skip
+from moto.server import ThreadedMotoServer  # noqa: E402 - after the skip
 
 # ind_alert.py is a script beside tests/, not an installed package: make it importable under plain
 # `pytest` too, not only `python -m pytest` from the repository root.
