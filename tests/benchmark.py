@@ -93,6 +93,24 @@ def mib(maxrss: int) -> float:
     return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, KiB on Linux
 
 
+def dry_run(work: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float, int]:
+    """``python ind_alert.py --dry-run`` in work: its result, wall seconds, CPU seconds and max RSS."""
+    cpu_before, _ = children_cpu()
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    cpu_after, maxrss = children_cpu()
+    return done, wall, cpu_after - cpu_before, maxrss
+
+
 # ------------------------------------------------------------------ 1. one run, 48 queries
 
 
@@ -106,19 +124,7 @@ def one_run(work: Path) -> list[Row]:
             ind.set_slots(desk, product, persons, future_slots(12, n))
         env = script_env({"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url})
 
-        cpu_before, _ = children_cpu()
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, str(SCRIPT), "--dry-run"],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        wall = time.perf_counter() - started
-        cpu_after, maxrss = children_cpu()
+        done, wall, cpu, maxrss = dry_run(work, env)
         at_once = ind.max_in_flight
         asked = {(r.path, r.query["productKey"], r.query["persons"]) for r in ind.requests if "persons" in r.query}
         if done.returncode != 0 or len(asked) != 48:
@@ -142,7 +148,6 @@ def one_run(work: Path) -> list[Row]:
             sequential = time.perf_counter() - started
 
     ratio = wall / sequential
-    cpu = cpu_after - cpu_before
     return [
         Row("script wall time (--dry-run)", f"{wall:.2f} s"),
         Row("same 52 requests one by one", f"{sequential:.2f} s"),
@@ -335,19 +340,7 @@ def any_desk(work: Path) -> list[Row]:
             for m, (desk, _) in enumerate(ALL_DESKS):
                 ind.set_slots(desk, product, persons, future_slots(6, n * 17 + m))
         env = script_env({"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url})
-        cpu_before, _ = children_cpu()
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, str(SCRIPT), "--dry-run"],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        wall = time.perf_counter() - started
-        cpu_after, maxrss = children_cpu()
+        done, wall, cpu, maxrss = dry_run(work, env)
         slots_asked = [r for r in ind.requests if r.path.endswith("/slots")]
         lists_asked = len(ind.requests) - len(slots_asked)
     expected = len(items) * len(ALL_DESKS)
@@ -358,7 +351,7 @@ def any_desk(work: Path) -> list[Row]:
         Row("every desk x product x persons asked", f"{len(slots_asked)} of {expected}", "all", complete),
         Row("desk lists asked", str(lists_asked), f"= {len(PRODUCTS)}", lists_asked == len(PRODUCTS)),
         Row("script wall time (--dry-run)", f"{wall:.2f} s", "< 50 s (IND deadline)", wall < 50),
-        Row("script CPU time (user+sys)", f"{cpu_after - cpu_before:.3f} s"),
+        Row("script CPU time (user+sys)", f"{cpu:.3f} s"),
         Row("script peak memory (max RSS)", f"{mib(maxrss):.1f} MiB"),
         Row(
             "IND requests at once (max)",
