@@ -6,6 +6,7 @@ The machinery lives in fakes.py (no pytest there) so tests/benchmark.py can use 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +25,21 @@ def _fail_if_unused(fake: FakeIND | FakePushover) -> None:
     unused = fake.unused()
     if unused:
         pytest.fail(f"{fake.name}: scripted answers never requested: {unused}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """An in-process main() points ind_alert's logger at this test's streams and sets its secrets and line
+    stamps: put all of it back, so the next test never logs into a closed stream or another test's setup."""
+    module = sys.modules.get("ind_alert")
+    if module is None:
+        yield
+        return
+    logger = module.log
+    saved = logger.handlers[:], logger.propagate, logger.level, module.REDACT, module.STAMPED
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+    module.REDACT, module.STAMPED = saved[3], saved[4]
 
 
 @pytest.fixture

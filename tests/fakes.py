@@ -364,6 +364,10 @@ class FakeIND(_FakeServer):
         self._unmatched: list[tuple[str, str, int]] = []
         self.default_slots = Reply(200, EMPTY_OK)
         self.default_desks = Reply(200, desks_body(ALL_DESKS))
+        #: Hold slot requests until this many are in flight (see ``_gather``); 0 answers at once.
+        self.gather = 0
+        self.gathered = 0  # rounds of ``gather`` requests answered together
+        self._barrier: threading.Barrier | None = None
         super().__init__()
 
     # Configuration.
@@ -477,6 +481,22 @@ class FakeIND(_FakeServer):
                 return queued.popleft()
             return self._sticky.get(key)
 
+    def _gather(self) -> None:
+        """With ``gather = N``: hold each slot request until N are in flight, then answer them together.
+
+        Concurrency made observable without a clock: a client asking fewer than N at a time leaves a
+        round waiting (the fake fails after 10 s); one asking more shows in ``max_in_flight``.
+        """
+        if not self.gather:
+            return
+        with self._lock:
+            if self._barrier is None or self._barrier.parties != self.gather:
+                self._barrier = threading.Barrier(self.gather, timeout=10)
+            barrier = self._barrier
+        if barrier.wait() == 0:
+            with self._lock:
+                self.gathered += 1
+
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
         rel = self._strip_base(path)
         if method != "GET":
@@ -490,6 +510,7 @@ class FakeIND(_FakeServer):
         if match is None:
             return Reply(404, "<html><body><h1>404 Not Found</h1></body></html>")
         desk = unquote(match[1])
+        self._gather()
         persons = query.get("persons", "")
         if not product or not persons.isdigit() or not 1 <= int(persons) <= 6:
             # Invented envelope: the real non-OK shape was never observed.

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
@@ -323,15 +322,12 @@ def new_threads() -> Iterator[None]:
 def test_each_distinct_query_is_fetched_once(rsps: responses.RequestsMock) -> None:
     rsps.get(slots_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
     rsps.get(slots_url(DH_DOC), body=load_fixture("slots-empty.txt"), content_type=JSON)
-    # deadline=1: if duplicates were awaited twice, the run would sit out the whole deadline.
-    started = time.monotonic()
+    # A duplicate awaited as a query of its own would never be answered: it would time out as a failure.
     results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC, AM_BIO, DH_DOC, AM_BIO], deadline=1.0)
-    elapsed = time.monotonic() - started
     assert sorted(call.request.url for call in rsps.calls) == sorted([slots_url(AM_BIO), slots_url(DH_DOC)])
     assert set(results) == {AM_BIO, DH_DOC}
     assert [s.id for s in results[AM_BIO]] == FIXTURE_IDS  # type: ignore[union-attr]
     assert results[DH_DOC] == []
-    assert elapsed < 0.9, f"fetch_all waited {elapsed:.2f} s for answers it already had"
 
 
 def test_a_failing_query_does_not_affect_the_others(rsps: responses.RequestsMock) -> None:
@@ -358,16 +354,13 @@ def test_a_query_unanswered_at_the_deadline_is_a_source_error_and_the_others_sti
 
     rsps.add_callback(responses.GET, slots_url(DH_DOC), callback=never_answers)
     rsps.get(slots_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    started = time.monotonic()
     try:
         results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC], deadline=0.2)
-        elapsed = time.monotonic() - started
     finally:
         release.set()  # let the worker finish before the mock is torn down (new_threads joins it)
     assert isinstance(results[DH_DOC], SourceError)
     assert "did not answer" in str(results[DH_DOC])
     assert [s.id for s in results[AM_BIO]] == FIXTURE_IDS  # type: ignore[union-attr]
-    assert elapsed < 2
 
 
 @pytest.mark.parametrize("workers", [pytest.param(2, id="two workers"), pytest.param(4, id="the default four")])
@@ -1847,19 +1840,10 @@ product = "biometrics"
 """
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """main() configures the ind_alert logger; put it back for the tests that follow."""
-    logger = ind_alert.log
-    saved = logger.handlers[:], logger.propagate, logger.level
-    yield
-    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
-
-
 def future_slots_body() -> tuple[str, list[str]]:
     """The fixture's six slots moved to the weeks ahead (main() reads the real clock)."""
     data = json.loads(slots_json())["data"]
-    first = date.today() + timedelta(days=10)
+    first = datetime.now(AMS).date() + timedelta(days=10)  # Amsterdam's today, as main() counts
     moved = [{**item, "date": (first + timedelta(days=i)).isoformat()} for i, item in enumerate(data)]
     ids = [f"AM {item['date']} {item['startTime']}-{item['endTime']}" for item in moved]
     return ind_body({"status": "OK", "data": moved}), ids
@@ -1871,7 +1855,6 @@ def test_a_verbose_run_pushes_survives_a_5xx_and_a_4xx_and_never_shows_a_secret(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
-    restore_logging: None,
 ) -> None:
     (tmp_path / "alerts.toml").write_text(ALERTS_TOML, encoding="utf-8")
     state_path = tmp_path / "state" / "seen.json"

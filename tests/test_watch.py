@@ -14,10 +14,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ NEW_SLOTS_TITLE = "IND Amsterdam: Collect residence document: 1 new slot"
 
 def slots_next_month() -> list[tuple[str, str, str]]:
     """Two slots a month after the real today, for runs as a process (they use the real clock)."""
-    day = date.today() + timedelta(days=30)
+    day = datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=30)  # Amsterdam's today, not the host's
     return [(day.isoformat(), "09:00", "09:10"), ((day + timedelta(days=1)).isoformat(), "13:40", "13:50")]
 
 
@@ -290,16 +289,14 @@ def test_sigterm_during_a_cycle_finishes_it_and_exits_0_leaving_a_complete_state
     workdir.write_config(AMSTERDAM_CONFIG)
     slots = slots_next_month()
     ind.set_slots("AM", "DOC", 1, slots, delay=0.5)
-    running = start("--watch", "--interval", "30")
+    running = start("--watch", "--interval", "86400")  # a day: were it waited, finish() would time out
     wait_until(lambda: ind.hits("AM", "DOC", 1) >= 1, what="the first IND request")
     assert not workdir.state.exists()  # the cycle is still waiting for IND
 
     running.send_signal(signal.SIGTERM)
-    signalled = time.monotonic()
-    result = running.finish(timeout=10)
+    result = running.finish(timeout=60)
 
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - signalled < 5  # not the 30 s interval
     assert "Traceback" not in result.stderr
     assert ind.hits("AM", "DOC", 1) == 1
     assert len(pushover.delivered) == 1
@@ -314,15 +311,13 @@ def test_sigint_while_waiting_between_cycles_ends_the_watch_at_once(
 ) -> None:
     workdir.write_config(AMSTERDAM_CONFIG)
     ind.set_slots("AM", "DOC", 1, slots_next_month())
-    running = start("--watch", "--interval", "30")
+    running = start("--watch", "--interval", "86400")  # a day: were it waited, finish() would time out
     wait_until(workdir.state.exists, what="the first cycle to save the state")
 
     running.send_signal(signal.SIGINT)
-    signalled = time.monotonic()
-    result = running.finish(timeout=10)
+    result = running.finish(timeout=60)
 
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - signalled < 5
     assert "Traceback" not in result.stderr
     assert len(pushover.delivered) == 1
 
