@@ -1446,14 +1446,14 @@ def day_label(day: date) -> str:
 
 
 def axis_labels(days: Sequence[date]) -> list[str]:
-    """Short x-axis labels: "23 Nov", "24", …, "1 Dec", "2", ….
+    """Short x-axis labels: "23", "24", …, "1 Dec", "2", … (the title names the first and last day).
 
     Mermaid merges equal labels into one bar, so a day number seen before (six weeks span two 23rds)
     gets an invisible zero-width space: it looks the same and stays its own bar.
     """
     labels: list[str] = []
     for i, day in enumerate(days):
-        label = day_label(day) if i == 0 or day.day == 1 else str(day.day)
+        label = day_label(day) if day.day == 1 and i else str(day.day)
         while label in labels:
             label += "\u200b"
         labels.append(label)
@@ -1462,7 +1462,10 @@ def axis_labels(days: Sequence[date]) -> list[str]:
 
 def mermaid_axis(days: Sequence[date]) -> list[str]:
     """The chart's opening lines, wide enough for six weeks of days."""
-    config = {"xyChart": {"width": max(600, 28 * len(days)), "height": 320, "xAxis": {"labelFontSize": 12}}}
+    config = {
+        "xyChart": {"width": max(600, 28 * len(days)), "height": 320, "xAxis": {"labelFontSize": 12}},
+        "themeVariables": {"xyChart": {"plotColorPalette": "#3b6fb6"}},
+    }
     return ["```mermaid", f"%%{{init: {json.dumps(config)}}}%%", "xychart-beta"]
 
 
@@ -1473,7 +1476,7 @@ def mermaid_bars(counts: Sequence[tuple[date, int]]) -> str:
     return "\n".join(
         [
             *mermaid_axis(days),
-            '    title "Open matching slots per day"',
+            f'    title "Open matching slots per day, {day_label(days[0])} to {day_label(days[-1])}"',
             "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
             f'    y-axis "slots" 0 --> {top}',
             "    bar [" + ", ".join(str(n) for _, n in counts) + "]",
@@ -1489,7 +1492,7 @@ def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
     return "\n".join(
         [
             *mermaid_axis(days),
-            '    title "Days until the earliest matching slot"',
+            f'    title "Days until the earliest matching slot, {day_label(days[0])} to {day_label(days[-1])}"',
             "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
             f'    y-axis "days" 0 --> {top}',
             "    line [" + ", ".join(str(n) for _, n in points) + "]",
