@@ -94,6 +94,8 @@ MESSAGE_LIMIT = 1024  # Pushover's limit for `message`
 TITLE_LIMIT = 250
 EMERGENCY_RETRY = 60  # seconds between repeats of a priority-2 push (Pushover: >= 30)
 EMERGENCY_EXPIRE = 3600  # stop repeating after an hour (Pushover: <= 10800)
+HISTORY_DAYS = 30  # points of "earliest slot" history kept per alert, one per Amsterdam day
+CHART_DAYS = 42  # the slots-per-day chart covers at most six weeks
 
 PRODUCTS = {
     "DOC": "Collect residence document",
@@ -243,6 +245,8 @@ class Recipient:
     pushover_user_env: str | None = None
     apprise_url_env: str | None = None
     only_urgent: bool = False
+    per_slot: bool = False  # one message per new slot (a public channel) instead of one digest
+    max_messages: int = 10  # per_slot: at most this many messages a run; the last lists the rest
 
     @property
     def env(self) -> str:
@@ -524,7 +528,11 @@ def parse_recipient(name: str, table: Any, where: str) -> Recipient:
             f"{where}: name an environment variable in capitals (like PUSHOVER_USER_PARTNER), not the secret itself"
         )
     only_urgent = _typed(table, "only_urgent", bool, where, "true or false")
-    return Recipient(name, pushover, apprise, bool(only_urgent))
+    per_slot = _typed(table, "per_slot", bool, where, "true or false")
+    max_messages = _int(table, "max_messages", where, 1, 100)
+    if max_messages is not None and not per_slot:
+        raise ConfigError(f"{where}: max_messages only applies with per_slot = true")
+    return Recipient(name, pushover, apprise, bool(only_urgent), bool(per_slot), max_messages or 10)
 
 
 def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config:
@@ -878,6 +886,19 @@ def unsent(
     return [s for s in matching if s.id not in sent and (not recipient.only_urgent or is_urgent(alert, s, now))]
 
 
+def record_history(history: Mapping[str, str | None], day: date, earliest: Slot | None) -> dict[str, str | None]:
+    """Add the day's point (the earliest matching date, None if none) unless the day has one already.
+
+    Only the first successful check of an Amsterdam day counts, so later runs that day change nothing.
+    """
+    if day.isoformat() in history:
+        return dict(history)
+    first = (day - timedelta(days=HISTORY_DAYS - 1)).isoformat()
+    kept = {d: p for d, p in history.items() if d >= first}
+    kept[day.isoformat()] = earliest.start.date().isoformat() if earliest else None
+    return prune_history(kept)
+
+
 def forget_gone(alert_state: AlertState, open_ids: set[str]) -> AlertState:
     """Keep only the sent slots that are still open, so a slot that reopens is pushed again."""
     sent = {name: ids & open_ids for name, ids in alert_state.sent.items()}
@@ -949,6 +970,67 @@ def format_push(alert: Alert, slots: Sequence[Slot], now: datetime, names: Mappi
         sound=alert.sound,
         tag=tag,
     )
+
+
+def slot_push(alert: Alert, slot: Slot, rest: Sequence[Slot], now: datetime, names: Mapping[str, str] = DESKS) -> Push:
+    """A per_slot message for a public channel: desk, type, date and time, link; never the alert's name.
+
+    ``rest`` are further new slots this message stands for ("+N more: …", cut to fit, in linear time).
+    """
+    persons = f", {alert.persons} persons" if alert.persons > 1 else ""
+    what = f"{PRODUCTS[alert.product]}{persons}"
+    desk = desk_name(slot.desk, names)
+    title = f"{desk}: {what}: {slot.label()}"
+    message = (
+        f"{desk} · {what}\n{slot.start:%A} {slot.start.day} {slot.start:%B %Y}, "
+        f"{slot.start:%H:%M}-{slot.end:%H:%M}\nChoose {desk} on the IND booking page."
+    )
+    if rest:
+        more = f"\n+{len(rest)} more: "
+        labels = [f"{s.label()} · {short_desk(s.desk, names)}" if alert.several else s.label() for s in rest]
+        room, shown = MESSAGE_LIMIT - len(message + more + ", …"), 0
+        for label in labels:
+            room -= len(label) + (2 if shown else 0)
+            if room < 0:
+                break
+            shown += 1
+        message += more + ", ".join(labels[:shown]) + (", …" if shown < len(labels) else "")
+        title += f" (+{len(rest)} more)"
+    urgent = is_urgent(alert, slot, now) or any(is_urgent(alert, s, now) for s in rest)
+    priority = alert.urgent_priority if urgent else alert.priority
+    tag = None
+    if priority == 2:
+        digest = hashlib.sha256(f"{alert.name}\n{slot.id}".encode()).hexdigest()
+        tag = f"ind-alert-{digest[:16]}"
+    return Push(
+        title=title[:TITLE_LIMIT],
+        message=message[:MESSAGE_LIMIT],
+        url=BOOKING_URL.format(product=alert.product),
+        url_title=f"Book at IND ({desk})"[:100],
+        priority=priority,
+        sound=alert.sound,
+        tag=tag,
+    )
+
+
+def pushes_for(
+    alert: Alert, recipient: Recipient, slots: Sequence[Slot], now: datetime, names: Mapping[str, str] = DESKS
+) -> list[tuple[Push, list[Slot]]]:
+    """The messages telling a recipient about new slots, each with the slots it counts as delivered.
+
+    One digest, or for a per_slot recipient one message per slot, earliest first, at most max_messages:
+    the last of them then stands for all the rest.
+    """
+    slots = sorted(slots)
+    if not recipient.per_slot:
+        return [(format_push(alert, slots, now, names), slots)]
+    cap = recipient.max_messages
+    single = slots if len(slots) <= cap else slots[: cap - 1]
+    out = [(slot_push(alert, s, [], now, names), [s]) for s in single]
+    if len(slots) > cap:
+        last, rest = slots[cap - 1], slots[cap:]
+        out.append((slot_push(alert, last, rest, now, names), [last, *rest]))
+    return out
 
 
 # ----------------------------------------------------------------- notifier
@@ -1297,7 +1379,7 @@ def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
         },
         failing_since=failing,
         blind_notified=blind,
-        history=history,
+        history=prune_history(history),
     )
 
 
@@ -1344,8 +1426,17 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         ) from None
 
 
+def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The last HISTORY_DAYS points, oldest first (ISO dates sort as text)."""
+    return dict(sorted(history.items())[-HISTORY_DAYS:])
+
+
 def merge_states(ours: State, theirs: State) -> State:
-    """Combine two runs' states: a slot pushed by either run counts as pushed."""
+    """Combine two runs' states: a slot pushed by either run counts as pushed.
+
+    History is the union of both; for a day both recorded, the stored point (theirs) wins: it was saved
+    first, so it is the day's first successful check.
+    """
     alerts = dict(theirs.alerts)
     for name, mine in ours.alerts.items():
         other = alerts.get(name, AlertState())
@@ -1358,7 +1449,7 @@ def merge_states(ours: State, theirs: State) -> State:
             emergencies={**other.emergencies, **mine.emergencies},
             failing_since=min(failing) if failing and (mine.failing_since is not None or blind) else None,
             blind_notified=blind,
-            history=dict(sorted({**mine.history, **other.history}.items())[-HISTORY_DAYS:]),  # a day's first point
+            history=prune_history({**mine.history, **other.history}),
         )
     quota = max((q for q in (ours.quota_notified, theirs.quota_notified) if q is not None), default=None)
     return State(alerts, ours.repository, quota, ours.validated or theirs.validated)
@@ -1499,6 +1590,8 @@ class Outcome:
     desks: tuple[str, ...] = ()  # the desks checked (for "any": the ones IND lists)
     failed_desks: int = 0
     earliest_by_desk: dict[str, Slot] = field(default_factory=dict)
+    slots: Sequence[Slot] = ()  # the open matching slots, for the pictures
+    history: Mapping[str, str | None] = field(default_factory=dict)
 
     def line(self) -> str:
         """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
@@ -1580,7 +1673,9 @@ class Runner:
             self.save()  # whatever went wrong, what was delivered is recorded first
         for outcome in self.outcomes:
             say(outcome.line())
-        write_summary(self.env, self.outcomes, self.dry_run, self.names)
+            if self.dry_run:
+                print_pictures(outcome, now)
+        write_summary(self.env, self.outcomes, self.dry_run, now, self.names)
         pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
@@ -1702,6 +1797,7 @@ class Runner:
             if not first:
                 log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
             failing = previous.failing_since or int(now.timestamp())
+            outcome.history = previous.history
             self.record(alert, dataclasses.replace(previous, failing_since=failing))
             return
         outcome.failed_desks = len(failed)
@@ -1712,6 +1808,9 @@ class Runner:
         outcome.earliest = matching[0] if matching else None
         for slot in reversed(matching):
             outcome.earliest_by_desk[slot.desk] = slot
+        outcome.slots = matching
+        outcome.history = record_history(previous.history, today(now), outcome.earliest)
+        previous = dataclasses.replace(previous, history=outcome.history)
         recipients = self.config.recipients_of(alert)
         kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
         # A desk that failed keeps what it had: its slots are not known to be gone.
@@ -1726,27 +1825,26 @@ class Runner:
             if not slots:
                 continue
             outcome.new = max(outcome.new, len(slots))
-            push = format_push(alert, slots, now, self.names)
-            if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
-                push = dataclasses.replace(push, sound=None)
-            if self.dry_run:
-                say(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
-                statuses.append("dry run")
-                continue
-            if not self.deliver(recipient, push):
-                statuses.append("push failed")
-                continue
-            sent = {
-                **current.sent,
-                recipient.name: current.sent.get(recipient.name, frozenset()) | {s.id for s in slots},
-            }
-            emergencies = dict(current.emergencies)
-            if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
-                urgent = frozenset(s.id for s in slots if is_urgent(alert, s, now))
-                emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
-            current = dataclasses.replace(current, sent=sent, emergencies=emergencies)
-            self.record(alert, current, delivered=True)
-            statuses.append("pushed")
+            for push, covered in pushes_for(alert, recipient, slots, now, self.names):
+                if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
+                    push = dataclasses.replace(push, sound=None)
+                if self.dry_run:
+                    say(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
+                    statuses.append("dry run")
+                    continue
+                if not self.deliver(recipient, push):
+                    statuses.append("push failed")
+                    break  # the rest waits for the next run
+                done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
+                emergencies = dict(current.emergencies)
+                if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
+                    urgent = frozenset(s.id for s in covered if is_urgent(alert, s, now))
+                    emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
+                current = dataclasses.replace(
+                    current, sent={**current.sent, recipient.name: done}, emergencies=emergencies
+                )
+                self.record(alert, current, delivered=True)
+                statuses.append("pushed")
         outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
 
     def deliver(self, recipient: Recipient, push: Push) -> bool:
@@ -1990,11 +2088,12 @@ def table_cell(text: str) -> str:
 
 
 def write_summary(
-    env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool, names: Mapping[str, str] = DESKS
+    env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool, now: datetime, names: Mapping[str, str] = DESKS
 ) -> None:
     """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new.
 
-    Below it, for each alert with several desks, the earliest slot at each desk: where to travel for it.
+    Below it, for each alert with several desks, the earliest slot at each desk (where to travel for it),
+    then each alert's pictures.
     """
     rows = [
         "## ind-alert" + (" (dry run)" if dry_run else ""),
@@ -2010,14 +2109,182 @@ def write_summary(
         if o.earliest and a.several:
             earliest += f" · {short_desk(o.earliest.desk, names)}"
         status = o.status + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
-        cells = [a.name, desk, PRODUCTS[a.product], str(a.persons), earliest, str(o.new), status]
-        rows.append("| " + " | ".join(table_cell(c) for c in cells) + " |")
+        cells = [desk, PRODUCTS[a.product], str(a.persons), earliest, str(o.new), status]
+        rows.append(f"| {markdown_text(a.name)} | " + " | ".join(table_cell(c) for c in cells) + " |")
         if a.several and o.earliest_by_desk:
-            details += ["", f"**{table_cell(a.name)}**: earliest matching slot per desk", ""]
+            details += ["", f"**{markdown_text(a.name)}**: earliest matching slot per desk", ""]
             details += ["| Desk | Earliest matching slot |", "|---|---|"]
             for slot in sorted(o.earliest_by_desk.values()):
                 details.append(f"| {table_cell(short_desk(slot.desk, names))} | {slot.label()} |")
-    append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows + details) + "\n")
+    rows += [*details, ""]
+    for o in outcomes:
+        rows += summary_pictures(o, now)
+    append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows) + "\n")
+
+
+# ---------------------------------------------------------------- pictures
+# Pure functions drawing an alert's availability: Mermaid charts for the run page, text for a terminal.
+# Only dates and numbers go inside a Mermaid block; the user's alert name stays outside it, escaped.
+
+
+def chart_window(alert: Alert, now: datetime) -> tuple[date, date] | None:
+    """The days the slots-per-day chart covers: the alert's range, at most CHART_DAYS from its start."""
+    start = max(today(now), alert.after or today(now))
+    end = start + timedelta(days=CHART_DAYS - 1)
+    if alert.days_ahead is not None:
+        end = min(end, today(now) + timedelta(days=alert.days_ahead))
+    if alert.before is not None:
+        end = min(end, alert.before)
+    return (start, end) if start <= end else None
+
+
+def slots_per_day(slots: Iterable[Slot], first: date, last: date) -> list[tuple[date, int]]:
+    counts = [0] * ((last - first).days + 1)
+    for slot in slots:
+        if first <= slot.start.date() <= last:
+            counts[(slot.start.date() - first).days] += 1
+    return [(first + timedelta(days=i), n) for i, n in enumerate(counts)]
+
+
+def trend(history: Mapping[str, str | None]) -> list[tuple[date, int | None]]:
+    """History as (check day, days until the earliest slot), None where nothing was open."""
+    points = []
+    for day, point in sorted(history.items()):
+        checked = date.fromisoformat(day)
+        points.append((checked, None if point is None else (date.fromisoformat(point) - checked).days))
+    return points
+
+
+def day_label(day: date) -> str:
+    return f"{day.day} {day:%b}"
+
+
+def axis_labels(days: Sequence[date]) -> list[str]:
+    """Short x-axis labels: "23", "24", …, "1 Dec", "2", … (the title names the first and last day).
+
+    Mermaid merges equal labels into one bar, so a day number seen before (six weeks span two 23rds)
+    gets an invisible zero-width space: it looks the same and stays its own bar.
+    """
+    labels: list[str] = []
+    for i, day in enumerate(days):
+        label = day_label(day) if day.day == 1 and i else str(day.day)
+        while label in labels:
+            label += "\u200b"
+        labels.append(label)
+    return labels
+
+
+def mermaid_axis(days: Sequence[date]) -> list[str]:
+    """The chart's opening lines, wide enough for six weeks of days."""
+    config = {
+        "xyChart": {"width": max(600, 28 * len(days)), "height": 320, "xAxis": {"labelFontSize": 12}},
+        "themeVariables": {"xyChart": {"plotColorPalette": "#3b6fb6"}},
+    }
+    return ["```mermaid", f"%%{{init: {json.dumps(config)}}}%%", "xychart-beta"]
+
+
+def mermaid_bars(counts: Sequence[tuple[date, int]]) -> str:
+    """A Mermaid xychart-beta bar chart of open matching slots per day."""
+    top = max(n for _, n in counts)
+    days = [d for d, _ in counts]
+    return "\n".join(
+        [
+            *mermaid_axis(days),
+            f'    title "Open matching slots per day, {day_label(days[0])} to {day_label(days[-1])}"',
+            "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
+            f'    y-axis "slots" 0 --> {top}',
+            "    bar [" + ", ".join(str(n) for _, n in counts) + "]",
+            "```",
+        ]
+    )
+
+
+def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
+    """A Mermaid xychart-beta line chart of days until the earliest slot, per check day."""
+    top = max(max(n for _, n in points), 1)
+    days = [d for d, _ in points]
+    return "\n".join(
+        [
+            *mermaid_axis(days),
+            f'    title "Days until the earliest matching slot, {day_label(days[0])} to {day_label(days[-1])}"',
+            "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
+            f'    y-axis "days" 0 --> {top}',
+            "    line [" + ", ".join(str(n) for _, n in points) + "]",
+            "```",
+        ]
+    )
+
+
+def markdown_text(text: str) -> str:
+    """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
+    text = " ".join(CONTROL.sub(" ", text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~:])", r"\\\1", text)
+
+
+def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
+    """The Markdown under the table for one alert: slots per day, then the 30-day trend."""
+    alert = outcome.alert
+    out = [f"### {markdown_text(alert.name)}", ""]
+    window = chart_window(alert, now)
+    counts = slots_per_day(outcome.slots, *window) if window else []
+    if outcome.status == "IND unreachable":
+        out.append("IND could not be checked this run: no slots to draw.")
+    elif not any(n for _, n in counts):
+        last = f" until {day_label(window[1])}" if window else ""
+        out.append(f"No matching slot is open{last}.")
+    else:
+        out.append(mermaid_bars(counts))
+    out.append("")
+    points = trend(outcome.history)
+    numbers = [(d, n) for d, n in points if n is not None]
+    if len(numbers) >= 2:
+        out.append(mermaid_trend(numbers))
+        if gaps := [d for d, n in points if n is None]:
+            out += ["", "No matching slot was open on " + ", ".join(day_label(d) for d in gaps) + "."]
+    elif points:
+        out.append(f"Days until the earliest matching slot, {text_trend(points)} (a chart from two such days on).")
+    out.append("")
+    return out
+
+
+def text_calendar(counts: Sequence[tuple[date, int]]) -> list[str]:
+    """One line per ISO week: "w48  Mo 2   Tu 0   We 5 …"; days outside the window left blank."""
+    lines: list[str] = []
+    week: int | None = None
+    cells: list[str] = []
+    for day, n in counts:
+        number = day.isocalendar().week
+        if number != week:
+            if cells:
+                lines.append("  ".join([f"w{week:02d}", *cells]).rstrip())
+            week, cells = number, ["     "] * day.weekday()
+        cells.append(f"{day:%a}"[:2] + f" {n:<2}")
+    if cells:
+        lines.append("  ".join([f"w{week:02d}", *cells]).rstrip())
+    return lines
+
+
+def text_trend(points: Sequence[tuple[date, int | None]]) -> str:
+    """Days until the earliest slot per check day, oldest first: "25 Oct to 23 Nov: 14 12 - 9"; - is none open."""
+    numbers = " ".join("-" if n is None else str(n) for _, n in points)
+    span = day_label(points[0][0]) + ("" if len(points) == 1 else " to " + day_label(points[-1][0]))
+    return f"{span}: {numbers}"
+
+
+def print_pictures(outcome: Outcome, now: datetime) -> None:
+    """The pictures as text, for --dry-run in a terminal."""
+    window = chart_window(outcome.alert, now)
+    counts = slots_per_day(outcome.slots, *window) if window else []
+    if outcome.status != "IND unreachable":
+        if any(n for _, n in counts):
+            say(f"  open matching slots per day, {day_label(counts[0][0])} to {day_label(counts[-1][0])}:")
+            for line in text_calendar(counts):
+                say(f"    {line}")
+        else:
+            say("  no matching slot is open" + (f" until {day_label(window[1])}" if window else ""))
+    if points := trend(outcome.history):
+        say(f"  days until the earliest slot, {text_trend(points)}")
 
 
 # ---------------------------------------------------------------- S3 state

@@ -206,7 +206,7 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     doc = json.loads(text)
     assert doc["version"] == 2
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    assert doc["alerts"] == {NAME: {"sent": {"you": [slot_id(spec)]}}}
+    assert doc["alerts"] == {NAME: {"sent": {"you": [slot_id(spec)]}, "history": {day(0).isoformat(): spec[0]}}}
     assert sorted(os.listdir(workdir.state.parent)) == ["seen.json"]  # no temp file left behind
 
 
@@ -275,7 +275,9 @@ def test_past_slots_and_alerts_removed_from_the_config_are_pruned(
 
     assert f"{NAME}: 2 open, 2 match, 1 new, pushed" in lines(result.stdout)
     assert [p["message"] for p in pushover.delivered] == [label(fresh)]
-    assert read_state(workdir)["alerts"] == {NAME: {"sent": {"you": sorted([slot_id(known), slot_id(fresh)])}}}
+    assert read_state(workdir)["alerts"] == {
+        NAME: {"sent": {"you": sorted([slot_id(known), slot_id(fresh)])}, "history": {day(0).isoformat(): known[0]}}
+    }
 
 
 def test_a_recorded_answer_whose_slots_are_all_past_pushes_nothing(
@@ -290,7 +292,7 @@ def test_a_recorded_answer_whose_slots_are_all_past_pushes_nothing(
 
     assert pushover.messages == []
     assert f"{NAME}: 0 open, 0 match, 0 new, ok" in lines(result.stdout)
-    assert read_state(workdir)["alerts"] == {}  # only the day's secret check is recorded
+    assert read_state(workdir)["alerts"] == {NAME: {"sent": {}, "history": {day(0).isoformat(): None}}}
 
 
 def test_an_answer_without_the_xssi_prefix_is_read_too(
@@ -1212,9 +1214,9 @@ def test_the_state_file_in_this_checkout_is_read_as_it_is(
     ok(run("--dry-run", env=env))
     assert workdir.state.read_bytes() == shipped
 
-    # A state that becomes empty (its only slot was booked) keeps only the day's secret check.
+    # A state whose only slot was booked keeps no slot, only the day's history point and secret check.
     write_state(workdir, {NAME: [slot(2, "09:15")]}, repository="alice/ind-alert")
     ok(run(env=env))
     assert set(read_state(workdir)) == {"alerts", "repository", "validated", "version"}
-    assert read_state(workdir)["alerts"] == {}
+    assert read_state(workdir)["alerts"] == {NAME: {"sent": {}, "history": {day(0).isoformat(): None}}}
     assert pushover.messages == []

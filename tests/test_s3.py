@@ -93,9 +93,15 @@ def slots_doc(text: str | bytes) -> dict[str, Any]:
     return doc
 
 
-def state_doc(*slots: SlotSpec) -> dict[str, Any]:
-    """The state document that records these slots as pushed to the default recipient."""
-    return {"version": 2, "alerts": {ALERT: {"sent": {"you": sorted(slot_id(s) for s in slots)}}}}
+def state_doc(*slots: SlotSpec, history: str | None = None) -> dict[str, Any]:
+    """The state document that records these slots as pushed to the default recipient.
+
+    ``history``: the earliest slot date a run recorded for today (a run records one point a day).
+    """
+    doc: dict[str, Any] = {"sent": {"you": sorted(slot_id(s) for s in slots)}}
+    if history:
+        doc["history"] = {day(0): history}
+    return {"version": 2, "alerts": {ALERT: doc}}
 
 
 # ------------------------------------------------------------------ S3 on loopback
@@ -285,7 +291,8 @@ def test_the_first_run_creates_the_object_with_the_pushed_slots(
     assert pushed_lines(pushover)[label(SLOT_1)] == 1
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(SLOT_0, SLOT_1)
+    expected = state_doc(SLOT_0, SLOT_1, history=day(10))
+    assert slots_doc(found.body) == expected
     assert found.body.decode() == json.dumps(json.loads(found.body), indent=2, sort_keys=True) + "\n"
     assert found.content_type == "application/json"
     assert version_count(s3, bucket) == 1
@@ -319,7 +326,7 @@ def test_ind_alert_state_chooses_s3_when_no_state_flag_is_given(
     assert result.returncode == 0, result.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(SLOT_0)
+    assert slots_doc(found.body) == state_doc(SLOT_0, history=day(10))
     assert not (config.parent / "state").exists()
 
 
@@ -329,11 +336,17 @@ def test_a_missing_object_starts_empty_and_nothing_is_written_when_nothing_is_ne
     ind.set_slots("AM", "BIO", 1, [])
 
     result = run("--state", url(bucket), env=s3_env)
+    idle = run("--state", url(bucket), env=s3_env)
 
     assert result.returncode == 0, result.stderr
+    assert idle.returncode == 0, idle.stderr
     assert f"{ALERT}: 0 open, 0 match, 0 new, ok" in result.stdout
-    first = stored(s3, bucket)
-    assert first is not None and slots_doc(first.body) == {"version": 2, "alerts": {}}  # the day's secret check
+    found = stored(s3, bucket)
+    assert found is not None
+    # Only the day's history point ("nothing open today") is written, once.
+    assert json.loads(found.body)["alerts"] == {ALERT: {"sent": {}, "history": {day(0): None}}}
+    assert version_count(s3, bucket) == 1
+    first = found
     assert pushover.messages == []
 
     assert run("--state", url(bucket), env=s3_env).returncode == 0
@@ -447,7 +460,7 @@ def test_without_boto3_a_state_file_still_works(
     result = run(env=without_boto3)
 
     assert result.returncode == 0, result.stderr
-    assert slots_doc(workdir.state.read_text()) == state_doc(SLOT_0)
+    assert slots_doc(workdir.state.read_text()) == state_doc(SLOT_0, history=day(10))
 
 
 def test_the_aws_secret_key_never_appears_in_the_output_at_verbose(
@@ -496,7 +509,7 @@ def test_a_least_privilege_policy_for_the_one_key_is_enough(
     assert idle.returncode == 0, idle.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(SLOT_0)
+    assert slots_doc(found.body) == state_doc(SLOT_0, history=day(10))
     assert version_count(s3, bucket) == 1
     assert len(pushover.delivered) == 1
 
@@ -678,7 +691,8 @@ def test_two_overlapping_runs_record_both_slots_and_push_each_once(
     assert codes == [0, 0]
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(*already, SLOT_1, SLOT_2)
+    # Both runs record today's earliest slot (A: day 10, B without A's slot: day 10 or 11); A's stored one wins.
+    assert slots_doc(found.body) == state_doc(*already, SLOT_1, SLOT_2, history=day(10))
     assert version_count(s3, bucket) == versions_before + 2  # A's write, then B's merged write
     lines = pushed_lines(pushover)
     assert lines[label(SLOT_1)] == 1

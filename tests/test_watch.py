@@ -54,6 +54,8 @@ desk = "DH"
 product = "BIO"
 """
 NEW_SLOTS_TITLE = "IND Amsterdam: Collect residence document: 1 new slot"
+# What the state keeps of an alert with nothing pushed: the day's one history point (nothing open).
+ONLY_TODAYS_HISTORY = {AMSTERDAM_DOC: {"sent": {}, "history": {"2026-10-01": None}}}
 
 
 def slots_next_month() -> list[tuple[str, str, str]]:
@@ -277,7 +279,7 @@ def test_a_rejected_pushover_token_stops_the_watch_with_exit_code_1(
     assert waits.asked == []
     assert pushover.messages == []  # found by the check before any push
     assert any("token" in r.getMessage() for r in logs if r.levelno >= logging.ERROR)
-    assert watcher.alert_state(AMSTERDAM_DOC) == {}  # the slot stays unpushed, so unmarked
+    assert watcher.alert_state(AMSTERDAM_DOC).get("sent") == {}  # the slot stays unpushed, so unmarked
 
 
 # ------------------------------------------------------ watch, as a process
@@ -426,7 +428,7 @@ def test_recovery_after_a_blind_push_sends_one_checking_again_push_and_clears_th
     push = pushover.delivered[1]
     assert "checking again" in f"{push['title']} {push['message']}".lower()
     assert AMSTERDAM_DOC in f"{push['title']} {push['message']}"
-    assert watcher.state()["alerts"] == {}
+    assert watcher.state()["alerts"] == ONLY_TODAYS_HISTORY
 
 
 def test_a_short_blip_never_pushes(watcher: Watcher, ind: FakeIND, pushover: FakePushover) -> None:
@@ -437,7 +439,7 @@ def test_a_short_blip_never_pushes(watcher: Watcher, ind: FakeIND, pushover: Fak
         assert watcher.run_at(minutes) == 0
 
     assert pushover.messages == []
-    assert watcher.state()["alerts"] == {}
+    assert watcher.state()["alerts"] == ONLY_TODAYS_HISTORY
 
 
 def test_blind_after_minutes_is_read_per_alert_and_from_defaults(
@@ -494,7 +496,7 @@ def test_a_checking_again_push_that_fails_transiently_is_sent_on_the_next_run(
     watcher.run_at(100)
     assert len(pushover.delivered) == 2
     assert "checking again" in pushover.delivered[1]["title"].lower()
-    assert watcher.state()["alerts"] == {}
+    assert watcher.state()["alerts"] == ONLY_TODAYS_HISTORY
 
 
 # ------------------------------------------------------------------ quota
