@@ -2042,14 +2042,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         log.debug("".join(traceback.format_exception(exc)))  # scrubbed like every log line
         return 1
     finally:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # None when started with stdout closed
             sys.stdout.flush()  # a closed stdout: say nothing more at exit
 
 
 if __name__ == "__main__":
     exit_code = main()
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when started with stdout closed
+            sys.stdout.flush()
     except (OSError, ValueError):  # stdout was closed or its reader went away: nothing more to say there
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
