@@ -8,12 +8,15 @@ search is derandomized, so the file runs the same in CI every time.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import fakes
 import pytest
 import responses
 from hypothesis import HealthCheck, given, settings
@@ -302,3 +305,219 @@ def test_any_pushover_answer_is_a_delivery_or_a_notify_error(status: int, header
         limit, remaining, reset = client.quota
         assert 0 <= remaining <= limit
         datetime.fromtimestamp(reset, ind_alert.AMSTERDAM)
+
+
+# --------------------------------------------------------------------------- one mechanism each, as a user meets it
+
+TWO_ALERTS = (
+    '[[alert]]\nname = "Amsterdam"\ndesk = "AM"\nproduct = "BIO"\n\n'
+    '[[alert]]\nname = "Den Haag"\ndesk = "DH"\nproduct = "BIO"\n'
+)
+
+
+def soon(days: int = 5) -> str:
+    return (amsterdam_now() + timedelta(days=days)).date().isoformat()
+
+
+def no_traceback(result: Any) -> None:
+    assert "Traceback" not in result.output, result.output
+    assert "Error:" not in result.output.replace("::error::", ""), result.output
+
+
+@pytest.mark.parametrize(
+    "status, body, headers",
+    [(200, '{"status":"OK","data":' + "[" * 200_000 + "]" * 200_000 + "}", {}), (302, "", {"Location": "http://[::1"})],
+    ids=["nested-200000-deep", "redirect-to-invalid-url"],
+)
+def test_one_unreadable_ind_answer_affects_only_its_own_alert(
+    run, workdir, ind, pushover, status: int, body: str, headers: dict[str, str]
+) -> None:
+    workdir.write_config(TWO_ALERTS)
+    ind.set_raw("AM", "BIO", 1, status, body, headers=headers)
+    ind.set_slots("DH", "BIO", 1, [(soon(), "09:00", "09:10")])
+    result = run()
+    no_traceback(result)
+    assert [form["title"].split(":")[0] for form in pushover.delivered] == ["IND Den Haag"]
+    assert "Amsterdam" in result.output
+    saved = json.loads(workdir.state.read_text(encoding="utf-8"))
+    assert saved["alerts"]["Den Haag"]["sent"]
+
+
+@pytest.mark.parametrize("how", ["quota-reset-in-year-5000000", "stdout-cannot-encode-the-name", "stdout-closed"])
+def test_whatever_happens_after_a_delivered_push_it_is_recorded_and_not_repeated(
+    workdir, ind, pushover, env: dict[str, str], how: str
+) -> None:
+    name = "Amsterdam ✓ 生物認証" if how == "stdout-cannot-encode-the-name" else "Amsterdam"
+    workdir.write_config(f'[[alert]]\nname = "{name}"\ndesk = "AM"\nproduct = "BIO"\n')
+    ind.set_slots("AM", "BIO", 1, [(soon(), "09:00", "09:10")])
+    extra: dict[str, str] = {}
+    if how.startswith("quota"):
+        quota = {"X-Limit-App-Limit": "10000", "X-Limit-App-Remaining": "1", "X-Limit-App-Reset": "9" * 20}
+        pushover.queue("messages", 200, None, quota)
+    if how.startswith("stdout-cannot"):
+        extra["PYTHONIOENCODING"] = "ascii"
+    if how == "stdout-closed":
+        full = fakes.script_env({**env, **extra})
+        proc = subprocess.run(
+            ["sh", "-c", f'exec "{sys.executable}" "{fakes.SCRIPT}" >&-'],
+            env=full,
+            cwd=workdir.path,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+    else:
+        result = fakes.run_script([], {**env, **extra}, cwd=workdir.path)
+        no_traceback(result)
+        assert result.returncode in (0, 1)
+    assert len(pushover.delivered) == 1
+    again = fakes.run_script([], env, cwd=workdir.path)
+    assert again.returncode == 0, again.output
+    assert len(pushover.delivered) == 1, "the push went out again"
+
+
+def test_an_unexpected_error_after_a_delivered_push_saves_first_then_one_line_and_exit_1(
+    workdir, ind, pushover, env: dict[str, str], monkeypatch, capsys
+) -> None:
+    workdir.write_config('[[alert]]\nname = "Amsterdam"\ndesk = "AM"\nproduct = "BIO"\n')
+    ind.set_slots("AM", "BIO", 1, [(soon(), "09:00", "09:10")])
+    monkeypatch.chdir(workdir.path)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug after the push")
+
+    monkeypatch.setattr(ind_alert, "write_summary", broken)
+    summary = workdir / "summary.md"
+    code = ind_alert.main([], {**env, "GITHUB_STEP_SUMMARY": str(summary)})
+    err = capsys.readouterr().err
+    logging_reset()
+    assert code == 1
+    assert "Traceback" not in err and "RuntimeError" in err, err
+    assert len([line for line in err.splitlines() if "RuntimeError" in line]) == 1
+    assert len(pushover.delivered) == 1
+    assert json.loads(workdir.state.read_text(encoding="utf-8"))["alerts"]["Amsterdam"]["sent"]
+
+
+def logging_reset() -> None:
+    import logging
+
+    for handler in list(logging.getLogger().handlers) + list(ind_alert.log.handlers):
+        ind_alert.log.removeHandler(handler)
+        logging.getLogger().removeHandler(handler)
+
+
+NESTED_TOML = "x = " + "[" * 500 + "]" * 500 + "\n"
+
+
+@pytest.mark.parametrize(
+    "config, args, extra",
+    [
+        ('[recipients.me]\npushover_user_env = ""\n\n[[alert]]\nname = "a"\ndesk = "AM"\nproduct = "BIO"\n', [], {}),
+        (NESTED_TOML, [], {}),
+        (None, ["--watch", "--interval", "1e300"], {}),
+        (None, ["--state", "s3://bucket/seen.json"], {"AWS_ENDPOINT_URL_S3": "http://[::1"}),
+    ],
+    ids=["empty-user-env", "toml-500-deep", "interval-1e300", "aws-endpoint"],
+)
+def test_an_input_error_is_one_line_and_exit_2(run, workdir, config, args, extra) -> None:
+    workdir.write_config(config or '[[alert]]\nname = "a"\ndesk = "AM"\nproduct = "BIO"\n')
+    aws = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE12", "AWS_SECRET_ACCESS_KEY": "x" * 40, **extra}
+    result = run(*args, env=aws if extra else None, timeout=60)
+    no_traceback(result)
+    assert result.returncode == 2, result.output
+    errors = result.stderr.strip().splitlines()
+    if args[:1] == ["--watch"]:  # argparse's usage error: the usage, then one line saying what to fix
+        errors = [line for line in errors if "error:" in line]
+    assert len(errors) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra", [{"AWS_REGION": "eu-west-1 "}, {"AWS_MAX_ATTEMPTS": "lots"}], ids=["region", "attempts"]
+)
+def test_a_harmless_aws_setting_does_not_stop_the_s3_client(run, workdir, extra: dict[str, str]) -> None:
+    # A trailing space in the region is trimmed and the retry count is set by the script: the client is
+    # built, and S3 (out of reach here) is only a warning.
+    workdir.write_config('[[alert]]\nname = "a"\ndesk = "AM"\nproduct = "BIO"\n')
+    aws = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE12", "AWS_SECRET_ACCESS_KEY": "x" * 40, **extra}
+    aws["AWS_ENDPOINT_URL_S3"] = "http://127.0.0.1:9"  # a closed port: refused at once
+    result = run("--state", "s3://bucket/seen.json", env=aws, timeout=60)
+    no_traceback(result)
+    assert "could not be set up" not in result.output
+    assert "S3 could not be reached" in result.output, result.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only file")
+def test_a_read_only_state_file_is_refused_before_any_push(run, workdir, ind, pushover) -> None:
+    workdir.write_config('[[alert]]\nname = "a"\ndesk = "AM"\nproduct = "BIO"\n')
+    ind.set_slots("AM", "BIO", 1, [(soon(), "09:00", "09:10")])
+    state = workdir.write("state/seen.json", '{"version": 2, "alerts": {}}\n')
+    state.chmod(0o444)
+    before = state.read_bytes()
+    result = run()
+    no_traceback(result)
+    assert result.returncode == 1
+    assert pushover.delivered == []
+    assert state.read_bytes() == before
+
+
+def test_a_symlinked_state_file_is_written_through_to_its_target(run, workdir, ind, pushover) -> None:
+    workdir.write_config('[[alert]]\nname = "a"\ndesk = "AM"\nproduct = "BIO"\n')
+    ind.set_slots("AM", "BIO", 1, [(soon(), "09:00", "09:10")])
+    target = workdir.write("elsewhere/seen.json", '{"version": 2, "alerts": {}}\n')
+    (workdir / "state").mkdir()
+    (workdir / "state" / "seen.json").symlink_to(target)
+    result = run()
+    assert result.returncode == 0, result.output
+    assert (workdir / "state" / "seen.json").is_symlink()
+    assert json.loads(target.read_text(encoding="utf-8"))["alerts"]["a"]["sent"]
+
+
+def test_secrets_never_reach_stdout_or_the_summary_even_cut(run, workdir, ind, pushover, secrets) -> None:
+    token = secrets["PUSHOVER_TOKEN"]
+    # The alert's name holds the token; Pushover's error list holds it just where a 200-character cut falls.
+    workdir.write_config(f'[[alert]]\nname = "leak {token}"\ndesk = "AM"\nproduct = "BIO"\n')
+    ind.set_slots("AM", "BIO", 1, [(soon(), "09:00", "09:10")])
+    for width in range(150, 200, 7):
+        pushover.queue("messages", 400, {"status": 0, "errors": ["x" * width + token], "request": "r"})
+    summary = workdir / "summary.md"
+    outputs = []
+    for _ in range(150, 200, 7):
+        result = run(env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
+        no_traceback(result)
+        outputs.append(result.output)
+    text = "\n".join(outputs) + summary.read_text(encoding="utf-8")
+    assert token[:6] not in text, text
+
+
+HOSTILE = "::stop-commands::pwned\x1b[2J\x1b]0;title\x07\u202e"
+
+
+def test_workflow_commands_and_escapes_from_outside_are_neutralised(run, workdir, ind, pushover) -> None:
+    name = json.dumps(HOSTILE + "\n::error::second line | x |")  # JSON escapes are TOML escapes too
+    workdir.write_config(f'[[alert]]\nname = {name}\ndesk = "AM"\nproduct = "BIO"\n')
+    ind.set_raw("AM", "BIO", 1, 500, HOSTILE + "\n::error::fake")
+    ind.set_desks("BIO", [("AM", HOSTILE + "\n::warning::fake")])
+    summary = workdir / "summary.md"
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    results = [run(env=github), run("--dry-run", env=github), run("--list-desks", "BIO", env=github)]
+    table = summary.read_text(encoding="utf-8")
+    for text in [r.stdout for r in results] + [r.stderr for r in results] + [table]:
+        no_traceback_text(text)
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text, text
+        for line in text.splitlines():
+            # The only workflow commands are the script's own, first on a line: never one from outside.
+            command = line.lstrip()
+            if command.startswith("::"):
+                assert command.startswith(("::error::", "::warning::", "::notice::", "::debug::")), line
+                assert not command.startswith(("::error::second", "::error::fake", "::warning::fake")), line
+    assert results[2].returncode == 0, results[2].output
+    # One table row per run (two runs wrote to the summary), however the name breaks lines.
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "Alert" not in line]
+    assert len(rows) == 2, table
+
+
+def no_traceback_text(text: str) -> None:
+    assert "Traceback" not in text, text
