@@ -183,7 +183,8 @@ class Slot:
         return f"{self.desk} {self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M}"
 
     def label(self) -> str:
-        return f"{self.start:%a} {self.start.day} {self.start:%b %H:%M}"
+        start = self.start.replace(tzinfo=None)  # the same wall clock; strftime skips dateutil's slow DST lookup
+        return f"{start:%a} {start.day} {start:%b %H:%M}"
 
 
 @dataclass(frozen=True)
