@@ -131,6 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         fake._enter(Request(split.path, query, headers))
+        left = False
         try:
             try:
                 reply = fake._route(self.command, split.path, query, headers, body)
@@ -141,11 +142,16 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.hang or reply.drop:
                 self.close_connection = True
                 return
+            # Out of flight before the answer goes: a client that has read it may ask again at once, and
+            # must not find this request still counted.
+            left = True
+            fake._leave()
             self._send(reply)
         except OSError:
             pass  # the client gave up (its timeout) before we answered
         finally:
-            fake._leave()
+            if not left:
+                fake._leave()
 
     def _send(self, reply: Reply) -> None:
         data = reply.body.encode("utf-8")
