@@ -229,7 +229,8 @@ class Slot:
         return f"{self.desk} {self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M}"
 
     def label(self) -> str:
-        return f"{self.start:%a} {self.start.day} {self.start:%b %H:%M}"
+        start = self.start.replace(tzinfo=None)  # the same wall clock; strftime skips dateutil's slow DST lookup
+        return f"{start:%a} {start.day} {start:%b %H:%M}"
 
 
 @dataclass(frozen=True)
@@ -2892,7 +2893,7 @@ def main(
     code, configured = outcome_of(lambda: dispatch(opts, env, redact, health, deadline), env)
     if health and not (opts.watch and code == 0):  # a watch pings after each check
         health.ping(code == 0 and configured and not health.blind)
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # None when started with stdout closed
         sys.stdout.flush()  # a closed stdout: say nothing more at exit
     return code
 
@@ -2920,7 +2921,8 @@ def outcome_of(call: Callable[[], int], env: Mapping[str, str]) -> tuple[int, bo
 if __name__ == "__main__":
     exit_code = main()
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when started with stdout closed
+            sys.stdout.flush()
     except (OSError, ValueError):  # stdout was closed or its reader went away: nothing more to say there
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -1,6 +1,6 @@
 """Benchmark ind_alert.py against a loopback IND that answers every request after 300 ms.
 
-    python tests/benchmark.py [--skip-watch] [--seed N]
+    python tests/benchmark.py [--skip-watch] [--skip-hostile] [--seed N]
 
 1. One run (issue 2): 48 distinct queries (desks AM, DH, ZW, DB x products DOC, BIO, VAA, TKV x 1-3
    persons), run as ``python ind_alert.py --dry-run``, beside the same 48 requests made one after
@@ -9,10 +9,17 @@
 2. Watch mode (issue 6): ``python ind_alert.py --watch --interval 30``; after its first check a slot
    appears at a random (seeded) moment, and the time until its push reaches Pushover is measured.
    Target: at most interval + 2 s. Takes up to ~35 s; ``--skip-watch`` skips it.
-4. desk = "any" (issue 11), below: the worst realistic case.
 3. AWS Lambda (issue 13): ``lambda_handler`` in a new process with the example alerts.toml and its state
    in moto's S3 server on loopback: the import, the first (cold) call and a second (warm) call, each
    against the same 300 ms IND. For information; no target (Lambda bills the time used).
+4. desk = "any" (issue 11), the worst realistic case: 17 desks x 4 products x persons 1-2, every
+   request asked, at most 4 at a time, within IND's 50 s deadline.
+5. Hostile servers (issue 16), each run as a child whose peak RSS is read with ``os.wait4``: IND, its
+   desks list and Pushover dripping one byte every 2 s, a 1 MB gzip body that expands to 1 GiB, and a
+   40,000-slot answer (refused as larger than ``MAX_BODY``; one push of 40,000 slots is also formatted
+   in-process and timed). Targets: every run ends by ``RUN_DEADLINE`` (plus ``STARTUP_SLACK`` for
+   Python's start and exit), without a traceback, under ``MEMORY_TARGET_MIB`` of peak RSS. Takes up
+   to ~95 s (the drips run side by side); ``--skip-hostile`` skips it.
 
 Prints a table and exits 1 when a target is missed. Not a pytest module: its name does not start with
 ``test_`` and it defines no test functions.
@@ -22,21 +29,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import zlib
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 
 # Run as a script, Python puts this file's own directory (tests/) first on sys.path: fakes.py is there.
 from fakes import SCRIPT, FakeIND, FakePushover, script_env, start_script, wait_until
+
+sys.path.insert(0, str(SCRIPT.parent))
+import ind_alert
 
 DESKS = ("AM", "DH", "ZW", "DB")
 PRODUCTS = ("DOC", "BIO", "VAA", "TKV")
@@ -47,6 +61,12 @@ CPU_TARGET = 0.5
 MAX_PARALLEL = 4
 INTERVAL = 30
 WATCH_SLACK = 2.0
+DRIP_EVERY = 2.0  # seconds between two bytes of a dripping answer
+BOMB_EXPANDED = 1 << 30  # the gzip bomb's size once decompressed: 1 GiB of zeros
+BIG_ANSWER_SLOTS = 40_000
+MEMORY_TARGET_MIB = 100  # peak RSS of one run, whatever the servers send
+STARTUP_SLACK = 2.0  # seconds: the deadline starts once the script has started; Python's start and exit add to it
+FORMAT_TARGET = 1.0  # seconds to format one push of 40,000 slots
 # Pushover's documented example keys: the real shape, valid for no account.
 FAKE_SECRETS = {"PUSHOVER_TOKEN": "azGDORePK8gMaC0QOYAMyEEuzJnyUi", "PUSHOVER_USER": "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"}
 
@@ -316,6 +336,197 @@ def lambda_handler_time(work: Path) -> list[Row]:
     ]
 
 
+# ------------------------------------------------------------------ 5. hostile servers
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """Answers every request with the server's ``(headers, body, drip)``: drip sends the body a byte at a time."""
+
+    protocol_version = "HTTP/1.0"
+    server: _HostileServer
+
+    def do_GET(self) -> None:
+        if self.command == "POST":
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers, body, drip = self.server.answer
+        self.send_response(200)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            if not drip:
+                self.wfile.write(body)
+                return
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                if self.server.closing.wait(DRIP_EVERY):
+                    return
+        except OSError:
+            pass  # the client gave up: what the benchmark wants
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _HostileServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, headers: dict[str, str], body: bytes, drip: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _Hostile)
+        self.answer = (headers, body, drip)
+        self.closing = threading.Event()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.closing.set()
+        self.shutdown()
+        self.server_close()
+
+
+@dataclass
+class Measured:
+    code: int | None  # None: killed at the benchmark's own limit
+    wall: float
+    maxrss_mib: float
+    output: str
+
+
+def run_measured(args: list[str], env: dict[str, str], work: Path, limit: float) -> Measured:
+    """Run the script as a child; its own peak RSS comes from ``os.wait4``, not from every child's."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=work, env=env, stdout=out, stderr=out)
+        code: int | None = None
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                code = os.waitstatus_to_exitcode(status)
+                break
+            if time.perf_counter() - started > limit:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+        proc.returncode = -9 if code is None else code  # reaped here: keep Popen from waiting again
+        out.seek(0)
+        return Measured(code, wall, mib(usage.ru_maxrss), out.read().decode("utf-8", "replace"))
+
+
+def slots_payload(count: int) -> bytes:
+    """A real-shape IND answer with ``count`` distinct future slots (100 per day, 5 minutes apart)."""
+    first = date.today() + timedelta(days=3)
+    data = []
+    for i in range(count):
+        day, n = first + timedelta(days=i // 100), i % 100
+        start = datetime(2000, 1, 1, 7) + timedelta(minutes=5 * n)
+        end = start + timedelta(minutes=5)
+        item = {"key": f"{i:032x}", "date": day.isoformat(), "startTime": f"{start:%H:%M}", "endTime": f"{end:%H:%M}"}
+        data.append({**item, "parts": 1})
+    return (")]}',\n" + json.dumps({"status": "OK", "data": data})).encode()
+
+
+def gzip_bomb() -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    zeros = bytes(1 << 20)
+    parts = [packer.compress(zeros) for _ in range(BOMB_EXPANDED >> 20)]
+    return b"".join(parts) + packer.flush()
+
+
+def verdict(what: str, run: Measured) -> list[Row]:
+    deadline = ind_alert.RUN_DEADLINE + STARTUP_SLACK
+    ended = "killed" if run.code is None else f"exit {run.code}"
+    clean = run.code is not None and "Traceback" not in run.output
+    last = run.output.strip().splitlines()[-1:] or ["(no output)"]
+    return [
+        Row(f"{what}: wall time", f"{run.wall:.1f} s", f"<= {deadline:.0f} s (deadline + start)", run.wall <= deadline),
+        Row(
+            f"{what}: peak RSS",
+            f"{run.maxrss_mib:.1f} MiB",
+            f"<= {MEMORY_TARGET_MIB} MiB",
+            run.maxrss_mib <= MEMORY_TARGET_MIB,
+        ),
+        Row(f"{what}: ended", ended, "no traceback", clean),
+        Row(f"  said: {last[0][:90]}", ""),
+    ]
+
+
+def hostile_servers(work: Path) -> list[Row]:
+    alert = '[[alert]]\nname = "Amsterdam biometrics"\ndesk = "AM"\nproduct = "BIO"\n'
+    (work / "alerts.toml").write_text(alert, encoding="utf-8")
+    limit = ind_alert.RUN_DEADLINE + 30  # the benchmark's own stop, past the target
+    one_slot = slots_payload(1)
+    rows: list[Row] = []
+    json_type = {"Content-Type": "application/json"}
+    # The drips run side by side: each only waits. IND drips; then IND answers and Pushover drips. Every
+    # dripping body is long enough (over 100 bytes, 2 s each) to outlast the run's deadline.
+    with (
+        _HostileServer(json_type, one_slot, drip=True) as drip_ind,
+        _HostileServer(json_type, one_slot, drip=False) as ind,
+        _HostileServer(json_type, b'{"status":1,"request":"x"}' + b" " * 100, drip=True) as drip_pushover,
+    ):
+        cases = {
+            "IND drips": (["--dry-run"], {"IND_API_URL": drip_ind.url}),
+            "IND desks list drips": (["--list-desks", "BIO"], {"IND_API_URL": drip_ind.url}),
+            "Pushover drips": ([], {"IND_API_URL": ind.url, "PUSHOVER_API_URL": drip_pushover.url}),
+        }
+        results: dict[str, Measured] = {}
+
+        def one(name: str) -> None:
+            args, extra = cases[name]
+            home = work / name.replace(" ", "-")
+            home.mkdir()
+            (home / "alerts.toml").write_text(alert, encoding="utf-8")
+            results[name] = run_measured(args, script_env({**FAKE_SECRETS, **extra}), home, limit)
+
+        threads = [threading.Thread(target=one, args=(name,)) for name in cases]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for name in cases:
+            rows += verdict(name, results[name])
+
+    bomb = gzip_bomb()
+    with _HostileServer({**json_type, "Content-Encoding": "gzip"}, bomb, drip=False) as server:
+        env = script_env({**FAKE_SECRETS, "IND_API_URL": server.url})
+        rows += verdict(f"gzip bomb ({len(bomb) / 1e6:.1f} MB -> 1 GiB)", run_measured(["--dry-run"], env, work, limit))
+    big = slots_payload(BIG_ANSWER_SLOTS)
+    with _HostileServer(json_type, big, drip=False) as server:
+        env = script_env({**FAKE_SECRETS, "IND_API_URL": server.url})
+        what = f"{BIG_ANSWER_SLOTS:,}-slot answer ({len(big) / 1e6:.1f} MB)"
+        rows += verdict(what, run_measured(["--dry-run"], env, work, limit))
+
+    # The push for 40,000 new slots, formatted in-process: linear trimming keeps this far under a second.
+    now = datetime.now(ind_alert.AMSTERDAM)
+    payload = json.loads(big.decode().split("\n", 1)[1])["data"]
+    slots = ind_alert.parse_slots(json.dumps({"status": "OK", "data": payload}), "AM")
+    config = ind_alert.parse_config({"alert": [{"name": "a", "desk": "AM", "product": "BIO"}]})
+    started = time.perf_counter()
+    push = ind_alert.format_push(config.alerts[0], slots, now)
+    took = time.perf_counter() - started
+    rows.append(
+        Row(f"format one push of {len(slots):,} slots", f"{took:.3f} s", f"< {FORMAT_TARGET} s", took < FORMAT_TARGET)
+    )
+    rows.append(
+        Row(
+            "  its message",
+            f"{len(push.message)} chars",
+            f"<= {ind_alert.MESSAGE_LIMIT}",
+            len(push.message) <= ind_alert.MESSAGE_LIMIT,
+        )
+    )
+    return rows
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -374,6 +585,7 @@ def table(title: str, rows: list[Row]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--skip-watch", action="store_true", help="skip the watch-mode latency (~35 s)")
+    parser.add_argument("--skip-hostile", action="store_true", help="skip the hostile servers (~95 s)")
     parser.add_argument("--seed", type=int, default=6, help="seed of the moment the slot appears (default 6)")
     args = parser.parse_args(argv)
     print(f"ind-alert benchmark: Python {sys.version.split()[0]}, {sys.platform}, IND answers after {IND_DELAY} s")
@@ -393,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
         ok = table('4. desk = "any" (17 desks) x 4 products x persons 1-2', any_desk(Path(tmp))) and ok
+    if args.skip_hostile:
+        print("\n5. hostile servers: skipped (--skip-hostile)")
+    else:
+        with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
+            ok = table("5. hostile servers (each a child process; peak RSS its own)", hostile_servers(Path(tmp))) and ok
     print("\nall targets met" if ok else "\nsome targets missed")
     return 0 if ok else 1
 

@@ -1,0 +1,127 @@
+"""A pushing run killed with SIGKILL at random moments, many times: no slot is ever lost, and each kill
+repeats at most the one push that was in flight when it landed.
+
+Pushover cannot tell a repeated message from a new one, so no protocol on our side can do better than
+"at most the push in flight": the fake records a push when it arrives and answers it a little later, so a
+kill in that window leaves a delivered push the script never heard about.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fakes import FakeIND, FakePushover, Workdir, run_script, start_script, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import ind_alert  # noqa: E402
+
+QUERIES = [(desk, product) for desk in ("AM", "DH", "ZW", "DB") for product in ("BIO", "DOC")]
+KILLS = 30
+PUSH_DELAY = 0.03  # seconds the fake Pushover holds each answer: the window in which a push is in flight
+
+
+def alerts_toml() -> str:
+    return "".join(
+        f'[[alert]]\nname = "{desk} {product}"\ndesk = "{desk}"\nproduct = "{product}"\n' for desk, product in QUERIES
+    )
+
+
+def title_of(desk: str, product: str) -> str:
+    return f"{ind_alert.DESKS[desk]}: {ind_alert.PRODUCTS[product]}:"
+
+
+@pytest.mark.parametrize("seed", [16])
+def test_kill_9_loses_no_slot_and_repeats_at_most_the_push_in_flight(
+    ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], workdir: Workdir, seed: int
+) -> None:
+    rng = random.Random(seed)
+    workdir.write_config(alerts_toml())
+    env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
+    pushover.delay = PUSH_DELAY
+    first = datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=3)
+    offered: dict[tuple[str, str], list[tuple[str, str, str]]] = {q: [] for q in QUERIES}
+    labels: dict[tuple[str, str], set[str]] = {q: set() for q in QUERIES}
+
+    def open_one_more_slot(round_number: int) -> None:
+        day = first + timedelta(days=round_number)
+        for n, (desk, product) in enumerate(QUERIES):
+            start = datetime.combine(day, datetime.min.time()).replace(hour=8, minute=n * 2)
+            slot = (day.isoformat(), f"{start:%H:%M}", f"{start + timedelta(minutes=2):%H:%M}")
+            offered[desk, product].append(slot)
+            labels[desk, product].add(f"{start:%a} {start.day} {start:%b %H:%M}")
+            ind.set_slots(desk, product, 1, offered[desk, product])
+
+    runs: list[tuple[int, int, bool]] = []  # (first delivery, end of deliveries, killed)
+    kills = 0
+    round_number = 0
+    while kills < KILLS:
+        open_one_more_slot(round_number)  # every run has pushes to make
+        round_number += 1
+        before = len(pushover.delivered)
+        with start_script([], env, cwd=workdir.path) as running:
+            # Let a random number of pushes through, then kill a random moment later: before the first
+            # push, between two, or while one is in flight.
+            wanted = before + rng.randint(0, len(QUERIES) - 1)
+            wait_until(lambda n=wanted: len(pushover.delivered) >= n or not running.running, timeout=30)
+            time.sleep(rng.uniform(0, PUSH_DELAY * 1.5))
+            killed = running.running
+            if killed:
+                running.proc.send_signal(signal.SIGKILL)
+                kills += 1
+            result = running.finish()
+        assert killed or result.returncode == 0, result.output
+        runs.append((before, len(pushover.delivered), killed))
+
+    # Then runs to completion: the last one has nothing left to push.
+    for _ in range(2):
+        before = len(pushover.delivered)
+        result = run_script([], env, cwd=workdir.path)
+        assert result.returncode == 0, result.output
+        runs.append((before, len(pushover.delivered), False))
+    assert runs[-1][0] == runs[-1][1], "a completed run left pushes for the next"
+
+    delivered = pushover.delivered
+    # No slot lost: every slot ever offered reached the recipient in some push of its alert.
+    for (desk, product), wanted_labels in labels.items():
+        got = {
+            line
+            for form in delivered
+            if form["title"].startswith(title_of(desk, product))
+            for line in form["message"].splitlines()
+        }
+        assert wanted_labels <= got, f"{desk} {product}: never delivered {sorted(wanted_labels - got)}"
+
+    # At most the push in flight is repeated: a slot reaches the recipient again only as often as a kill
+    # landed while a push holding it was in flight (the killed run's last push, which the fake recorded
+    # but whose answer the script may never have read). Its repeat can come in any later run.
+    def items(form: dict[str, str]) -> set[tuple[str, str]]:
+        alert = ": ".join(form["title"].split(": ")[:2])
+        return {(alert, line) for line in form["message"].splitlines()}
+
+    copies: Counter[tuple[str, str]] = Counter(item for form in delivered for item in items(form))
+    in_flight: Counter[tuple[str, str]] = Counter(
+        item for start, end, killed in runs if killed and end > start for item in items(delivered[end - 1])
+    )
+    for item, count in copies.items():
+        assert count - 1 <= in_flight[item], f"{item}: delivered {count} times, in flight at {in_flight[item]} kills"
+    repeated_pushes = sum(1 for n, form in enumerate(delivered) if any(copies_before(delivered[:n], items(form))))
+    assert repeated_pushes <= kills == KILLS
+    # The kills did land mid-run: some runs were cut short with pushes still to make.
+    assert repeated_pushes >= 1
+
+
+def copies_before(earlier: list[dict[str, str]], wanted: set[tuple[str, str]]) -> list[bool]:
+    return [
+        any(": ".join(f["title"].split(": ")[:2]) == alert and line in f["message"].splitlines() for f in earlier)
+        for alert, line in wanted
+    ]
