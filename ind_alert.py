@@ -756,7 +756,9 @@ def ind_get(
             # Never turn verification off: a proxy or a wrong clock is the usual cause.
             raise SourceError("IND's TLS certificate could not be verified (check the clock or proxy)") from None
         except TooLarge:
-            raise SourceError(f"IND's answer is larger than {MAX_BODY // 1_000_000} MB; {CHANGED_HINT}") from None
+            raise SourceError(
+                f"IND's answer is larger than {MAX_BODY // 1_000_000} MB; {CHANGED_HINT}", "IND answer unreadable"
+            ) from None
         except requests.RequestException as exc:
             if attempt == 1 and deadline.left() > 0:
                 continue

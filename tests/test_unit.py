@@ -6,6 +6,7 @@ No test touches the network (an unmatched request fails inside ``responses``) or
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -1948,3 +1949,22 @@ def test_a_verbose_run_pushes_survives_a_5xx_and_a_4xx_and_never_shows_a_secret(
         assert secret not in err
         assert secret not in logged
         assert secret not in state_path.read_text(encoding="utf-8")
+
+
+class NoETagClient:
+    """An S3 stand-in whose answer lacks the ETag that every conditional write depends on."""
+
+    def get_object(self, **_: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(ind_alert.state_to_json(FULL_STATE).encode())}
+
+
+def test_an_s3_answer_without_an_etag_is_refused_and_nothing_is_written() -> None:
+    pytest.importorskip("botocore", reason="S3 state needs boto3: pip install -r tests/requirements.txt")
+    store = ind_alert.S3Store("bucket", "seen.json", NoETagClient())
+    with pytest.raises(StateError) as caught:
+        store.load()
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        "s3://bucket/seen.json: S3 answered without an ETag or with over 2 MB; it was left untouched"
+    )
+    assert store.loaded is None and store.etag is None  # so no write can follow on a guess
