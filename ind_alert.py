@@ -2186,36 +2186,29 @@ def mermaid_axis(days: Sequence[date]) -> list[str]:
     return ["```mermaid", f"%%{{init: {json.dumps(config)}}}%%", "xychart-beta"]
 
 
-def mermaid_bars(counts: Sequence[tuple[date, int]]) -> str:
-    """A Mermaid xychart-beta bar chart of open matching slots per day."""
-    top = max(n for _, n in counts)
-    days = [d for d, _ in counts]
-    return "\n".join(
-        [
-            *mermaid_axis(days),
-            f'    title "Open matching slots per day, {day_label(days[0])} to {day_label(days[-1])}"',
-            "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
-            f'    y-axis "slots" 0 --> {top}',
-            "    bar [" + ", ".join(str(n) for _, n in counts) + "]",
-            "```",
-        ]
-    )
-
-
-def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
-    """A Mermaid xychart-beta line chart of days until the earliest slot, per check day."""
-    top = max(max(n for _, n in points), 1)
+def mermaid_chart(kind: str, title: str, unit: str, points: Sequence[tuple[date, int]], floor: int = 0) -> str:
+    """A Mermaid xychart-beta chart (kind "bar" or "line") of a number per day: only dates and numbers."""
     days = [d for d, _ in points]
     return "\n".join(
         [
             *mermaid_axis(days),
-            f'    title "Days until the earliest matching slot, {day_label(days[0])} to {day_label(days[-1])}"',
+            f'    title "{title}, {day_label(days[0])} to {day_label(days[-1])}"',
             "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
-            f'    y-axis "days" 0 --> {top}',
-            "    line [" + ", ".join(str(n) for _, n in points) + "]",
+            f'    y-axis "{unit}" 0 --> {max(max(n for _, n in points), floor)}',
+            f"    {kind} [" + ", ".join(str(n) for _, n in points) + "]",
             "```",
         ]
     )
+
+
+def mermaid_bars(counts: Sequence[tuple[date, int]]) -> str:
+    """A bar chart of open matching slots per day."""
+    return mermaid_chart("bar", "Open matching slots per day", "slots", counts)
+
+
+def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
+    """A line chart of days until the earliest slot, per check day."""
+    return mermaid_chart("line", "Days until the earliest matching slot", "days", points, floor=1)
 
 
 def markdown_text(text: str) -> str:
