@@ -856,6 +856,67 @@ def list_desks(base_url: str, product: str, deadline: Deadline | None = None) ->
     return result[product]  # type: ignore[no-any-return]
 
 
+@dataclass
+class DeskLists:
+    """IND's desk list for each product in use: asked once a run, and in --watch at most once an hour.
+
+    It gives the desks "any" means, the names to show (IND's first, the bundled table's otherwise), and
+    the desk check: a desk that no longer offers the product.
+    """
+
+    lists: dict[str, Desks | SourceError] = field(default_factory=dict)  # product -> what IND lists
+    asked: float | None = None  # time.monotonic() when they were asked
+    names: dict[str, str] = field(default_factory=lambda: dict(DESKS))  # desk key -> name
+
+    def refresh(self, base: str, products: Sequence[str], deadline: float) -> None:
+        fresh = self.asked is not None and time.monotonic() - self.asked < DESKS_EVERY
+        if fresh and all(isinstance(self.lists.get(p), list) for p in products):
+            return
+        self.lists, self.asked = fetch_all(base, products, fetch=fetch_desks, deadline=deadline), time.monotonic()
+        self.names = dict(DESKS)
+        for product in products:
+            listed = self.lists[product]
+            if isinstance(listed, list):
+                self.names.update(listed)
+            else:
+                log.warning(
+                    f"IND's list of desks for {PRODUCTS[product]} could not be read ({listed});"
+                    " slots are checked as usual"
+                )
+
+    def listed(self, product: str) -> Desks | None:
+        listed = self.lists.get(product)
+        return listed if isinstance(listed, list) else None
+
+    def desks_of(self, alert: Alert) -> tuple[str, ...]:
+        """The desks to ask for an alert: its own, or for "any" every desk IND lists for the product."""
+        if not alert.any_desk:
+            return alert.desk
+        listed = self.listed(alert.product)
+        if listed is not None:
+            return tuple(key for key, _ in listed)
+        log.warning(f"{alert.name}: without IND's list of desks, every desk ind-alert knows is checked")
+        return tuple(DESKS)
+
+    def failures(self, alert: Alert, answers: Mapping[str, FetchResult]) -> dict[str, SourceError]:
+        """The desks of an alert that could not be checked: IND failed, or the desk no longer offers it."""
+        failed = {d: r for d, r in answers.items() if isinstance(r, SourceError)}
+        for desk, error in failed.items():
+            where = f" ({short_desk(desk, self.names)})" if alert.several else ""
+            log.warning(f"{alert.name}{where}: {error}; state kept, will retry next run")
+        listed = self.listed(alert.product)
+        offering = {key for key, _ in listed or ()}
+        for desk in answers:
+            if listed is None or desk in offering or desk in failed:
+                continue
+            others = ", ".join(short_desk(key, self.names) for key, _ in listed) or "none"
+            what = f"{desk_name(desk, self.names)} does not offer {PRODUCTS[alert.product].lower()} now"
+            log.warning(f"{alert.name}: {what}; desks that do: {others}")
+            if not answers[desk]:  # slots it does return are pushed: desk lists change back
+                failed[desk] = SourceError(what, "desk does not offer this")
+        return failed
+
+
 # ----------------------------------------------------------- filter and diff
 
 
@@ -1264,6 +1325,30 @@ def fingerprint(key: str, token: str, users: Mapping[str, tuple[str, str]], soun
     return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def checked_secrets(
+    client: PushoverClient, config: Config, env: Mapping[str, str], record: Validation | None, now: datetime
+) -> tuple[Validation | None, dict[str, tuple[str, str]], dict[str, str]]:
+    """Find a rejected token, user key or sound now, not when the first slot arrives.
+
+    Pushover is asked at most once per Amsterdam day for the same secrets and sounds, and again as soon as
+    they change; what it said is kept in the state (the returned record), so a rejected secret fails every
+    run without asking again. Returns the record (None when Pushover could not be asked: a warning), the
+    Pushover users and the alerts' sounds it covers.
+    """
+    users = {r.name: (r.env, env.get(r.env, "")) for r in config.recipients.values() if r.pushover_user_env}
+    sounds = {a.name: a.sound for a in config.alerts if a.sound}
+    day = today(now).isoformat()
+    key = record.key if record else secrets.token_hex(16)
+    mark = fingerprint(key, client.token, users, sounds)
+    if not record or record.fingerprint != mark or record.day != day:
+        try:
+            record = Validation(mark, key, day, tuple(pushover_problems(client, users, sounds)))
+        except NotifyError as exc:
+            log.warning(f"the Pushover secrets could not be checked ({exc})")
+            return None, users, sounds
+    return record, users, sounds
+
+
 # -------------------------------------------------------------- state store
 
 
@@ -1635,9 +1720,7 @@ class Runner:
     state: State = field(default_factory=State)
     frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
     deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE))
-    desk_lists: dict[str, Desks | SourceError] = field(default_factory=dict)  # product -> what IND lists
-    desk_lists_at: float | None = None  # time.monotonic() when they were asked
-    names: dict[str, str] = field(default_factory=lambda: dict(DESKS))  # desk key -> name, IND's first
+    desks: DeskLists = field(default_factory=DeskLists)  # kept across --watch cycles: asked once an hour
     bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
     health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
     retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
@@ -1658,13 +1741,13 @@ class Runner:
         self.check_secrets(now)
         try:
             base = (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
-            lists = self.offered(base)
-            plan = {a.name: self.desks_of(a, lists.get(a.product)) for a in self.config.alerts}
+            self.desks.refresh(base, sorted({a.product for a in self.config.alerts}), self.fetch_deadline() / 2)
+            plan = {a.name: self.desks.desks_of(a) for a in self.config.alerts}
             queries = [Query(d, a.product, a.persons) for a in self.config.alerts for d in plan[a.name]]
             results = fetch_all(base, queries, deadline=self.fetch_deadline())
             for alert in self.config.alerts:
                 answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
-                self.check_alert(alert, answers, lists.get(alert.product), now)
+                self.check_alert(alert, answers, now)
             self.blind_alerts(now)
             self.watch_quota()
             self.retry_after = max(
@@ -1678,37 +1761,22 @@ class Runner:
             say(outcome.line())
             if self.dry_run:
                 print_pictures(outcome, now)
-        write_summary(self.env, self.outcomes, self.dry_run, now, self.names)
+        write_summary(self.env, self.outcomes, self.dry_run, now, self.desks.names)
         pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
         return self.exit_code
 
     def check_secrets(self, now: datetime) -> None:
-        """Find a rejected token, user key or sound now, not when the first slot arrives.
-
-        Pushover is asked at most once per Amsterdam day for the same secrets and sounds, and again as soon
-        as they change; what it said is kept in the state, so a rejected secret fails every run (exit 1)
-        without asking again. Pushes still go where they can: to the other recipients, without a bad sound.
-        """
+        """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
+        (exit 1) while pushes still go where they can, to the other recipients and without a bad sound."""
         self.bad_sounds = set()
         if self.pushover is None or self.dry_run:
             return
-        users = {
-            r.name: (r.env, self.env.get(r.env, "")) for r in self.config.recipients.values() if r.pushover_user_env
-        }
-        sounds = {a.name: a.sound for a in self.config.alerts if a.sound}
-        record, day = self.state.validated, today(now).isoformat()
-        key = record.key if record else secrets.token_hex(16)
-        mark = fingerprint(key, self.pushover.token, users, sounds)
-        if not record or record.fingerprint != mark or record.day != day:
-            try:
-                problems = pushover_problems(self.pushover, users, sounds)
-            except NotifyError as exc:
-                log.warning(f"the Pushover secrets could not be checked ({exc})")
-                return
-            record = Validation(mark, key, day, tuple(problems))
-            self.state = dataclasses.replace(self.state, validated=record)
+        record, users, sounds = checked_secrets(self.pushover, self.config, self.env, self.state.validated, now)
+        if record is None:
+            return
+        self.state = dataclasses.replace(self.state, validated=record)
         for problem in record.problems:
             log.error(problem)
             self.exit_code = 1
@@ -1717,35 +1785,6 @@ class Runner:
                 self.disabled |= set(users)
             self.disabled |= {name for name in users if problem.startswith(f"recipient {name}:")}
             self.bad_sounds |= {name for name in sounds if problem.startswith(f'alert "{name}":')}
-
-    def offered(self, base: str) -> dict[str, Desks | SourceError]:
-        """IND's desk list for each product in use: asked once a run, and in --watch at most once an hour."""
-        products = sorted({a.product for a in self.config.alerts})
-        lists = self.desk_lists
-        fresh = self.desk_lists_at is not None and time.monotonic() - self.desk_lists_at < DESKS_EVERY
-        if not fresh or any(not isinstance(lists.get(p), list) for p in products):
-            lists = fetch_all(base, products, fetch=fetch_desks, deadline=self.fetch_deadline() / 2)
-            self.desk_lists, self.desk_lists_at = lists, time.monotonic()
-            for product in products:
-                if isinstance(lists[product], SourceError):
-                    log.warning(
-                        f"IND's list of desks for {PRODUCTS[product]} could not be read ({lists[product]});"
-                        " slots are checked as usual"
-                    )
-        self.names = dict(DESKS)
-        for listed in lists.values():
-            if isinstance(listed, list):
-                self.names.update(listed)
-        return lists
-
-    def desks_of(self, alert: Alert, listed: Desks | SourceError | None) -> tuple[str, ...]:
-        """The desks to ask for an alert: its own, or for "any" every desk IND lists for the product."""
-        if not alert.any_desk:
-            return alert.desk
-        if isinstance(listed, list):
-            return tuple(key for key, _ in listed)
-        log.warning(f"{alert.name}: without IND's list of desks, every desk ind-alert knows is checked")
-        return tuple(DESKS)
 
     def fetch_deadline(self) -> float:
         """IND gets most of the run's time; what is left is for the pushes."""
@@ -1768,32 +1807,11 @@ class Runner:
         if delivered:
             self.save()
 
-    def failures(
-        self, alert: Alert, answers: Mapping[str, FetchResult], listed: Desks | None
-    ) -> dict[str, SourceError]:
-        """The desks of an alert that could not be checked: IND failed, or the desk no longer offers it."""
-        failed = {d: r for d, r in answers.items() if isinstance(r, SourceError)}
-        for desk, error in failed.items():
-            where = f" ({short_desk(desk, self.names)})" if alert.several else ""
-            log.warning(f"{alert.name}{where}: {error}; state kept, will retry next run")
-        offering = {key for key, _ in listed or ()}
-        for desk in answers:
-            if listed is None or desk in offering or desk in failed:
-                continue
-            others = ", ".join(short_desk(key, self.names) for key, _ in listed) or "none"
-            what = f"{desk_name(desk, self.names)} does not offer {PRODUCTS[alert.product].lower()} now"
-            log.warning(f"{alert.name}: {what}; desks that do: {others}")
-            if not answers[desk]:  # slots it does return are pushed: desk lists change back
-                failed[desk] = SourceError(what, "desk does not offer this")
-        return failed
-
-    def check_alert(
-        self, alert: Alert, answers: Mapping[str, FetchResult], listed: Desks | SourceError | None, now: datetime
-    ) -> None:
+    def check_alert(self, alert: Alert, answers: Mapping[str, FetchResult], now: datetime) -> None:
         previous = self.state.alerts[alert.name]
         outcome = Outcome(alert, desks=tuple(answers))
         self.outcomes.append(outcome)
-        failed = self.failures(alert, answers, listed if isinstance(listed, list) else None)
+        failed = self.desks.failures(alert, answers)
         if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
             first = next(iter(failed.values()), None)
             outcome.status, outcome.failed = first.status if first else "no desk offers this", True
@@ -1828,7 +1846,7 @@ class Runner:
             if not slots:
                 continue
             outcome.new = max(outcome.new, len(slots))
-            for push, covered in pushes_for(alert, recipient, slots, now, self.names):
+            for push, covered in pushes_for(alert, recipient, slots, now, self.desks.names):
                 if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
                     push = dataclasses.replace(push, sound=None)
                 if self.dry_run:
