@@ -828,7 +828,7 @@ def fetch_all(
                 try:
                     done.put((query, fetch(session, base_url, query, until)))
                 except SourceError as exc:
-                    done.put((query, exc))
+                    done.put((query, exc.with_traceback(None)))  # its frames hold the answer read so far
                 except Exception as exc:  # noqa: BLE001 - one bad answer affects one query
                     done.put((query, unreadable(exc)))
 
