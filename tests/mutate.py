@@ -1,0 +1,127 @@
+"""Mutation testing for ind_alert.py: plant small bugs one at a time and see whether a test notices.
+
+    python tests/mutate.py [--limit N] [--seed S] [--timeout SECONDS] [--tests PATH ...] [--only NAME ...]
+
+Each mutant flips one comparison (< and >=, == and !=, in and not in, ...), swaps and/or, drops a `not`,
+or moves a small whole number by one, inside the functions that decide what is pushed and recorded (the
+pure core and the Runner). It runs in a copy of the repository, so the working tree is never touched.
+A mutant is killed when the chosen tests fail (or time out); a surviving one is printed with its line:
+a bug no test would catch, or a change that is no bug at all (an equivalent mutant).
+Not part of .ci/run: a full run takes minutes. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_TESTS = ["tests/test_unit.py", "tests/test_desks_and_secrets.py"]
+# Where a planted bug would change what a user is pushed or what the state remembers.
+TARGETS = {
+    "matches", "is_urgent", "unsent", "forget_gone", "fit", "format_push", "parse_slots", "ind_data",
+    "retry_after", "refusal", "alert_state_from", "state_from_json", "merge_states", "slot_ids", "is_int",
+    "record_history", "prune_history", "pushes_for", "checked_secrets", "resolve_desks", "parse_alert",
+    "Runner", "DeskLists",
+}  # fmt: skip
+SWAPS: dict[type, type] = {
+    ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.And: ast.Or, ast.Or: ast.And,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Mutant:
+    line: int
+    what: str
+    index: int  # which mutation site, in walk order
+
+
+def sites(tree: ast.AST, only: set[str]) -> list[tuple[ast.AST, int, str]]:
+    """Every mutation inside the target functions and classes: (node, operator index, description).
+
+    Operators are shared singletons in a parsed tree, so a comparison or and/or is changed by giving its
+    node a new operator, never by changing the operator object itself.
+    """
+    found: list[tuple[ast.AST, int, str]] = []
+    for top in ast.walk(tree):
+        if not isinstance(top, ast.FunctionDef | ast.ClassDef) or top.name not in only:
+            continue
+        for node in ast.walk(top):
+            if isinstance(node, ast.Compare):
+                for i, op in enumerate(node.ops):
+                    if type(op) in SWAPS:
+                        found.append((node, i, f"{top.name}: {type(op).__name__} -> {SWAPS[type(op)].__name__}"))
+            elif isinstance(node, ast.BoolOp):
+                found.append((node, 0, f"{top.name}: {type(node.op).__name__} -> {SWAPS[type(node.op)].__name__}"))
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+                found.append((node, 0, f"{top.name}: drop 'not'"))
+            elif isinstance(node, ast.Constant) and type(node.value) is int and 0 <= node.value <= 10:
+                found.append((node, 0, f"{top.name}: {node.value} -> {node.value + 1}"))
+    return found
+
+
+def mutated(source: str, index: int, only: set[str]) -> tuple[str, int, str]:
+    """The source with mutation `index` applied: (text, line, description)."""
+    tree = ast.parse(source)
+    node, op, what = sites(tree, only)[index]
+    line = getattr(node, "lineno", 0)
+    if isinstance(node, ast.Compare):
+        node.ops[op] = SWAPS[type(node.ops[op])]()
+    elif isinstance(node, ast.BoolOp):
+        node.op = SWAPS[type(node.op)]()
+    elif isinstance(node, ast.UnaryOp):  # not x -> bool(x)
+        node.op = ast.UAdd()
+        node.operand = ast.Call(ast.Name("bool", ast.Load()), [node.operand], [])
+    elif isinstance(node, ast.Constant):
+        node.value += 1
+    return ast.unparse(ast.fix_missing_locations(tree)), line, what
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--limit", type=int, default=0, help="test this many mutants, chosen at random (0: all)")
+    parser.add_argument("--seed", type=int, default=15, help="seed of that choice (default 15)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds a test run may take (default 120)")
+    parser.add_argument("--tests", nargs="+", default=FAST_TESTS, help="test files to run against each mutant")
+    parser.add_argument("--only", nargs="+", default=sorted(TARGETS), help="functions and classes to mutate")
+    args = parser.parse_args(argv)
+    source = (REPO / "ind_alert.py").read_text(encoding="utf-8")
+    only = set(args.only)
+    count = len(sites(ast.parse(source), only))
+    chosen = list(range(count))
+    if args.limit:
+        chosen = sorted(random.Random(args.seed).sample(chosen, min(args.limit, count)))
+    print(f"{count} mutation sites in {len(only)} functions and classes; testing {len(chosen)}", flush=True)
+    survivors = []
+    with tempfile.TemporaryDirectory(prefix="ind-alert-mutants-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__"))
+        for done, index in enumerate(chosen, 1):
+            text, line, what = mutated(source, index, only)
+            (copy / "ind_alert.py").write_text(text, encoding="utf-8")
+            command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args.tests]
+            try:
+                result = subprocess.run(command, cwd=copy, capture_output=True, timeout=args.timeout, check=False)
+                killed = result.returncode != 0
+            except subprocess.TimeoutExpired:
+                killed = True
+            if not killed:
+                survivors.append(Mutant(line, what, index))
+            print(f"  [{done}/{len(chosen)}] {'killed  ' if killed else 'SURVIVED'} line {line}: {what}", flush=True)
+    score = 1 - len(survivors) / len(chosen) if chosen else 1.0
+    print(f"\nmutation score: {score:.0%} ({len(chosen) - len(survivors)} of {len(chosen)} killed)")
+    for mutant in survivors:
+        print(f"  survived: ind_alert.py:{mutant.line} {mutant.what}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
