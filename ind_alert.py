@@ -762,8 +762,13 @@ def ind_get(
         except requests.RequestException as exc:
             if attempt == 1 and deadline.left() > 0:
                 continue
-            reset = "reset the connection" if isinstance(exc, requests.ConnectionError) else "could not be reached"
-            what = "timed out" if isinstance(exc, requests.Timeout) else reset
+            # The text only tells a dropped connection from no connection at all; it is never shown.
+            if isinstance(exc, requests.Timeout):
+                what = "timed out"
+            elif isinstance(exc, requests.ConnectionError) and "aborted" in str(exc).lower():
+                what = "reset the connection"
+            else:
+                what = "could not be reached"
             raise SourceError(f"IND {what}") from None
     raise AssertionError("unreachable")
 
