@@ -1023,16 +1023,21 @@ def format_push(alert: Alert, slots: Sequence[Slot], now: datetime, names: Mappi
         title = f"{desk_name(alert.desk[0], names)}: {what}"
         lines = [s.label() for s in slots]
         book = f"Book at IND ({desk_name(alert.desk[0], names)})"
-    message = fit(lines, MESSAGE_LIMIT)
     urgent = [s for s in slots if is_urgent(alert, s, now)]
+    return alert_push(alert, title, fit(lines, MESSAGE_LIMIT), book, bool(urgent), str([s.id for s in urgent]))
+
+
+def alert_push(alert: Alert, title: str, message: str, book: str, urgent: bool, tag_of: str) -> Push:
+    """A push about new slots: the alert's priority (its urgent one when a slot is urgent) and sound; an
+    emergency push carries a tag made from tag_of, by which it is cancelled when its slots are gone."""
     priority = alert.urgent_priority if urgent else alert.priority
     tag = None
     if priority == 2:
-        digest = hashlib.sha256(f"{alert.name}\n{[s.id for s in urgent]}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{alert.name}\n{tag_of}".encode()).hexdigest()
         tag = f"ind-alert-{digest[:16]}"
     return Push(
         title=title[:TITLE_LIMIT],
-        message=message,
+        message=message[:MESSAGE_LIMIT],
         url=BOOKING_URL.format(product=alert.product),
         url_title=book[:100],
         priority=priority,
@@ -1066,20 +1071,7 @@ def slot_push(alert: Alert, slot: Slot, rest: Sequence[Slot], now: datetime, nam
         message += more + ", ".join(labels[:shown]) + (", …" if shown < len(labels) else "")
         title += f" (+{len(rest)} more)"
     urgent = is_urgent(alert, slot, now) or any(is_urgent(alert, s, now) for s in rest)
-    priority = alert.urgent_priority if urgent else alert.priority
-    tag = None
-    if priority == 2:
-        digest = hashlib.sha256(f"{alert.name}\n{slot.id}".encode()).hexdigest()
-        tag = f"ind-alert-{digest[:16]}"
-    return Push(
-        title=title[:TITLE_LIMIT],
-        message=message[:MESSAGE_LIMIT],
-        url=BOOKING_URL.format(product=alert.product),
-        url_title=f"Book at IND ({desk})"[:100],
-        priority=priority,
-        sound=alert.sound,
-        tag=tag,
-    )
+    return alert_push(alert, title, message, f"Book at IND ({desk})", urgent, slot.id)
 
 
 def pushes_for(
