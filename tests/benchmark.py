@@ -79,13 +79,18 @@ class Row:
     ok: bool | None = None  # None: for information
 
 
+def amsterdam_today() -> date:
+    """Today as the script sees it (Amsterdam), not the host's date."""
+    return datetime.now(ind_alert.AMSTERDAM).date()
+
+
 def queries() -> list[tuple[str, str, int]]:
     return [(desk, product, persons) for desk in DESKS for product in PRODUCTS for persons in PERSONS]
 
 
 def future_slots(count: int, salt: int) -> list[tuple[str, str, str]]:
     """`count` slots spread over the coming weeks, so every answer is parsed, filtered and formatted."""
-    first = date.today() + timedelta(days=3)
+    first = amsterdam_today() + timedelta(days=3)
     slots = []
     for i in range(count):
         day = first + timedelta(days=(i * 3 + salt) % 40)
@@ -187,7 +192,7 @@ def one_run(work: Path) -> list[Row]:
 
 
 def watch_latency(work: Path, seed: int) -> list[Row]:
-    slot = ((date.today() + timedelta(days=7)).isoformat(), "09:00", "09:10")
+    slot = ((amsterdam_today() + timedelta(days=7)).isoformat(), "09:00", "09:10")
     (work / "alerts.toml").write_text(
         '[[alert]]\nname = "Amsterdam biometrics"\ndesk = "AM"\nproduct = "BIO"\n', encoding="utf-8"
     )
@@ -297,7 +302,7 @@ def lambda_handler_time(work: Path) -> list[Row]:
         with FakeIND() as ind, FakePushover() as pushover:
             ind.delay = IND_DELAY
             # The example alerts.toml asks for DOC at AM within 14 days: one new slot, pushed on the cold call.
-            ind.set_slots("AM", "DOC", 1, [((date.today() + timedelta(days=3)).isoformat(), "09:00", "09:10")])
+            ind.set_slots("AM", "DOC", 1, [((amsterdam_today() + timedelta(days=3)).isoformat(), "09:00", "09:10")])
             env = script_env(
                 {
                     **aws,
@@ -423,7 +428,7 @@ def run_measured(args: list[str], env: dict[str, str], work: Path, limit: float)
 
 def slots_payload(count: int) -> bytes:
     """A real-shape IND answer with ``count`` distinct future slots (100 per day, 5 minutes apart)."""
-    first = date.today() + timedelta(days=3)
+    first = amsterdam_today() + timedelta(days=3)
     data = []
     for i in range(count):
         day, n = first + timedelta(days=i // 100), i % 100

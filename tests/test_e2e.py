@@ -1170,7 +1170,7 @@ def test_a_manual_run_without_secrets_fails_with_the_guidance(
 
     result = run(env={**env, "PUSHOVER_USER": None})
 
-    assert result.returncode != 0
+    assert result.returncode == 2, result.output
     errors = problems(result, "error")
     assert len(errors) == 1 and errors[0].startswith("::error::")
     assert "README" in errors[0] and "PUSHOVER_TOKEN" in errors[0] and "PUSHOVER_USER" in errors[0]
