@@ -8,10 +8,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import pytest
+from _pytest.runner import runtestprotocol
 from fakes import FakeIND, FakePushover, RunningScript, ScriptResult, Workdir, run_script, start_script
 from fakes import load_fixture as _load_fixture
 
@@ -40,6 +43,31 @@ def restore_logging() -> Iterator[None]:
     yield
     logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
     module.REDACT, module.STAMPED = saved[3], saved[4]
+
+
+def _amsterdam_today() -> date:
+    return datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    """A test that failed while midnight passed in Amsterdam runs once more, within one day.
+
+    A test takes "today" while it runs, and the script it starts takes it again: across midnight the two
+    differ by a day, and a test of `days_ahead` fails for no bug. Only a failure that straddled midnight is
+    run again, and only once: its second result is the one reported.
+    """
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    started = _amsterdam_today()
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    if any(report.failed for report in reports) and _amsterdam_today() != started:
+        item._initrequest()  # type: ignore[attr-defined]  # fresh fixtures, as pytest-rerunfailures does
+        item.user_properties.append(("run again", "midnight passed in Amsterdam during the first run"))
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
 
 
 @pytest.fixture

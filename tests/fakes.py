@@ -50,7 +50,7 @@ HTML_MAINTENANCE = (
 
 # The only variables a script run inherits from the outer environment. Everything else
 # (GITHUB_*, PUSHOVER_*, IND_*, AWS_*, proxies, ...) is dropped so runs are hermetic.
-_KEPT_ENV = ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP")
+_KEPT_ENV = ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP", "IND_ALERT_CLOCK_SHIFT")  # midnight.py
 _DROPPED_PYTHON_ENV = ("PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT")
 
 

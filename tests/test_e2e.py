@@ -402,39 +402,34 @@ def test_a_long_list_of_slots_is_cut_to_pushovers_limit_with_a_count_of_the_rest
 # =========================================================================== filters
 
 
-def _weekend() -> list[tuple[str, str, str]]:
-    return [slot(offset, "10:00") for offset in range(1, 8) if day(offset).weekday() >= 5]
-
+# Slots as (days from today, start time) and dates as days from today: turned into dates inside the test,
+# from Amsterdam's today at that moment, never when the tests are collected.
+WEEK = [(offset, "10:00") for offset in range(1, 8)]
 
 FILTER_CASES = [
     pytest.param(
         {"days_ahead": 3},
-        [slot(1, "10:00"), slot(3, "10:00"), slot(4, "10:00")],
-        [slot(1, "10:00"), slot(3, "10:00")],
+        [(1, "10:00"), (3, "10:00"), (4, "10:00")],
+        [(1, "10:00"), (3, "10:00")],
         id="days_ahead counts whole Amsterdam days, the last one included",
     ),
     pytest.param(
-        {"after": day(3), "before": day(5)},
-        [slot(2, "10:00"), slot(3, "10:00"), slot(5, "16:00"), slot(6, "10:00")],
-        [slot(3, "10:00"), slot(5, "16:00")],
+        {"after": 3, "before": 5},
+        [(2, "10:00"), (3, "10:00"), (5, "16:00"), (6, "10:00")],
+        [(3, "10:00"), (5, "16:00")],
         id="after and before are inclusive dates",
     ),
-    pytest.param(
-        {"weekdays": ["sat", "Sunday"]},
-        [slot(offset, "10:00") for offset in range(1, 8)],
-        _weekend(),
-        id="weekdays keep only the named days",
-    ),
+    pytest.param({"weekdays": ["sat", "Sunday"]}, WEEK, "the weekend", id="weekdays keep only the named days"),
     pytest.param(
         {"earliest": "09:00", "latest": "12:00"},
-        [slot(2, "08:59"), slot(2, "09:00"), slot(2, "12:00"), slot(2, "12:01")],
-        [slot(2, "09:00"), slot(2, "12:00")],
+        [(2, "08:59"), (2, "09:00"), (2, "12:00"), (2, "12:01")],
+        [(2, "09:00"), (2, "12:00")],
         id="earliest and latest bound the start time, both included",
     ),
     pytest.param(
         {"days_ahead": 2, "earliest": "13:00"},
-        [slot(1, "09:00"), slot(1, "13:00"), slot(5, "14:00")],
-        [slot(1, "13:00")],
+        [(1, "09:00"), (1, "13:00"), (5, "14:00")],
+        [(1, "13:00")],
         id="filters combine",
     ),
 ]
@@ -447,18 +442,24 @@ def test_filters_choose_which_open_slots_are_pushed(
     workdir: Workdir,
     run: Run,
     keys: dict[str, object],
-    offered: list[tuple[str, str, str]],
-    pushed: list[tuple[str, str, str]],
+    offered: list[tuple[int, str]],
+    pushed: list[tuple[int, str]] | str,
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, offered)
+    keys = {key: day(value) if key in ("after", "before") else value for key, value in keys.items()}
+    offered_slots = [slot(offset, start) for offset, start in offered]
+    if pushed == "the weekend":
+        pushed = [(offset, start) for offset, start in offered if day(offset).weekday() >= 5]
+    pushed_slots = [slot(offset, start) for offset, start in pushed]
+    ind.set_slots("AM", "BIO", 1, offered_slots)
     configure(workdir, alert(**keys))
 
     result = ok(run())
 
-    assert [p["message"].split("\n") for p in pushover.delivered] == ([[label(s) for s in pushed]] if pushed else [])
-    new = f"{len(pushed)} new, pushed" if pushed else "0 new, ok"
-    assert f"{NAME}: {len(offered)} open, {len(pushed)} match, {new}" in lines(result.stdout)
-    assert sent(workdir) == sorted(slot_id(s) for s in pushed)
+    expected = [[label(s) for s in pushed_slots]] if pushed_slots else []
+    assert [p["message"].split("\n") for p in pushover.delivered] == expected
+    new = f"{len(pushed_slots)} new, pushed" if pushed_slots else "0 new, ok"
+    assert f"{NAME}: {len(offered_slots)} open, {len(pushed_slots)} match, {new}" in lines(result.stdout)
+    assert sent(workdir) == sorted(slot_id(s) for s in pushed_slots)
 
 
 # =========================================================================== IND failures
@@ -476,7 +477,7 @@ IND_FAILURES: dict[str, tuple[int | None, str, int]] = {
     "status ERROR": (200, ind_body({"status": "ERROR", "errorCode": "E42", "data": []}), 1),
     "a slot without its start time": (
         200,
-        ind_body({"status": "OK", "data": [{"key": "a" * 32, "date": day(2).isoformat(), "endTime": "09:10"}]}),
+        ind_body({"status": "OK", "data": [{"key": "a" * 32, "date": "{day}", "endTime": "09:10"}]}),
         1,
     ),
     "data that is not a list": (200, ind_body({"status": "OK", "data": {}}), 1),
@@ -492,6 +493,7 @@ IND_FAILURE_STATUS = {
 def make_ind_fail(ind: FakeIND, kind: str, desk: str = "AM", product: str = "BIO") -> int:
     """Make IND fail this way for one query; return how many requests the script should make."""
     status, body, attempts = IND_FAILURES[kind]
+    body = body.replace('"{day}"', f'"{day(2).isoformat()}"')  # a date computed now, not at collection
     if status is None:
         ind.set_drop(desk, product, 1)
     else:
