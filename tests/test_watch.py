@@ -290,12 +290,13 @@ def test_sigterm_during_a_cycle_finishes_it_and_exits_0_leaving_a_complete_state
 ) -> None:
     workdir.write_config(AMSTERDAM_CONFIG)
     slots = slots_next_month()
-    ind.set_slots("AM", "DOC", 1, slots, delay=0.5)
+    ind.set_slots("AM", "DOC", 1, slots, hold=True)  # IND answers only once the signal was sent
     running = start("--watch", "--interval", "86400")  # a day: were it waited, finish() would time out
-    wait_until(lambda: ind.hits("AM", "DOC", 1) >= 1, what="the first IND request")
+    wait_until(lambda: ind.hits("AM", "DOC", 1) == 1, what="the first IND request")
     assert not workdir.state.exists()  # the cycle is still waiting for IND
 
     running.send_signal(signal.SIGTERM)
+    ind.release_hangs()
     result = running.finish(timeout=60)
 
     assert result.returncode == 0, result.stderr
@@ -331,9 +332,9 @@ def test_an_interval_under_30_seconds_or_not_a_number_is_refused_saying_the_mini
     workdir.write_config(AMSTERDAM_CONFIG)
 
     try:
-        result = run("--watch", "--interval", interval, timeout=3)
+        result = run("--watch", "--interval", interval, timeout=20)  # a refusal takes well under a second
     except subprocess.TimeoutExpired:
-        pytest.fail(f"--interval {interval} was accepted: {len(ind.requests)} IND requests in 3 s", pytrace=False)
+        pytest.fail(f"--interval {interval} was accepted: {len(ind.requests)} IND requests in 20 s", pytrace=False)
 
     assert result.returncode == 2, result.output
     assert "--interval" in result.stderr and re.search(r"\b30\b", result.stderr), result.stderr
