@@ -1,6 +1,6 @@
 """Mutation testing for ind_alert.py: plant small bugs one at a time and see whether a test notices.
 
-    python tests/mutate.py [--limit N] [--seed S] [--timeout SECONDS] [--tests PATH ...] [--only NAME ...]
+    python tests/mutate.py [--limit N] [--seed S] [--jobs J] [--timeout SECONDS] [--tests PATH ...] [--only NAME ...]
 
 Each mutant flips one comparison (< and >=, == and !=, in and not in, ...), swaps and/or, drops a `not`,
 or moves a small whole number by one, inside the functions that decide what is pushed and recorded (the
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import ast
+import queue
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="test this many mutants, chosen at random (0: all)")
     parser.add_argument("--seed", type=int, default=15, help="seed of that choice (default 15)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds a test run may take (default 120)")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy")
     parser.add_argument("--tests", nargs="+", default=FAST_TESTS, help="test files to run against each mutant")
     parser.add_argument("--only", nargs="+", default=sorted(TARGETS), help="functions and classes to mutate")
     args = parser.parse_args(argv)
@@ -100,22 +103,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         chosen = sorted(random.Random(args.seed).sample(chosen, min(args.limit, count)))
     print(f"{count} mutation sites in {len(only)} functions and classes; testing {len(chosen)}", flush=True)
-    survivors = []
+    survivors: list[Mutant] = []
     with tempfile.TemporaryDirectory(prefix="ind-alert-mutants-") as tmp:
-        copy = Path(tmp) / "repo"
-        shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__"))
-        for done, index in enumerate(chosen, 1):
+        copies: queue.Queue[Path] = queue.Queue()
+        for n in range(args.jobs):  # one copy of the repository per job
+            copy = Path(tmp) / f"repo-{n}"
+            shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__"))
+            copies.put(copy)
+
+        def killed(index: int) -> tuple[bool, int, str]:
             text, line, what = mutated(source, index, only)
-            (copy / "ind_alert.py").write_text(text, encoding="utf-8")
-            command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args.tests]
+            copy = copies.get()
             try:
-                result = subprocess.run(command, cwd=copy, capture_output=True, timeout=args.timeout, check=False)
-                killed = result.returncode != 0
-            except subprocess.TimeoutExpired:
-                killed = True
-            if not killed:
-                survivors.append(Mutant(line, what, index))
-            print(f"  [{done}/{len(chosen)}] {'killed  ' if killed else 'SURVIVED'} line {line}: {what}", flush=True)
+                (copy / "ind_alert.py").write_text(text, encoding="utf-8")
+                command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args.tests]
+                try:
+                    result = subprocess.run(command, cwd=copy, capture_output=True, timeout=args.timeout, check=False)
+                    return result.returncode != 0, line, what
+                except subprocess.TimeoutExpired:
+                    return True, line, what
+            finally:
+                copies.put(copy)
+
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            for done, (index, (dead, line, what)) in enumerate(zip(chosen, pool.map(killed, chosen), strict=True), 1):
+                if not dead:
+                    survivors.append(Mutant(line, what, index))
+                print(f"  [{done}/{len(chosen)}] {'killed  ' if dead else 'SURVIVED'} line {line}: {what}", flush=True)
     score = 1 - len(survivors) / len(chosen) if chosen else 1.0
     print(f"\nmutation score: {score:.0%} ({len(chosen) - len(survivors)} of {len(chosen)} killed)")
     for mutant in survivors:
