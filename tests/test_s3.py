@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import sys
 import uuid
 from collections import Counter
@@ -34,7 +33,6 @@ from fakes import SCRIPT, FakeIND, FakePushover, Workdir
 boto3 = pytest.importorskip("boto3", reason="the S3 tests need boto3: pip install -r tests/requirements.txt")
 pytest.importorskip("moto.server", reason="the S3 tests need moto: pip install -r tests/requirements.txt")
 from botocore.exceptions import ClientError  # noqa: E402 - after the skip
-from moto.server import ThreadedMotoServer  # noqa: E402 - after the skip
 
 # ind_alert.py is a script beside tests/, not an installed package: make it importable under plain
 # `pytest` too, not only `python -m pytest` from the repository root.
@@ -107,17 +105,7 @@ def state_doc(*slots: SlotSpec, history: str | None = None) -> dict[str, Any]:
 # ------------------------------------------------------------------ S3 on loopback
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 (and IAM) server on a free loopback port, for this module."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+# s3_endpoint (moto's server on loopback, one per module) is a fixture of conftest.py.
 
 
 @pytest.fixture(scope="module")
