@@ -1104,3 +1104,131 @@ def test_a_bare_404_on_the_first_read_is_no_state_yet_like_no_such_key(
     assert found is not None
     assert slots_doc(found.body) == state_doc(first, history=day(10))
     assert version_count(s3, bucket) == 1
+
+
+def test_a_write_that_keeps_conflicting_is_tried_5_times_then_exits_1(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+) -> None:
+    """README: when another run wrote in between, ind-alert reads again, merges and tries again, up to 5
+    times; then "s3://… kept changing during this run" and exit 1. Here another run writes just before each
+    of our writes, so S3 refuses every one (412): exactly 5 writes, each after a fresh read, and the other
+    run's last state stays as it wrote it."""
+    ours = (day(10), "09:00", "09:10")
+    ind.set_slots("AM", "BIO", 1, [ours])
+    rivals: list[SlotSpec] = []
+
+    def rival_writes_first() -> None:
+        rivals.append((day(20 + len(rivals)), "10:00", "10:10"))
+        s3.put_object(Bucket=bucket, Key=KEY, Body=json.dumps(state_doc(rivals[-1])).encode())
+
+    proxy.before_put = rival_writes_first
+
+    result = run("--state", url(bucket), env=proxy_env)
+
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        (
+            f"error: {url(bucket)} kept changing during this run; it will be retried next run;"
+            " nothing more is pushed this run, so nothing is pushed twice"
+        )
+    ]
+    assert proxy.requests.count("PUT") == 5
+    assert proxy.requests[:10] == ["GET", "PUT"] * 5  # every write comes after a fresh read
+    assert len(rivals) == 5
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body) == state_doc(rivals[4])  # the other run's, never overwritten
+    assert version_count(s3, bucket) == 5  # the other run's writes only
+    assert pushed_lines(pushover) == Counter({label(ours): 1})
+
+
+def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_where_it_should(
+    run: Run,
+    workdir: Workdir,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+) -> None:
+    """Another run writes between our read and our write, and its state differs in more than sent slots:
+    another alert, an outage ours no longer sees, an emergency push, the day's secret check, the quota
+    notice. The merge keeps all of it, except where direction matters (merge_states(ours, theirs)): the
+    day's history point already stored (theirs) wins, our successful check clears its outage, and our
+    secret check is kept. Swapped arguments bring back a stale outage, our later history point and the
+    other run's rejected-key record."""
+    # Den Haag first: it is checked (and succeeds) before the Amsterdam push whose save meets the conflict.
+    workdir.write_config(
+        f'[[alert]]\nname = "Den Haag biometrics"\ndesk = "DH"\nproduct = "BIO"\n\n'
+        f'[[alert]]\nname = "{ALERT}"\ndesk = "AM"\nproduct = "BIO"\n'
+    )
+    known, new, theirs = (day(10), "09:00", "09:10"), (day(10), "09:10", "09:20"), (day(11), "13:40", "13:50")
+    secret_key = "0123456789abcdef0123456789abcdef"
+    initial = {
+        "version": 2,
+        "alerts": {ALERT: {"sent": {"you": [slot_id(known)]}, "history": {day(-2): day(12)}}},
+        "validated": {"fingerprint": "checked yesterday", "key": secret_key, "day": day(-1), "problems": []},
+    }
+    put_state(s3, bucket, json.dumps(initial, indent=2, sort_keys=True) + "\n")
+    now = int(datetime.now(ind_alert.AMSTERDAM).timestamp())
+    utrecht = {"sent": {"you": [f"UT {day(15)} 10:00-10:10"]}, "history": {day(-1): day(15)}}
+    emergency = {"slots": [slot_id(theirs)], "expires": now + 3600}
+    rejected = "recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret"
+    rival = {
+        "version": 2,
+        "alerts": {
+            ALERT: {
+                "sent": {"you": [slot_id(known), slot_id(theirs)]},
+                "emergencies": {"rival-tag": emergency},
+                "history": {day(-2): day(12), day(0): day(11)},
+            },
+            "Den Haag biometrics": {"sent": {}, "failing_since": now - 600},
+            "Utrecht documents": utrecht,
+        },
+        "quota_notified": now + 86_400,
+        "validated": {"fingerprint": "f" * 64, "key": secret_key, "day": day(0), "problems": [rejected]},
+    }
+    writes: list[int] = []
+
+    def rival_writes_once() -> None:
+        writes.append(1)
+        if len(writes) == 1:
+            s3.put_object(Bucket=bucket, Key=KEY, Body=json.dumps(rival).encode())
+
+    proxy.before_put = rival_writes_once
+    ind.set_slots("DH", "BIO", 1, [])
+    ind.set_slots("AM", "BIO", 1, [known, new])
+
+    result = run("--state", url(bucket), env=proxy_env)
+
+    assert result.returncode == 0, result.stderr
+    assert error_lines(result.stderr) == []
+    assert pushed_lines(pushover) == Counter({label(new): 1})
+    assert proxy.requests.count("PUT") == 2  # refused once (412), then the merged state
+    found = stored(s3, bucket)
+    assert found is not None
+    merged = json.loads(found.body)
+    ours_checked = merged.pop("validated")
+    assert ours_checked.pop("fingerprint") != "f" * 64
+    assert ours_checked == {"key": secret_key, "day": day(0), "problems": []}  # our check, not theirs
+    assert merged == {
+        "version": 2,
+        "alerts": {
+            ALERT: {
+                "sent": {"you": [slot_id(known), slot_id(new), slot_id(theirs)]},
+                "emergencies": {"rival-tag": emergency},
+                "history": {day(-2): day(12), day(0): day(11)},  # their point for today was stored first
+            },
+            "Den Haag biometrics": {"sent": {}, "history": {day(0): None}},  # our check is the newer one
+            "Utrecht documents": utrecht,
+        },
+        "quota_notified": now + 86_400,
+    }
