@@ -34,7 +34,6 @@ from fakes import SCRIPT, FakeIND, FakePushover, script_env, start_script, wait_
 boto3 = pytest.importorskip("boto3", reason="the Lambda tests need boto3: pip install -r tests/requirements.txt")
 pytest.importorskip("moto.server", reason="the Lambda tests need moto: pip install -r tests/requirements.txt")
 from botocore.exceptions import ClientError  # noqa: E402 - after the skip
-from moto.server import ThreadedMotoServer  # noqa: E402 - after the skip
 
 REPO = SCRIPT.parent
 if str(REPO) not in sys.path:
@@ -86,16 +85,7 @@ def label(spec: tuple[str, str, str]) -> str:
 # ------------------------------------------------------------------ S3 on loopback
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+# s3_endpoint (moto's server on loopback, one per module) is a fixture of conftest.py.
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,23 @@ so the interleaving is exact rather than left to timing.
 
 from __future__ import annotations
 
+import http.client
 import importlib
 import json
-import logging
+import socket
+import struct
 import sys
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -34,7 +39,6 @@ from fakes import SCRIPT, FakeIND, FakePushover, Workdir
 boto3 = pytest.importorskip("boto3", reason="the S3 tests need boto3: pip install -r tests/requirements.txt")
 pytest.importorskip("moto.server", reason="the S3 tests need moto: pip install -r tests/requirements.txt")
 from botocore.exceptions import ClientError  # noqa: E402 - after the skip
-from moto.server import ThreadedMotoServer  # noqa: E402 - after the skip
 
 # ind_alert.py is a script beside tests/, not an installed package: make it importable under plain
 # `pytest` too, not only `python -m pytest` from the repository root.
@@ -107,17 +111,7 @@ def state_doc(*slots: SlotSpec, history: str | None = None) -> dict[str, Any]:
 # ------------------------------------------------------------------ S3 on loopback
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 (and IAM) server on a free loopback port, for this module."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+# s3_endpoint (moto's server on loopback, one per module) is a fixture of conftest.py.
 
 
 @pytest.fixture(scope="module")
@@ -917,3 +911,324 @@ def test_watch_mode_goes_on_when_s3_is_out_of_reach_for_a_moment(
         ALERT
         in json.loads(stored(boto3.client("s3", endpoint_url=real.client.meta.endpoint_url), bucket).body)["alerts"]
     )  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------ S3 misbehaving on the wire
+
+# Hop-by-hop and length headers: the relay sets its own.
+HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "expect", "content-length"}
+
+
+class S3Proxy(ThreadingHTTPServer):
+    """A loopback stand-in at ``AWS_ENDPOINT_URL_S3`` that relays every request to moto and records it,
+    except what a test scripts for the state object (``/bucket/key``):
+
+    - ``answer["PUT"] = "reset"``: the connection is reset without an answer, as a dropped network does;
+    - ``answer["GET"] = "404"``: a bare 404 without a body, for which botocore's error code is ``"404"``
+      (real S3 answers HEAD so, and a GET through some proxies and S3-compatible stores);
+    - ``before_put()``: called before a PUT of the object is relayed, e.g. another run writing first.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str, key_path: str) -> None:
+        super().__init__(("127.0.0.1", 0), S3Relay)
+        self.upstream = urlsplit(upstream)
+        self.key_path = key_path
+        self.answer: dict[str, str] = {}
+        self.before_put: Callable[[], None] = lambda: None
+        self.requests: list[str] = []  # "PUT", "GET", ... of the state object, in order
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join(timeout=10)
+
+
+class S3Relay(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: S3Proxy
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        proxy = self.server
+        scripted = urlsplit(self.path).path == proxy.key_path
+        if scripted:
+            proxy.requests.append(self.command)
+        answer = proxy.answer.get(self.command) if scripted else None
+        if answer == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if answer == "404":
+            self.send_response_only(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if scripted and self.command == "PUT":
+            proxy.before_put()
+        upstream = http.client.HTTPConnection(proxy.upstream.hostname or "", proxy.upstream.port, timeout=10)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            got = upstream.getresponse()
+            data = got.read()
+        finally:
+            upstream.close()
+        self.send_response_only(got.status, got.reason)
+        for name, value in got.getheaders():
+            if name.lower() not in HOP_HEADERS:
+                self.send_header(name, value)
+        length = got.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data))
+        self.send_header("Content-Length", length)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_HEAD = do_PUT = do_POST = do_DELETE = do_GET
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str, bucket: str) -> Iterator[S3Proxy]:
+    """An S3Proxy in front of moto for the state object of ``bucket``."""
+    server = S3Proxy(s3_endpoint, f"/{bucket}/{KEY}")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def proxy_env(s3_env: dict[str, str], proxy: S3Proxy) -> dict[str, str]:
+    """The user's S3 settings, with the endpoint at the proxy."""
+    return {**s3_env, "AWS_ENDPOINT_URL_S3": proxy.url}
+
+
+TWO_ALERTS = f"""
+[[alert]]
+name = "{ALERT}"
+desk = "AM"
+product = "BIO"
+
+[[alert]]
+name = "Den Haag biometrics"
+desk = "DH"
+product = "BIO"
+"""
+
+
+def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
+    run: Run,
+    workdir: Workdir,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+) -> None:
+    """The read works, every write of the state is reset on the wire: the run must fail (exit 1) in one
+    line, leave the object as it was, and push nothing after the push it could not record, or each later
+    push would repeat on every run. The next run, with S3 back, pushes the unrecorded slot once more."""
+    workdir.write_config(TWO_ALERTS)
+    known, new_am, new_dh = (day(10), "09:00", "09:10"), (day(10), "09:10", "09:20"), (day(12), "11:00", "11:10")
+    before = put_state(s3, bucket, json.dumps(state_doc(known), indent=2, sort_keys=True) + "\n")
+    ind.set_slots("AM", "BIO", 1, [known, new_am])
+    ind.set_slots("DH", "BIO", 1, [new_dh])
+    proxy.answer["PUT"] = "reset"
+
+    result = run("--state", url(bucket), env=proxy_env, patch_sleep=True)  # botocore's retry pauses
+
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        (
+            f"error: S3 could not be reached for {url(bucket)} (ConnectionClosedError); check AWS_REGION and"
+            " AWS_ENDPOINT_URL_S3; nothing more is pushed this run, so nothing is pushed twice"
+        )
+    ]
+    assert f"{ALERT}: 2 open, 2 match, 1 new, pushed" in result.stdout.splitlines()
+    assert "Den Haag biometrics: 1 open, 1 match, 1 new, push failed" in result.stdout.splitlines()
+    assert pushed_lines(pushover) == Counter({label(new_am): 1})  # Den Haag's push never went out
+    assert proxy.requests[0] == "GET"
+    assert set(proxy.requests[1:]) == {"PUT"}  # every attempt was a write, none a merge after a conflict
+    assert stored(s3, bucket) == before
+    assert version_count(s3, bucket) == 1
+    assert not (workdir / "state").exists()  # not recorded anywhere else either
+
+    proxy.answer.clear()
+    again = run("--state", url(bucket), env=proxy_env)
+
+    assert again.returncode == 0, again.stderr
+    assert pushed_lines(pushover) == Counter({label(new_am): 2, label(new_dh): 1})
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body)["alerts"][ALERT]["sent"] == {"you": [slot_id(known), slot_id(new_am)]}
+
+
+@pytest.mark.parametrize("missing", ["NoSuchKey", "404"], ids=["moto's NoSuchKey", "a bare 404"])
+def test_a_bare_404_on_the_first_read_is_no_state_yet_like_no_such_key(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+    missing: str,
+) -> None:
+    """S3 (or a store or proxy in front of it) can answer a missing object with a bare 404, error code "404"
+    rather than "NoSuchKey". It must start empty as a first run does, not be refused as an S3 error."""
+    first = (day(10), "09:00", "09:10")
+    ind.set_slots("AM", "BIO", 1, [first])
+    if missing == "404":
+        proxy.answer["GET"] = "404"
+
+    result = run("--state", url(bucket), env=proxy_env)
+
+    assert result.returncode == 0, result.stderr
+    assert error_lines(result.stderr) == []
+    assert f"{ALERT}: 1 open, 1 match, 1 new, pushed" in result.stdout.splitlines()
+    assert pushed_lines(pushover) == Counter({label(first): 1})
+    assert proxy.requests == ["GET", "PUT"]
+    found = stored(s3, bucket)
+    assert found is not None
+    assert slots_doc(found.body) == state_doc(first, history=day(10))
+    assert version_count(s3, bucket) == 1
+
+
+def test_a_write_that_keeps_conflicting_is_tried_5_times_then_exits_1(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+) -> None:
+    """README: when another run wrote in between, ind-alert reads again, merges and tries again, up to 5
+    times; then "s3://… kept changing during this run" and exit 1. Here another run writes just before each
+    of our writes, so S3 refuses every one (412): exactly 5 writes, each after a fresh read, and the other
+    run's last state stays as it wrote it."""
+    ours = (day(10), "09:00", "09:10")
+    ind.set_slots("AM", "BIO", 1, [ours])
+    rivals: list[SlotSpec] = []
+
+    def rival_writes_first() -> None:
+        rivals.append((day(20 + len(rivals)), "10:00", "10:10"))
+        s3.put_object(Bucket=bucket, Key=KEY, Body=json.dumps(state_doc(rivals[-1])).encode())
+
+    proxy.before_put = rival_writes_first
+
+    result = run("--state", url(bucket), env=proxy_env)
+
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        (
+            f"error: {url(bucket)} kept changing during this run; it will be retried next run;"
+            " nothing more is pushed this run, so nothing is pushed twice"
+        )
+    ]
+    assert proxy.requests.count("PUT") == 5
+    assert proxy.requests[:10] == ["GET", "PUT"] * 5  # every write comes after a fresh read
+    assert len(rivals) == 5
+    found = stored(s3, bucket)
+    assert found is not None
+    assert json.loads(found.body) == state_doc(rivals[4])  # the other run's, never overwritten
+    assert version_count(s3, bucket) == 5  # the other run's writes only
+    assert pushed_lines(pushover) == Counter({label(ours): 1})
+
+
+def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_where_it_should(
+    run: Run,
+    workdir: Workdir,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+) -> None:
+    """Another run writes between our read and our write, and its state differs in more than sent slots:
+    another alert, an outage ours no longer sees, an emergency push, the day's secret check, the quota
+    notice. The merge keeps all of it, except where direction matters (merge_states(ours, theirs)): the
+    day's history point already stored (theirs) wins, our successful check clears its outage, and our
+    secret check is kept. Swapped arguments bring back a stale outage, our later history point and the
+    other run's rejected-key record."""
+    # Den Haag first: it is checked (and succeeds) before the Amsterdam push whose save meets the conflict.
+    workdir.write_config(
+        f'[[alert]]\nname = "Den Haag biometrics"\ndesk = "DH"\nproduct = "BIO"\n\n'
+        f'[[alert]]\nname = "{ALERT}"\ndesk = "AM"\nproduct = "BIO"\n'
+    )
+    known, new, theirs = (day(10), "09:00", "09:10"), (day(10), "09:10", "09:20"), (day(11), "13:40", "13:50")
+    secret_key = "0123456789abcdef0123456789abcdef"
+    initial = {
+        "version": 2,
+        "alerts": {ALERT: {"sent": {"you": [slot_id(known)]}, "history": {day(-2): day(12)}}},
+        "validated": {"fingerprint": "checked yesterday", "key": secret_key, "day": day(-1), "problems": []},
+    }
+    put_state(s3, bucket, json.dumps(initial, indent=2, sort_keys=True) + "\n")
+    now = int(datetime.now(ind_alert.AMSTERDAM).timestamp())
+    utrecht = {"sent": {"you": [f"UT {day(15)} 10:00-10:10"]}, "history": {day(-1): day(15)}}
+    emergency = {"slots": [slot_id(theirs)], "expires": now + 3600}
+    rejected = "recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret"
+    rival = {
+        "version": 2,
+        "alerts": {
+            ALERT: {
+                "sent": {"you": [slot_id(known), slot_id(theirs)]},
+                "emergencies": {"rival-tag": emergency},
+                "history": {day(-2): day(12), day(0): day(11)},
+            },
+            "Den Haag biometrics": {"sent": {}, "failing_since": now - 600},
+            "Utrecht documents": utrecht,
+        },
+        "quota_notified": now + 86_400,
+        "validated": {"fingerprint": "f" * 64, "key": secret_key, "day": day(0), "problems": [rejected]},
+    }
+    writes: list[int] = []
+
+    def rival_writes_once() -> None:
+        writes.append(1)
+        if len(writes) == 1:
+            s3.put_object(Bucket=bucket, Key=KEY, Body=json.dumps(rival).encode())
+
+    proxy.before_put = rival_writes_once
+    ind.set_slots("DH", "BIO", 1, [])
+    ind.set_slots("AM", "BIO", 1, [known, new])
+
+    result = run("--state", url(bucket), env=proxy_env)
+
+    assert result.returncode == 0, result.stderr
+    assert error_lines(result.stderr) == []
+    assert pushed_lines(pushover) == Counter({label(new): 1})
+    assert proxy.requests.count("PUT") == 2  # refused once (412), then the merged state
+    found = stored(s3, bucket)
+    assert found is not None
+    merged = json.loads(found.body)
+    ours_checked = merged.pop("validated")
+    assert ours_checked.pop("fingerprint") != "f" * 64
+    assert ours_checked == {"key": secret_key, "day": day(0), "problems": []}  # our check, not theirs
+    assert merged == {
+        "version": 2,
+        "alerts": {
+            ALERT: {
+                "sent": {"you": [slot_id(known), slot_id(new), slot_id(theirs)]},
+                "emergencies": {"rival-tag": emergency},
+                "history": {day(-2): day(12), day(0): day(11)},  # their point for today was stored first
+            },
+            "Den Haag biometrics": {"sent": {}, "history": {day(0): None}},  # our check is the newer one
+            "Utrecht documents": utrecht,
+        },
+        "quota_notified": now + 86_400,
+    }
