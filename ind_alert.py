@@ -2419,7 +2419,8 @@ class S3Store:
                 if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
                     raise StateError(self.explain(exc), 1) from None
             except (BotoCoreError, TimedOut) as exc:
-                raise StateError(self.explain(exc), 1) from None
+                what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({type(exc).__name__})"
+                raise StateError(f"S3 {what} while saving {self.location}; it keeps its last save", 1) from None
             # Another run wrote first: take its state in, then try again on top of it.
             try:
                 theirs = self.load()

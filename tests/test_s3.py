@@ -68,9 +68,13 @@ def day(ahead: int) -> str:
     return (datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=ahead)).isoformat()
 
 
-SLOT_0: SlotSpec = (day(10), "09:00", "09:10")
-SLOT_1: SlotSpec = (day(10), "09:10", "09:20")
-SLOT_2: SlotSpec = (day(11), "13:40", "13:50")
+SLOTS = ((10, "09:00", "09:10"), (10, "09:10", "09:20"), (11, "13:40", "13:50"))  # days ahead, start, end
+
+
+def spec(n: int) -> SlotSpec:
+    """Slot ``n`` of SLOTS, dated from Amsterdam's today now: never when the tests are collected."""
+    ahead, start, end = SLOTS[n]
+    return (day(ahead), start, end)
 
 
 def slot_id(slot: SlotSpec) -> str:
@@ -274,18 +278,18 @@ def test_the_endpoint_enforces_conditional_writes(s3: Any, bucket: str) -> None:
 def test_the_first_run_creates_the_object_with_the_pushed_slots(
     run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [SLOT_1, SLOT_0])
+    ind.set_slots("AM", "BIO", 1, [spec(1), spec(0)])
 
     result = run("--state", url(bucket), env=s3_env)
 
     assert result.returncode == 0, result.stderr
     assert f"{ALERT}: 2 open, 2 match, 2 new, pushed" in result.stdout
     assert len(pushover.delivered) == 1
-    assert pushed_lines(pushover)[label(SLOT_0)] == 1
-    assert pushed_lines(pushover)[label(SLOT_1)] == 1
+    assert pushed_lines(pushover)[label(spec(0))] == 1
+    assert pushed_lines(pushover)[label(spec(1))] == 1
     found = stored(s3, bucket)
     assert found is not None
-    expected = state_doc(SLOT_0, SLOT_1, history=day(10))
+    expected = state_doc(spec(0), spec(1), history=day(10))
     assert slots_doc(found.body) == expected
     assert found.body.decode() == json.dumps(json.loads(found.body), indent=2, sort_keys=True) + "\n"
     assert found.content_type == "application/json"
@@ -296,7 +300,7 @@ def test_the_first_run_creates_the_object_with_the_pushed_slots(
 def test_an_idle_run_leaves_the_object_as_it_is(
     run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [SLOT_0, SLOT_1])
+    ind.set_slots("AM", "BIO", 1, [spec(0), spec(1)])
     assert run("--state", url(bucket), env=s3_env).returncode == 0
     before = stored(s3, bucket)
 
@@ -313,14 +317,14 @@ def test_an_idle_run_leaves_the_object_as_it_is(
 def test_ind_alert_state_chooses_s3_when_no_state_flag_is_given(
     run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+    ind.set_slots("AM", "BIO", 1, [spec(0)])
 
     result = run(env={**s3_env, "IND_ALERT_STATE": url(bucket)})
 
     assert result.returncode == 0, result.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(SLOT_0, history=day(10))
+    assert slots_doc(found.body) == state_doc(spec(0), history=day(10))
     assert not (config.parent / "state").exists()
 
 
@@ -350,14 +354,14 @@ def test_a_missing_object_starts_empty_and_nothing_is_written_when_nothing_is_ne
 def test_a_dry_run_reads_the_object_and_never_writes_it(
     run: Run, config: Path, ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, s3_env: dict[str, str]
 ) -> None:
-    before = put_state(s3, bucket, json.dumps(state_doc(SLOT_0)))
-    ind.set_slots("AM", "BIO", 1, [SLOT_0, SLOT_2])
+    before = put_state(s3, bucket, json.dumps(state_doc(spec(0))))
+    ind.set_slots("AM", "BIO", 1, [spec(0), spec(2)])
 
     result = run("--dry-run", "--state", url(bucket), env=s3_env)
 
     assert result.returncode == 0, result.stderr
-    assert label(SLOT_2) in result.stdout
-    assert label(SLOT_0) not in result.stdout  # already pushed, as the object says
+    assert label(spec(2)) in result.stdout
+    assert label(spec(0)) not in result.stdout  # already pushed, as the object says
     assert stored(s3, bucket) == before
     assert pushover.messages == []
 
@@ -384,7 +388,7 @@ def test_an_unreadable_object_is_refused_with_exit_2_and_left_as_it_is(
     why: str,
 ) -> None:
     before = put_state(s3, bucket, body)
-    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+    ind.set_slots("AM", "BIO", 1, [spec(0)])
 
     result = run("--state", url(bucket), env=s3_env)
 
@@ -449,18 +453,18 @@ def test_without_boto3_a_state_file_still_works(
     run: Run, config: Path, workdir: Workdir, ind: FakeIND, pushover: FakePushover, without_boto3: dict[str, str]
 ) -> None:
     """boto3 is imported only when an s3:// state is used."""
-    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+    ind.set_slots("AM", "BIO", 1, [spec(0)])
 
     result = run(env=without_boto3)
 
     assert result.returncode == 0, result.stderr
-    assert slots_doc(workdir.state.read_text()) == state_doc(SLOT_0, history=day(10))
+    assert slots_doc(workdir.state.read_text()) == state_doc(spec(0), history=day(10))
 
 
 def test_the_aws_secret_key_never_appears_in_the_output_at_verbose(
     run: Run, config: Path, ind: FakeIND, pushover: FakePushover, bucket: str, s3_env: dict[str, str]
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+    ind.set_slots("AM", "BIO", 1, [spec(0)])
 
     first = run("-v", "--state", url(bucket), env=s3_env)
     idle = run("-v", "--state", url(bucket), env=s3_env)
@@ -493,7 +497,7 @@ def test_a_least_privilege_policy_for_the_one_key_is_enough(
         ]
     )
     env = as_user(s3_env, key_id, secret)
-    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+    ind.set_slots("AM", "BIO", 1, [spec(0)])
 
     with iam_enforced():
         first = run("--state", url(bucket), env=env)
@@ -503,7 +507,7 @@ def test_a_least_privilege_policy_for_the_one_key_is_enough(
     assert idle.returncode == 0, idle.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(SLOT_0, history=day(10))
+    assert slots_doc(found.body) == state_doc(spec(0), history=day(10))
     assert version_count(s3, bucket) == 1
     assert len(pushover.delivered) == 1
 
@@ -521,8 +525,8 @@ def test_denied_access_to_the_object_is_one_line_saying_what_to_allow(
 ) -> None:
     # A policy written for another key: the usual mistake.
     key_id, secret = iam_user([allow(["s3:GetObject", "s3:PutObject"], f"arn:aws:s3:::{bucket}/state/other.json")])
-    before = put_state(s3, bucket, json.dumps(state_doc(SLOT_0)))
-    ind.set_slots("AM", "BIO", 1, [SLOT_0, SLOT_1])
+    before = put_state(s3, bucket, json.dumps(state_doc(spec(0))))
+    ind.set_slots("AM", "BIO", 1, [spec(0), spec(1)])
 
     with iam_enforced():
         result = run("-v", "--state", url(bucket), env=as_user(s3_env, key_id, secret))
@@ -551,7 +555,7 @@ def test_denied_writing_is_a_failure_to_act_on_with_exit_1(
     key_id, secret = iam_user(
         [allow(["s3:GetObject"], f"arn:aws:s3:::{bucket}/{KEY}"), allow(["s3:ListBucket"], f"arn:aws:s3:::{bucket}")]
     )
-    ind.set_slots("AM", "BIO", 1, [SLOT_0])
+    ind.set_slots("AM", "BIO", 1, [spec(0)])
 
     with iam_enforced():
         result = run("--state", url(bucket), env=as_user(s3_env, key_id, secret))
@@ -664,13 +668,13 @@ def test_two_overlapping_runs_record_both_slots_and_push_each_once(
     aws_environ: None, ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], s3: Any, bucket: str, initial: str
 ) -> None:
     """Runs A and B read the same state; A saves between B's load and B's save; B must not lose A's slot."""
-    already = [SLOT_0] if initial == "an object exists" else []
+    already = [spec(0)] if initial == "an object exists" else []
     if already:
         put_state(s3, bucket, json.dumps(state_doc(*already), indent=2, sort_keys=True) + "\n")
     versions_before = version_count(s3, bucket)
     with FakeIND() as ind_b:
-        ind.set_slots("AM", "BIO", 1, [*already, SLOT_1])  # what run A sees
-        ind_b.set_slots("AM", "BIO", 1, [*already, SLOT_2])  # what run B sees, a moment later
+        ind.set_slots("AM", "BIO", 1, [*already, spec(1)])  # what run A sees
+        ind_b.set_slots("AM", "BIO", 1, [*already, spec(2)])  # what run B sees, a moment later
         run_a = make_runner(ind, pushover, secrets, ind_alert.S3Store.from_url(url(bucket)))
         codes: list[int] = []
         run_b = make_runner(
@@ -686,16 +690,16 @@ def test_two_overlapping_runs_record_both_slots_and_push_each_once(
     found = stored(s3, bucket)
     assert found is not None
     # Both runs record today's earliest slot (A: day 10, B without A's slot: day 10 or 11); A's stored one wins.
-    assert slots_doc(found.body) == state_doc(*already, SLOT_1, SLOT_2, history=day(10))
+    assert slots_doc(found.body) == state_doc(*already, spec(1), spec(2), history=day(10))
     assert version_count(s3, bucket) == versions_before + 2  # A's write, then B's merged write
     lines = pushed_lines(pushover)
-    assert lines[label(SLOT_1)] == 1
-    assert lines[label(SLOT_2)] == 1
-    assert lines[label(SLOT_0)] == 0
+    assert lines[label(spec(1))] == 1
+    assert lines[label(spec(2))] == 1
+    assert lines[label(spec(0))] == 0
     assert len(pushover.delivered) == 2
 
     # A third run that sees all of them has nothing to push and nothing to write.
-    ind.set_slots("AM", "BIO", 1, [*already, SLOT_1, SLOT_2])
+    ind.set_slots("AM", "BIO", 1, [*already, spec(1), spec(2)])
     assert make_runner(ind, pushover, secrets, ind_alert.S3Store.from_url(url(bucket))).run() == 0
     assert len(pushover.delivered) == 2
     assert stored(s3, bucket) == found
@@ -725,7 +729,7 @@ def test_a_save_that_keeps_losing_the_race_gives_up_after_its_attempts_with_exit
     store = ind_alert.S3Store.from_url(url(bucket))
     rival = RivalWritesFirst(store.client, bucket)
     store.client, store.attempts = rival, 3
-    ours = ind_alert.state_from_json(json.dumps(state_doc(SLOT_0)), "test")
+    ours = ind_alert.state_from_json(json.dumps(state_doc(spec(0))), "test")
 
     with pytest.raises(ind_alert.StateError) as failed:
         store.save(ours)
@@ -750,7 +754,8 @@ def merged(ours: dict[str, Any], theirs: dict[str, Any], **state: Any) -> Any:
     return ind_alert.merge_states(ind_alert.State(ours, **state), ind_alert.State(theirs))
 
 
-A_ID, B_ID, C_ID = slot_id(SLOT_0), slot_id(SLOT_1), slot_id(SLOT_2)
+# merge_states compares slot ids as text: any three distinct ones will do.
+A_ID, B_ID, C_ID = "AM 2026-12-03 09:00-09:10", "AM 2026-12-03 09:10-09:20", "AM 2026-12-04 13:40-13:50"
 
 
 def test_merge_counts_a_slot_pushed_by_either_run_as_pushed() -> None:
@@ -1051,8 +1056,8 @@ def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
     assert result.returncode == 1
     assert error_lines(result.stderr) == [
         (
-            f"error: S3 could not be reached for {url(bucket)} (ConnectionClosedError); check AWS_REGION and"
-            " AWS_ENDPOINT_URL_S3; nothing more is pushed this run, so nothing is pushed twice"
+            f"error: S3 could not be reached (ConnectionClosedError) while saving {url(bucket)}; it keeps its last"
+            " save; nothing more is pushed this run, so nothing is pushed twice"
         )
     ]
     assert f"{ALERT}: 2 open, 2 match, 1 new, pushed" in result.stdout.splitlines()
