@@ -1687,11 +1687,14 @@ class Outcome:
 
 
 def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
-    """The implicit recipient was called "default" before it was "you": what it was sent stays sent."""
+    """The implicit recipient was called "default" before it was "you": what it was sent stays sent.
+
+    A state merged from runs on both sides of the rename has both names: what either was sent stays sent.
+    """
     sent = dict(alert_state.sent)
-    if not implicit or LEGACY_RECIPIENT not in sent or DEFAULT_RECIPIENT.name in sent:
+    if not implicit or LEGACY_RECIPIENT not in sent:
         return alert_state
-    sent[DEFAULT_RECIPIENT.name] = sent.pop(LEGACY_RECIPIENT)
+    sent[DEFAULT_RECIPIENT.name] = sent.pop(LEGACY_RECIPIENT) | sent.get(DEFAULT_RECIPIENT.name, frozenset())
     return dataclasses.replace(alert_state, sent=sent)
 
 

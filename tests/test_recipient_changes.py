@@ -225,6 +225,22 @@ def test_a_state_that_still_calls_the_single_user_default_pushes_nothing_again(
     assert sent(workdir) == {"you": [slot_id(21), slot_id(22)]}
 
 
+def test_a_merged_state_with_both_default_and_you_pushes_neither_s_slots_again(
+    run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
+) -> None:
+    """Catches "default" being ignored, or overwriting "you", in a state that has both: two runs' states
+    merged while one ind-alert still wrote "default" (commit-state.sh, or a shared S3 state)."""
+    workdir.write_config(alert())
+    seed_state(workdir, {ALERT: {"sent": {"default": [slot_id(21)], "you": [slot_id(22)]}}})
+    ind.set_slots("AM", "DOC", 1, [slot(21), slot(22), slot(23)])
+
+    result = run()
+
+    assert result.returncode == 0, result.output
+    assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(23))]
+    assert sent(workdir) == {"you": [slot_id(21), slot_id(22), slot_id(23)]}
+
+
 def test_a_recipient_named_default_in_a_recipients_table_is_not_renamed(
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
 ) -> None:
