@@ -329,8 +329,9 @@ class AlertState:
     sent: Mapping[str, frozenset[str]] = field(default_factory=dict)  # recipient -> slot ids
     emergencies: Mapping[str, Emergency] = field(default_factory=dict)  # tag -> emergency
     failing_since: int | None = None  # unix time of the first failed check in a row
-    blind_notified: bool = False
+    blind_notified: bool = False  # the blind push went out: to everyone it is for, or to blind_told
     history: Mapping[str, str | None] = field(default_factory=dict)  # Amsterdam day -> earliest matching date
+    blind_told: frozenset[str] = frozenset()  # when not everyone: who was told it is blind, not yet it checks again
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,7 @@ class State:
     repository: str | None = None
     quota_notified: int | None = None  # X-Limit-App-Reset of the quota period already warned about
     validated: Validation | None = None
+    quota_told: frozenset[str] = frozenset()  # when not everyone was warned about that period: who was
 
 
 # ------------------------------------------------------------------- config
@@ -1367,6 +1369,8 @@ def state_to_json(state: State) -> str:
             doc["failing_since"] = a.failing_since
         if a.blind_notified:
             doc["blind_notified"] = True
+        if a.blind_told:
+            doc["blind_told"] = sorted(a.blind_told)
         if a.history:
             doc["history"] = dict(a.history)
         if doc != {"sent": {}}:
@@ -1374,6 +1378,8 @@ def state_to_json(state: State) -> str:
     out: dict[str, Any] = {"version": STATE_VERSION, "alerts": alerts}
     if state.quota_notified is not None:
         out["quota_notified"] = state.quota_notified
+    if state.quota_told:
+        out["quota_told"] = sorted(state.quota_told)
     if v := state.validated:
         out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": list(v.problems)}
     if state.repository and (alerts or len(out) > 2):
@@ -1436,11 +1442,17 @@ def slot_ids(value: Any, where: str, desk: str | None) -> frozenset[str]:
     return frozenset(ids)
 
 
+def recipient_names(value: Any, where: str) -> frozenset[str]:
+    """A list of recipient names."""
+    expect(isinstance(value, list) and all(isinstance(n, str) for n in value), f"{where} is not a list of names")
+    return frozenset(value)
+
+
 def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
     """One alert's state, checked key by key. desk is set when reading version 1 (its ids name no desk)."""
     where = f'alert "{name}"'
     expect(isinstance(doc, dict), f"{where} is not an object")
-    extra = set(doc) - {"sent", "emergencies", "failing_since", "blind_notified", "history"}
+    extra = set(doc) - {"sent", "emergencies", "failing_since", "blind_notified", "blind_told", "history"}
     expect(not extra, f"{where} has unknown keys {sorted(extra)}")
     sent = doc.get("sent", {})
     expect(isinstance(sent, dict), f"{where}: sent is not an object")
@@ -1465,6 +1477,7 @@ def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
         failing_since=failing,
         blind_notified=blind,
         history=prune_history(history),
+        blind_told=recipient_names(doc.get("blind_told", []), f"{where}: blind_told"),
     )
 
 
@@ -1490,7 +1503,7 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         if is_int(version, STATE_VERSION + 1):
             raise Invalid(f"version {version} is newer than this ind-alert reads ({STATE_VERSION}): update it")
         expect(is_int(version, 1, STATE_VERSION), f"no version this ind-alert reads ({STATE_VERSION})")
-        extra = set(doc) - {"version", "alerts", "repository", "quota_notified", "validated"}
+        extra = set(doc) - {"version", "alerts", "repository", "quota_notified", "quota_told", "validated"}
         expect(not extra, f"unknown keys {sorted(extra)}")
         expect(isinstance(doc.get("alerts"), dict), "alerts is not an object")
         repository, quota = doc.get("repository"), doc.get("quota_notified")
@@ -1504,7 +1517,7 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         if version == 1:  # an alert no longer configured has nothing to keep, and no desk to give its ids
             alerts = {name: a for name, a in alerts.items() if name in desks}
         validated = validation_from(doc["validated"]) if "validated" in doc else None
-        return State(alerts, repository, quota, validated)
+        return State(alerts, repository, quota, validated, recipient_names(doc.get("quota_told", []), "quota_told"))
     except Invalid as exc:
         raise StateError(
             f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
@@ -1528,6 +1541,7 @@ def merge_states(ours: State, theirs: State) -> State:
         recipients = set(mine.sent) | set(other.sent)
         # Our check is the newer one, but a blind push either run sent must still get its "checking again".
         blind = mine.blind_notified or other.blind_notified
+        told_lists = [a.blind_told for a in (mine, other) if a.blind_notified]
         failing = [t for t in (mine.failing_since, other.failing_since) if t is not None]
         alerts[name] = AlertState(
             sent={r: mine.sent.get(r, frozenset()) | other.sent.get(r, frozenset()) for r in recipients},
@@ -1535,9 +1549,18 @@ def merge_states(ours: State, theirs: State) -> State:
             failing_since=min(failing) if failing and (mine.failing_since is not None or blind) else None,
             blind_notified=blind,
             history=prune_history({**mine.history, **other.history}),
+            blind_told=told_by_either(told_lists),
         )
     quota = max((q for q in (ours.quota_notified, theirs.quota_notified) if q is not None), default=None)
-    return State(alerts, ours.repository, quota, ours.validated or theirs.validated)
+    quota_told = told_by_either(
+        [s.quota_told for s in (ours, theirs) if quota is not None and s.quota_notified == quota]
+    )
+    return State(alerts, ours.repository, quota, ours.validated or theirs.validated, quota_told)
+
+
+def told_by_either(told_lists: Sequence[frozenset[str]]) -> frozenset[str]:
+    """Who two runs told of the same notice: everyone (no names) when either told everyone, else both's."""
+    return frozenset() if any(not told for told in told_lists) else frozenset().union(*told_lists)
 
 
 def merge_texts(ours: str, theirs: str) -> str:
@@ -1686,12 +1709,28 @@ class Outcome:
         return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}{failed}"
 
 
+def told(notified: bool, names: frozenset[str], everyone: set[str]) -> set[str]:
+    """Who got a notice, as the state keeps it: nobody, the names kept, or (none kept) everyone it is for."""
+    return set(names or everyone) if notified else set()
+
+
+def told_record(reached: set[str], everyone: set[str]) -> tuple[bool, frozenset[str]]:
+    """How the state keeps who got a notice: whether anyone did, and who when that is not everyone."""
+    reached = reached & everyone  # a recipient no longer configured is not waited for
+    if everyone <= reached:
+        return True, frozenset()
+    return bool(reached), frozenset(reached)
+
+
 def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
-    """The implicit recipient was called "default" before it was "you": what it was sent stays sent."""
+    """The implicit recipient was called "default" before it was "you": what it was sent stays sent.
+
+    A state merged from runs on both sides of the rename has both names: what either was sent stays sent.
+    """
     sent = dict(alert_state.sent)
-    if not implicit or LEGACY_RECIPIENT not in sent or DEFAULT_RECIPIENT.name in sent:
+    if not implicit or LEGACY_RECIPIENT not in sent:
         return alert_state
-    sent[DEFAULT_RECIPIENT.name] = sent.pop(LEGACY_RECIPIENT)
+    sent[DEFAULT_RECIPIENT.name] = sent.pop(LEGACY_RECIPIENT) | sent.get(DEFAULT_RECIPIENT.name, frozenset())
     return dataclasses.replace(alert_state, sent=sent)
 
 
@@ -1903,28 +1942,40 @@ class Runner:
                     kept[tag] = emergency
         return dataclasses.replace(current, emergencies=kept)
 
-    def broadcast(self, alerts: Sequence[Alert], push: Push) -> bool:
-        """Send a notice about these alerts to their recipients (not the urgent-only ones)."""
-        names = {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
+    def audience(self, alerts: Iterable[Alert]) -> set[str]:
+        """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
+        return {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
+
+    def broadcast(self, names: Iterable[str], push: Push) -> set[str]:
+        """Send a notice to each of these recipients (one failing stops no other); the ones it reached."""
         if self.dry_run:
             say(f"would push: {push.title}")
-            return False
-        delivered = [self.deliver(self.config.recipients[name], push) for name in sorted(names)]  # no short cut
-        return all(delivered)
+            return set()
+        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push)}
 
     def recover(self, alert: Alert, current: AlertState) -> AlertState:
-        if current.blind_notified:
-            since = datetime.fromtimestamp(current.failing_since or 0, AMSTERDAM)
+        everyone = self.audience([alert])
+        waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
+        if waiting:
+            since = ""
+            if current.failing_since is not None:  # not known to those told after the others
+                since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
             push = Push.about(
                 f"ind-alert is checking again: {alert.name}",
-                f"IND answers again (it failed since {since:%a %d %b %H:%M}). Slots are pushed as usual.",
+                f"IND answers again{since}. Slots are pushed as usual.",
                 alert.product,
             )
-            if not self.broadcast([alert], push):
+            reached = self.broadcast(waiting, push)
+            if reached != waiting:
+                if reached:  # the outage is over; the others are told next run, and only they
+                    notified, names = told_record(waiting - reached, everyone)
+                    current = dataclasses.replace(
+                        current, failing_since=None, blind_notified=notified, blind_told=names
+                    )
+                    self.record(alert, current, delivered=True)
                 return current
-        delivered = current.blind_notified
-        current = dataclasses.replace(current, failing_since=None, blind_notified=False)
-        self.record(alert, current, delivered)
+        current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
+        self.record(alert, current, bool(waiting))
         return current
 
     def is_blind(self, alert: Alert, now: datetime) -> bool:
@@ -1933,9 +1984,16 @@ class Runner:
         return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
 
     def blind_alerts(self, now: datetime) -> None:
-        """One push when an alert's checks have all failed for blind_after_minutes."""
+        """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
         alerts = self.state.alerts
-        blind = [a for a in self.config.alerts if self.is_blind(a, now) and not alerts[a.name].blind_notified]
+        owed: dict[str, set[str]] = {}  # per blind alert: who has not been told yet
+        for a in self.config.alerts:
+            if self.is_blind(a, now):
+                everyone = self.audience([a])
+                owed[a.name] = everyone - told(alerts[a.name].blind_notified, alerts[a.name].blind_told, everyone)
+        blind = [
+            a for a in self.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)
+        ]
         if not blind:
             return
         since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
@@ -1947,9 +2005,12 @@ class Runner:
             blind[0].product,
         )
         log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
-        if self.broadcast(blind, push):
-            for alert in blind:
-                self.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=True))
+        reached = self.broadcast(set().union(*(owed[a.name] for a in blind)), push)
+        for alert in blind:
+            before, everyone = alerts[alert.name], self.audience([alert])
+            notified, names = told_record(told(before.blind_notified, before.blind_told, everyone) | reached, everyone)
+            self.record(alert, dataclasses.replace(before, blind_notified=notified, blind_told=names))
+        if reached:
             self.save()
 
     def watch_quota(self) -> None:
@@ -1961,7 +2022,9 @@ class Runner:
             return
         until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
         log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until}")
-        if remaining >= limit * QUOTA_PUSH or self.state.quota_notified == reset:
+        everyone = self.audience(self.config.alerts)
+        done = told(self.state.quota_notified == reset, self.state.quota_told, everyone)
+        if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
             return
         push = Push(
             title="ind-alert: Pushover quota almost used up",
@@ -1969,8 +2032,10 @@ class Runner:
             url="https://pushover.net/apps",
             url_title="Pushover applications",
         )
-        if self.broadcast(self.config.alerts, push):
-            self.state = dataclasses.replace(self.state, quota_notified=reset)
+        reached = self.broadcast(everyone - done, push)
+        notified, names = told_record(done | reached, everyone)
+        if notified:
+            self.state = dataclasses.replace(self.state, quota_notified=reset, quota_told=names)
             self.save()
 
     def save(self) -> None:
