@@ -1109,12 +1109,15 @@ class Channel(Protocol):
         """Confirm the channel can deliver, sending nothing, or raise NotifyError."""
 
 
+USER_REJECTED = "Pushover rejected the user key"
+
+
 def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
     """What Pushover rejected, in words that never include the rejected value."""
     if body.get("token") == "invalid":
         return "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
     if body.get("user") == "invalid":
-        return "Pushover rejected the user key"
+        return USER_REJECTED
     errors = body.get("errors")
     detail = clip("; ".join(str(e) for e in errors), 200) if isinstance(errors, list) else "no details"
     return f"Pushover refused the request (HTTP {status}: {detail})"
@@ -1305,7 +1308,10 @@ def pushover_problems(
                 raise
             if client.token_rejected:
                 return [TOKEN_REJECTED]
-            problems.append(f"recipient {name}: Pushover rejected the user key in {var}: check that secret")
+            if str(exc) == USER_REJECTED:
+                problems.append(f"recipient {name}: Pushover rejected the user key in {var}: check that secret")
+            else:  # refused for another reason: the key may be fine, so say what Pushover said
+                problems.append(f"recipient {name}: {exc}")
     if sounds:
         known = client.sounds()
         for alert, sound in sounds.items():
