@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import importlib
 import json
+import os
 import socket
 import struct
 import sys
@@ -433,7 +434,7 @@ def test_missing_aws_credentials_say_which_variables_to_set(
 def without_boto3(workdir: Workdir) -> dict[str, str]:
     """PYTHONPATH naming a boto3 that fails to import, as when it is not installed."""
     workdir.write("stub/boto3/__init__.py", 'raise ModuleNotFoundError("No module named \'boto3\'", name="boto3")\n')
-    return {"PYTHONPATH": str(workdir / "stub")}
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(workdir / "stub"), os.environ.get("PYTHONPATH")]))}
 
 
 def test_without_boto3_an_s3_state_says_how_to_install_it(
