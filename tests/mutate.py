@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FAST_TESTS = [  # the pure core first: most mutants are killed there, in seconds
     "tests/test_unit.py", "tests/test_desks_and_secrets.py", "tests/test_boundaries.py",
-    "tests/test_recipient_changes.py", "tests/test_messages.py",
+    "tests/test_recipient_changes.py", "tests/test_messages.py", "tests/test_emergency.py",
 ]  # fmt: skip
 # Where a planted bug would change what a user is pushed or what the state remembers.
 TARGETS = {
