@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from _pytest.runner import runtestprotocol
-from fakes import FakeIND, FakePushover, RunningScript, ScriptResult, Workdir, run_script, start_script
+from fakes import AppriseServer, FakeIND, FakePushover, RunningScript, ScriptResult, Workdir, run_script, start_script
 from fakes import load_fixture as _load_fixture
 
 # The example values of Pushover's own API docs: the real shape (30 alphanumerics), so a
@@ -113,6 +113,17 @@ def pushover(secrets: dict[str, str]) -> Iterator[FakePushover]:
     finally:
         fake.close()
     _fail_if_unused(fake)
+
+
+@pytest.fixture
+def apprise_server() -> Iterator[AppriseServer]:
+    """A loopback endpoint for ``json://`` Apprise URLs (``.url``); skips when Apprise is not installed."""
+    pytest.importorskip("apprise", reason="the Apprise tests need Apprise: pip install -r tests/requirements.txt")
+    server = AppriseServer()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

@@ -1136,3 +1136,69 @@ class FakeHealthcheck(_FakeServer):
         with self._lock:
             self._pings.append((kind, method, body.decode("utf-8", errors="replace")))
         return Reply(self.status, "OK", {"Content-Type": "text/plain"})
+
+
+# ------------------------------------------------------------------ Apprise
+
+APPRISE_TOKEN = "tok3nSECRETvalue123"  # the secret last path segment of AppriseServer.url
+
+
+class AppriseServer:
+    """What a ``json://127.0.0.1:PORT/path`` Apprise URL posts to: records every POST, answers ``status``."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self._lock = threading.Lock()
+        self._posts: list[tuple[str, dict[str, Any], int]] = []  # (path, JSON body, status answered)
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with owner._lock:
+                    status = owner.status
+                    owner._posts.append((self.path, body, status))
+                data = b"{}"
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """The Apprise URL for the environment: its last path segment is a secret token."""
+        return f"json://127.0.0.1:{self._server.server_address[1]}/{APPRISE_TOKEN}"
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """Every POSTed JSON body, failed ones included."""
+        with self._lock:
+            return [body for _, body, _ in self._posts]
+
+    @property
+    def delivered(self) -> list[dict[str, Any]]:
+        """The POSTed JSON bodies that were answered with success."""
+        with self._lock:
+            return [body for _, body, status in self._posts if 200 <= status < 300]
+
+    @property
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [path for path, _, _ in self._posts]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

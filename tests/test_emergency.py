@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +20,7 @@ import pytest
 import requests
 import responses
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import FakeIND, FakePushover, Workdir
+from fakes import AppriseServer, FakeIND, FakePushover, Workdir
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -99,61 +96,6 @@ def emergency(run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover) 
 
 
 # ------------------------------------------------------------------ an Apprise endpoint
-
-
-class AppriseServer:
-    """What a ``json://127.0.0.1:PORT/token`` Apprise URL posts to: records every POST body, answers 200."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._posts: list[dict[str, Any]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                with owner._lock:
-                    owner._posts.append(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self._server.server_address[1]}/tok3nSECRETvalue123"
-
-    @property
-    def received(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._posts)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def apprise_server() -> Iterator[AppriseServer]:
-    pytest.importorskip("apprise", reason="the Apprise tests need Apprise: pip install -r tests/requirements.txt")
-    server = AppriseServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 # ------------------------------------------------------------------ what is sent and recorded

@@ -9,14 +9,12 @@ break in a name cannot break the job summary's table.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import Run
-from fakes import HTML_MAINTENANCE, XSSI_PREFIX, FakeIND, FakePushover, Workdir
+from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, XSSI_PREFIX, AppriseServer, FakeIND, FakePushover, Workdir
 from test_e2e import NAME, alert, configure, label, lines, ok, problems, read_state, sent, slot, slot_id
-from test_recipients import APPRISE_TOKEN, AppriseServer
 
 # Pushover's own answers: the token and user ones as Pushover words them (tests/fakes.py), the others
 # shaped like them with invented texts.
@@ -201,16 +199,6 @@ def test_a_maintenance_page_and_a_broken_answer_are_told_apart(
 
 
 # ============================================================ 2. Apprise alone needs no Pushover secret
-
-
-@pytest.fixture
-def apprise_server() -> Iterator[AppriseServer]:
-    pytest.importorskip("apprise", reason="the Apprise tests need Apprise: pip install -r tests/requirements.txt")
-    server = AppriseServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 APPRISE_ONLY = """

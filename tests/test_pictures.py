@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,8 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Run
-from fakes import SCRIPT, FakeIND, FakePushover, Workdir
-from test_recipients import AppriseServer
+from fakes import SCRIPT, AppriseServer, FakeIND, FakePushover, Workdir
 
 if str(SCRIPT.parent) not in sys.path:
     sys.path.insert(0, str(SCRIPT.parent))
@@ -84,15 +82,6 @@ def parse_chart(block: str) -> Chart:
     values = [int(v) for v in data.group(2).split(", ")]
     assert len(values) == len(labels)
     return Chart(title.group(1), labels, int(y.group(1)), data.group(1), values, block)
-
-
-@pytest.fixture
-def apprise_server() -> Iterator[AppriseServer]:
-    server = AppriseServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

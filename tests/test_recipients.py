@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import HTML_MAINTENANCE, FakeIND, FakePushover, Workdir
+from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, AppriseServer, FakeIND, FakePushover, Workdir
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 # A second key of the real shape (30 alphanumerics): the partner's Pushover user key.
 PARTNER_USER = "gznej3rKEVAvPUxu9vvNnqpmZpokzF"
 # The path segment of the phone's Apprise URL: a token as a real service URL would carry one.
-APPRISE_TOKEN = "tok3nSECRETvalue123"
 
 RECIPIENTS = """
 [recipients.me]
@@ -50,77 +46,6 @@ DOC_TITLE = "IND Amsterdam: Collect residence document"
 
 
 # ------------------------------------------------------------------ the Apprise endpoint
-
-
-class AppriseServer:
-    """What a ``json://127.0.0.1:PORT/path`` Apprise URL posts to: records every POST, answers ``status``."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self._lock = threading.Lock()
-        self._posts: list[tuple[str, dict[str, Any], int]] = []  # (path, JSON body, status answered)
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                with owner._lock:
-                    status = owner.status
-                    owner._posts.append((self.path, body, status))
-                data = b"{}"
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        """The Apprise URL for the environment: its last path segment is a secret token."""
-        return f"json://127.0.0.1:{self._server.server_address[1]}/{APPRISE_TOKEN}"
-
-    @property
-    def received(self) -> list[dict[str, Any]]:
-        """Every POSTed JSON body, failed ones included."""
-        with self._lock:
-            return [body for _, body, _ in self._posts]
-
-    @property
-    def delivered(self) -> list[dict[str, Any]]:
-        """The POSTed JSON bodies that were answered with success."""
-        with self._lock:
-            return [body for _, body, status in self._posts if 200 <= status < 300]
-
-    @property
-    def paths(self) -> list[str]:
-        with self._lock:
-            return [path for path, _, _ in self._posts]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def apprise_server() -> Iterator[AppriseServer]:
-    pytest.importorskip("apprise", reason="the recipient tests need Apprise: pip install -r tests/requirements.txt")
-    server = AppriseServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
