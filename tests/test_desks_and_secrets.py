@@ -427,6 +427,8 @@ def test_the_summary_shows_the_earliest_slot_of_each_desk(
         ([], 'the desk list is empty: name at least one desk, or use desk = "any"'),
         (["Amsterdam", "AM"], 'desk "AM" is listed twice'),
         (["Amsterdam", "Zwole"], 'unknown desk "Zwole" (did you mean "Zwolle"?)'),
+        (["Amsterdam", 5], "every desk in the list must be a desk name in quotes"),
+        (["Amsterdam", " "], "every desk in the list must be a desk name in quotes"),
     ],
 )
 def test_a_desk_list_is_checked_entry_by_entry(workdir: Workdir, run: Run, desk: list[str], message: str) -> None:
