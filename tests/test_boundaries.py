@@ -365,6 +365,11 @@ def test_a_cut_message_whose_more_line_ends_exactly_at_1024_keeps_that_many_line
     assert len(message) == 1024
 
 
+def test_when_not_even_the_first_line_fits_only_the_count_is_sent() -> None:
+    """Never a line that breaks the limit: with none that fits, the message is "+N more" alone."""
+    assert ind_alert.fit(["x" * 2000, "second"], 1024) == "+2 more"
+
+
 def write_state(workdir: Workdir, alert_state: dict[str, Any]) -> None:
     doc = {"version": 2, "alerts": {NAME: alert_state}}
     workdir.state.parent.mkdir(parents=True, exist_ok=True)

@@ -1126,6 +1126,13 @@ def test_every_desk_of_the_reference_is_known() -> None:
         assert ind_alert.resolve_desk(name, "x") == key
 
 
+def test_urgent_within_days_0_is_accepted_and_makes_todays_slots_urgent() -> None:
+    parsed = config(BASE + "urgent_within_days = 0\n")
+    assert parsed.alerts[0].urgent_within_days == 0
+    assert ind_alert.is_urgent(parsed.alerts[0], at("2026-10-05", "15:00"), NOW)
+    assert not ind_alert.is_urgent(parsed.alerts[0], TOMORROW, NOW)
+
+
 def test_an_explicit_urgent_priority_of_0_is_kept() -> None:
     # e.g. urgency only to route to an only_urgent recipient, without bypassing quiet hours.
     parsed = config(BASE + "urgent_within_days = 1\nurgent_priority = 0\n")
@@ -1535,6 +1542,31 @@ def test_merging_two_states_keeps_every_slot_either_run_pushed() -> None:
 
 def test_merging_with_an_empty_state_changes_nothing() -> None:
     assert ind_alert.state_to_json(ind_alert.merge_states(FULL_STATE, State())) == ind_alert.state_to_json(FULL_STATE)
+
+
+@pytest.mark.parametrize(
+    ("mine", "other", "failing_since"),
+    [
+        pytest.param(AlertState(failing_since=300), AlertState(), 300, id="our check failed: the outage goes on"),
+        pytest.param(
+            AlertState(failing_since=300), AlertState(failing_since=200), 200, id="both failed: since the first"
+        ),
+        pytest.param(
+            AlertState(), AlertState(failing_since=200), None, id="our newer check answered: the outage is over"
+        ),
+        pytest.param(
+            AlertState(),
+            AlertState(failing_since=200, blind_notified=True),
+            200,
+            id="over, but the blind push went out: kept for its checking-again push",
+        ),
+    ],
+)
+def test_merging_keeps_an_outage_while_our_newer_check_still_fails_or_its_blind_push_awaits_an_answer(
+    mine: AlertState, other: AlertState, failing_since: int | None
+) -> None:
+    merged = ind_alert.merge_states(State({"a": mine}), State({"a": other}))
+    assert merged.alerts["a"].failing_since == failing_since
 
 
 @pytest.fixture
