@@ -50,6 +50,7 @@ import secrets
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -1740,8 +1741,125 @@ def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
     return dataclasses.replace(alert_state, sent=sent)
 
 
+class Notices(ABC):
+    """The pushes about ind-alert itself, a part of the Runner: an alert gone blind and checking again, and
+    the Pushover quota running out. Each goes to every recipient of its alerts except the urgent-only ones,
+    once: who was told is kept in the state until everyone has been.
+    """
+
+    config: Config
+    state: State
+    dry_run: bool
+    pushover: PushoverClient | None
+
+    @abstractmethod
+    def deliver(self, recipient: Recipient, push: Push) -> bool: ...
+
+    @abstractmethod
+    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None: ...
+
+    @abstractmethod
+    def save(self) -> None: ...
+
+    def audience(self, alerts: Iterable[Alert]) -> set[str]:
+        """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
+        return {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
+
+    def broadcast(self, names: Iterable[str], push: Push) -> set[str]:
+        """Send a notice to each of these recipients (one failing stops no other); the ones it reached."""
+        if self.dry_run:
+            say(f"would push: {push.title}")
+            return set()
+        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push)}
+
+    def recover(self, alert: Alert, current: AlertState) -> AlertState:
+        everyone = self.audience([alert])
+        waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
+        if waiting:
+            since = ""
+            if current.failing_since is not None:  # not known to those told after the others
+                since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
+            push = Push.about(
+                f"ind-alert is checking again: {alert.name}",
+                f"IND answers again{since}. Slots are pushed as usual.",
+                alert.product,
+            )
+            reached = self.broadcast(waiting, push)
+            if reached != waiting:
+                if reached:  # the outage is over; the others are told next run, and only they
+                    notified, names = told_record(waiting - reached, everyone)
+                    current = dataclasses.replace(
+                        current, failing_since=None, blind_notified=notified, blind_told=names
+                    )
+                    self.record(alert, current, delivered=True)
+                return current
+        current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
+        self.record(alert, current, bool(waiting))
+        return current
+
+    def is_blind(self, alert: Alert, now: datetime) -> bool:
+        """Whether every check of the alert has failed for blind_after_minutes or longer."""
+        since = self.state.alerts[alert.name].failing_since
+        return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
+
+    def blind_alerts(self, now: datetime) -> None:
+        """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
+        alerts = self.state.alerts
+        owed: dict[str, set[str]] = {}  # per blind alert: who has not been told yet
+        for a in self.config.alerts:
+            if self.is_blind(a, now):
+                everyone = self.audience([a])
+                owed[a.name] = everyone - told(alerts[a.name].blind_notified, alerts[a.name].blind_told, everyone)
+        blind = [
+            a for a in self.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)
+        ]
+        if not blind:
+            return
+        since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
+        push = Push.about(
+            f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
+            f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
+            "No push does not mean no slots. Check the booking page yourself; if IND's site works"
+            " but this persists, see the README's troubleshooting table.",
+            blind[0].product,
+        )
+        log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
+        reached = self.broadcast(set().union(*(owed[a.name] for a in blind)), push)
+        for alert in blind:
+            before, everyone = alerts[alert.name], self.audience([alert])
+            notified, names = told_record(told(before.blind_notified, before.blind_told, everyone) | reached, everyone)
+            self.record(alert, dataclasses.replace(before, blind_notified=notified, blind_told=names))
+        if reached:
+            self.save()
+
+    def watch_quota(self) -> None:
+        if self.pushover is None or self.pushover.quota is None:
+            return
+        limit, remaining, reset = self.pushover.quota
+        say(f"Pushover quota: {remaining} of {limit} messages left this month")
+        if remaining >= limit * QUOTA_WARN:
+            return
+        until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
+        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until}")
+        everyone = self.audience(self.config.alerts)
+        done = told(self.state.quota_notified == reset, self.state.quota_told, everyone)
+        if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
+            return
+        push = Push(
+            title="ind-alert: Pushover quota almost used up",
+            message=f"{remaining} of {limit} messages left this month. Fewer alerts or a longer interval will help.",
+            url="https://pushover.net/apps",
+            url_title="Pushover applications",
+        )
+        reached = self.broadcast(everyone - done, push)
+        notified, names = told_record(done | reached, everyone)
+        if notified:
+            self.state = dataclasses.replace(self.state, quota_notified=reset, quota_told=names)
+            self.save()
+
+
 @dataclass
-class Runner:
+class Runner(Notices):
     """One check of every alert: fetch, diff, push, save. Outside things are passed in.
 
     Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
@@ -1947,102 +2065,6 @@ class Runner:
                 if not exc.permanent:
                     kept[tag] = emergency
         return dataclasses.replace(current, emergencies=kept)
-
-    def audience(self, alerts: Iterable[Alert]) -> set[str]:
-        """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
-        return {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
-
-    def broadcast(self, names: Iterable[str], push: Push) -> set[str]:
-        """Send a notice to each of these recipients (one failing stops no other); the ones it reached."""
-        if self.dry_run:
-            say(f"would push: {push.title}")
-            return set()
-        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push)}
-
-    def recover(self, alert: Alert, current: AlertState) -> AlertState:
-        everyone = self.audience([alert])
-        waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
-        if waiting:
-            since = ""
-            if current.failing_since is not None:  # not known to those told after the others
-                since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
-            push = Push.about(
-                f"ind-alert is checking again: {alert.name}",
-                f"IND answers again{since}. Slots are pushed as usual.",
-                alert.product,
-            )
-            reached = self.broadcast(waiting, push)
-            if reached != waiting:
-                if reached:  # the outage is over; the others are told next run, and only they
-                    notified, names = told_record(waiting - reached, everyone)
-                    current = dataclasses.replace(
-                        current, failing_since=None, blind_notified=notified, blind_told=names
-                    )
-                    self.record(alert, current, delivered=True)
-                return current
-        current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
-        self.record(alert, current, bool(waiting))
-        return current
-
-    def is_blind(self, alert: Alert, now: datetime) -> bool:
-        """Whether every check of the alert has failed for blind_after_minutes or longer."""
-        since = self.state.alerts[alert.name].failing_since
-        return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
-
-    def blind_alerts(self, now: datetime) -> None:
-        """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
-        alerts = self.state.alerts
-        owed: dict[str, set[str]] = {}  # per blind alert: who has not been told yet
-        for a in self.config.alerts:
-            if self.is_blind(a, now):
-                everyone = self.audience([a])
-                owed[a.name] = everyone - told(alerts[a.name].blind_notified, alerts[a.name].blind_told, everyone)
-        blind = [
-            a for a in self.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)
-        ]
-        if not blind:
-            return
-        since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
-        push = Push.about(
-            f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
-            f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
-            "No push does not mean no slots. Check the booking page yourself; if IND's site works"
-            " but this persists, see the README's troubleshooting table.",
-            blind[0].product,
-        )
-        log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
-        reached = self.broadcast(set().union(*(owed[a.name] for a in blind)), push)
-        for alert in blind:
-            before, everyone = alerts[alert.name], self.audience([alert])
-            notified, names = told_record(told(before.blind_notified, before.blind_told, everyone) | reached, everyone)
-            self.record(alert, dataclasses.replace(before, blind_notified=notified, blind_told=names))
-        if reached:
-            self.save()
-
-    def watch_quota(self) -> None:
-        if self.pushover is None or self.pushover.quota is None:
-            return
-        limit, remaining, reset = self.pushover.quota
-        say(f"Pushover quota: {remaining} of {limit} messages left this month")
-        if remaining >= limit * QUOTA_WARN:
-            return
-        until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
-        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until}")
-        everyone = self.audience(self.config.alerts)
-        done = told(self.state.quota_notified == reset, self.state.quota_told, everyone)
-        if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
-            return
-        push = Push(
-            title="ind-alert: Pushover quota almost used up",
-            message=f"{remaining} of {limit} messages left this month. Fewer alerts or a longer interval will help.",
-            url="https://pushover.net/apps",
-            url_title="Pushover applications",
-        )
-        reached = self.broadcast(everyone - done, push)
-        notified, names = told_record(done | reached, everyone)
-        if notified:
-            self.state = dataclasses.replace(self.state, quota_notified=reset, quota_told=names)
-            self.save()
 
     def save(self) -> None:
         if self.dry_run or self.frozen:

@@ -34,7 +34,7 @@ TARGETS = {
     "matches", "is_urgent", "unsent", "forget_gone", "fit", "format_push", "parse_slots", "ind_data",
     "retry_after", "refusal", "alert_state_from", "state_from_json", "merge_states", "slot_ids", "is_int",
     "record_history", "prune_history", "pushes_for", "checked_secrets", "resolve_desks", "parse_alert",
-    "Runner", "DeskLists", "adopt", "told", "told_record", "told_by_either", "pushover_problem",
+    "Runner", "Notices", "DeskLists", "adopt", "told", "told_record", "told_by_either", "pushover_problem",
 }  # fmt: skip
 SWAPS: dict[type, type] = {
     ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
