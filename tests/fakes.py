@@ -26,11 +26,12 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
@@ -278,6 +279,24 @@ class _FakeServer:
 
 
 SlotSpec = tuple[str, str, str] | Sequence[str] | Mapping[str, Any]
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def day(offset: int) -> date:
+    """Today in Amsterdam plus ``offset`` days, computed now: the script computes "today" when it runs."""
+    return datetime.now(AMSTERDAM).date() + timedelta(days=offset)
+
+
+def slot(offset: int, start: str = "10:00", end: str = "10:10") -> tuple[str, str, str]:
+    """An IND slot ``offset`` days from today (Amsterdam)."""
+    return (day(offset).isoformat(), start, end)
+
+
+def slot_id(offset: int, start: str = "10:00", end: str = "10:10", desk: str = "AM") -> str:
+    """How the state file names that slot."""
+    return f"{desk} {day(offset).isoformat()} {start}-{end}"
+
+
 _IndKey = tuple[str, str, str, int]  # (kind, desk, product, persons)
 
 
@@ -1106,6 +1125,12 @@ class Workdir:
     def write_config(self, text: str, name: str = "alerts.toml") -> Path:
         """Write an alerts.toml (dedented) and return its path."""
         return self.write(name, text)
+
+    def read_state(self) -> dict[str, Any]:
+        """The state file the script saved, parsed."""
+        doc = json.loads(self.state.read_text(encoding="utf-8"))
+        assert isinstance(doc, dict)
+        return doc
 
 
 # --------------------------------------------------------------------------- healthchecks

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from conftest import Run
-from fakes import HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, RunningScript, Workdir, start_script, wait_until
+from fakes import HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, RunningScript, Workdir, day, start_script, wait_until
 
 if str(SCRIPT.parent) not in sys.path:
     sys.path.insert(0, str(SCRIPT.parent))
@@ -40,11 +40,6 @@ NAME = "Amsterdam documents"
 CONFIG = f'[[alert]]\nname = "{NAME}"\ndesk = "AM"\nproduct = "DOC"\n'
 TITLE = "IND Amsterdam: Collect residence document"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # watch mode stamps every line
-
-
-def day(offset: int) -> date:
-    """Today in Amsterdam plus ``offset`` days."""
-    return datetime.now(AMSTERDAM).date() + timedelta(days=offset)
 
 
 def spec(on: date, start: str) -> tuple[str, str, str]:

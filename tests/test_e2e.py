@@ -16,17 +16,15 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import HTML_MAINTENANCE, XSSI_PREFIX, FakeIND, FakePushover, ScriptResult, Workdir, ind_body, strip_xssi
+from fakes import HTML_MAINTENANCE, XSSI_PREFIX, FakeIND, FakePushover, ScriptResult, Workdir, day, ind_body, strip_xssi
 
 REPO = Path(__file__).resolve().parent.parent
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 BIO_URL = "https://oap.ind.nl/oap/en/#/BIO"
@@ -34,11 +32,6 @@ NAME = "Amsterdam biometrics"  # the alert most tests use: AM, BIO, 1 person
 
 
 # --------------------------------------------------------------------------- slots and dates
-
-
-def day(offset: int) -> date:
-    """Today (Amsterdam) plus ``offset`` days."""
-    return datetime.now(AMSTERDAM).date() + timedelta(days=offset)
 
 
 def plus_ten(start: str) -> str:

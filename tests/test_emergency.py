@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 import responses
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import AppriseServer, FakeIND, FakePushover, Workdir
+from fakes import AMSTERDAM, AppriseServer, FakeIND, FakePushover, Workdir, slot, slot_id
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -29,7 +28,6 @@ if str(ROOT) not in sys.path:
 import ind_alert  # noqa: E402
 from ind_alert import AlertState, ConfigError, Emergency, PushoverClient  # noqa: E402
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 ALERT = "Amsterdam DOC"
 PUSHOVER = "https://api.pushover.net/1"
 
@@ -49,35 +47,15 @@ RECEIPT_NOT_FOUND = {"receipt": "not found", "errors": ["receipt not found; may 
 # ------------------------------------------------------------------ helpers
 
 
-def day(offset: int) -> date:
-    return datetime.now(AMSTERDAM).date() + timedelta(days=offset)
-
-
-def slot(offset: int, start: str = "10:00", end: str = "10:10") -> tuple[str, str, str]:
-    """An IND slot ``offset`` days from today (Amsterdam)."""
-    return (day(offset).isoformat(), start, end)
-
-
-def slot_id(offset: int, start: str = "10:00", end: str = "10:10") -> str:
-    """How the state file names that slot at the Amsterdam desk."""
-    return f"AM {day(offset).isoformat()} {start}-{end}"
-
-
-def state(workdir: Workdir) -> dict[str, Any]:
-    doc = json.loads(workdir.state.read_text(encoding="utf-8"))
-    assert isinstance(doc, dict)
-    return doc
-
-
 def alert_state(workdir: Workdir) -> dict[str, Any]:
-    doc = state(workdir)["alerts"][ALERT]
+    doc = workdir.read_state()["alerts"][ALERT]
     assert isinstance(doc, dict)
     return doc
 
 
 def expire_emergencies(workdir: Workdir, seconds_ago: int) -> None:
     """Move every recorded emergency's expiry into the past, as if that long had passed since it expired."""
-    doc = state(workdir)
+    doc = workdir.read_state()
     for record in doc["alerts"][ALERT]["emergencies"].values():
         record["expires"] = int(time.time()) - seconds_ago
     workdir.state.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -330,7 +308,7 @@ def test_an_apprise_recipient_of_an_urgent_alert_records_no_emergency_and_nothin
 
     assert second.returncode == 0, second.output
     assert pushover.requests == []
-    assert "emergencies" not in state(workdir)["alerts"].get(ALERT, {})
+    assert "emergencies" not in workdir.read_state()["alerts"].get(ALERT, {})
 
 
 def test_only_the_pushover_recipients_emergency_is_recorded_and_cancelled_beside_an_apprise_one(
@@ -360,7 +338,7 @@ def test_only_the_pushover_recipients_emergency_is_recorded_and_cancelled_beside
 
     assert second.returncode == 0, second.output
     assert pushover.cancels == [push["tags"]]
-    assert "emergencies" not in state(workdir)["alerts"].get(ALERT, {})
+    assert "emergencies" not in workdir.read_state()["alerts"].get(ALERT, {})
 
 
 # ------------------------------------------------------------------ the bounds of urgent_priority

@@ -19,23 +19,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Run
-from fakes import SCRIPT, AppriseServer, FakeIND, FakePushover, Workdir
+from fakes import AMSTERDAM, SCRIPT, AppriseServer, FakeIND, FakePushover, Workdir, day
 
 if str(SCRIPT.parent) not in sys.path:
     sys.path.insert(0, str(SCRIPT.parent))
 ind_alert = importlib.import_module("ind_alert")
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # An alert name a user might type, with everything that could break out of Markdown or Mermaid.
 HOSTILE_NAME = 'Amsterdam <img src=x> ```] "x" --> %%{init}%% | `DOC`'
-
-
-def day(offset: int) -> date:
-    return datetime.now(AMSTERDAM).date() + timedelta(days=offset)
 
 
 def slots_on(offsets: dict[int, int]) -> list[tuple[str, str, str]]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import FAKE_USER, Run
-from fakes import HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, Workdir
+from fakes import AMSTERDAM, HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, Workdir, day, slot, slot_id
 
 # The script is a module beside tests/, not a package: make it importable however pytest is run.
 if str(SCRIPT.parent) not in sys.path:
@@ -24,8 +23,6 @@ if str(SCRIPT.parent) not in sys.path:
 
 import ind_alert
 from ind_alert import AlertState, State, StateError
-
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 # More Pushover user keys of the real shape (30 alphanumerics), valid for no account.
 PARTNER_USER = "gznej3rKEVAvPUxu9vvNnqpmZpokzF"
@@ -71,20 +68,6 @@ def env(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str]) -> dict[s
 # ------------------------------------------------------------------ helpers
 
 
-def day(offset: int) -> date:
-    return datetime.now(AMSTERDAM).date() + timedelta(days=offset)
-
-
-def slot(offset: int, start: str = "10:00", end: str = "10:10") -> tuple[str, str, str]:
-    """An IND slot ``offset`` days from today (Amsterdam)."""
-    return (day(offset).isoformat(), start, end)
-
-
-def slot_id(offset: int, start: str = "10:00", end: str = "10:10") -> str:
-    """How the state file names that slot at the Amsterdam desk."""
-    return f"AM {day(offset).isoformat()} {start}-{end}"
-
-
 def label(offset: int, start: str = "10:00") -> str:
     """How a push lists that slot: "Tue 24 Nov 10:00"."""
     d = day(offset)
@@ -104,14 +87,8 @@ def who_got(pushover: FakePushover, since: int = 0) -> list[tuple[str, str, str]
     return [(m["user"], m["title"], m["message"]) for m in pushover.delivered[since:]]
 
 
-def state(workdir: Workdir) -> dict[str, Any]:
-    doc = json.loads(workdir.state.read_text(encoding="utf-8"))
-    assert isinstance(doc, dict)
-    return doc
-
-
 def sent(workdir: Workdir) -> dict[str, list[str]]:
-    return dict(state(workdir)["alerts"][ALERT]["sent"])
+    return dict(workdir.read_state()["alerts"][ALERT]["sent"])
 
 
 def seed_state(workdir: Workdir, alerts: dict[str, Any], **top: Any) -> None:
@@ -333,7 +310,7 @@ def test_the_blind_push_reaches_each_recipient_once_even_while_one_key_is_reject
     assert who_got(pushover) == [(FAKE_USER, BLIND_TITLE, blind_message(since))]
     assert pushover.delivered[0]["url"] == "https://oap.ind.nl/oap/en/#/DOC"
     assert [m["user"] for m in pushover.messages] == [FAKE_USER]  # the rejected key is not tried again
-    assert state(workdir)["alerts"][ALERT] == {
+    assert workdir.read_state()["alerts"][ALERT] == {
         "sent": {},
         "failing_since": since,
         "blind_notified": True,
@@ -350,7 +327,7 @@ def test_the_blind_push_reaches_each_recipient_once_even_while_one_key_is_reject
 
     assert fixed.returncode == 0, fixed.output
     assert who_got(pushover, 1) == [(FIXED_PARTNER_USER, BLIND_TITLE, blind_message(since))]
-    assert state(workdir)["alerts"][ALERT] == {"sent": {}, "failing_since": since, "blind_notified": True}
+    assert workdir.read_state()["alerts"][ALERT] == {"sent": {}, "failing_since": since, "blind_notified": True}
 
     still_down = run(env={"PUSHOVER_USER_PARTNER": FIXED_PARTNER_USER}, patch_sleep=True)
 
@@ -396,7 +373,7 @@ def test_the_checking_again_push_is_retried_for_the_one_recipient_it_failed_for(
 
     assert second.returncode == 0, second.output
     assert who_got(pushover, 1) == [(PARTNER_USER, CHECKING_TITLE, checking_message(None))]
-    doc = state(workdir)["alerts"][ALERT]
+    doc = workdir.read_state()["alerts"][ALERT]
     assert set(doc) == {"sent", "history"} and doc["sent"] == {}
 
     third = run(patch_sleep=True)
@@ -430,7 +407,7 @@ def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
         (FAKE_USER, QUOTA_TITLE, quota_message(448)),
     ]
     assert len(pushover.messages) == 5
-    assert (state(workdir)["quota_notified"], state(workdir)["quota_told"]) == (pushover.reset, ["me"])
+    assert (workdir.read_state()["quota_notified"], workdir.read_state()["quota_told"]) == (pushover.reset, ["me"])
 
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22)])
     second = run(patch_sleep=True)
@@ -441,8 +418,8 @@ def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
         (PARTNER_USER, slot_push, label(22)),
         (PARTNER_USER, QUOTA_TITLE, quota_message(445)),
     ]
-    assert state(workdir)["quota_notified"] == pushover.reset
-    assert "quota_told" not in state(workdir)
+    assert workdir.read_state()["quota_notified"] == pushover.reset
+    assert "quota_told" not in workdir.read_state()
 
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22), slot(23)])
     third = run(patch_sleep=True)

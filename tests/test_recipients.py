@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, AppriseServer, FakeIND, FakePushover, Workdir
-
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, AppriseServer, FakeIND, FakePushover, Workdir, day, slot, slot_id
 
 # A second key of the real shape (30 alphanumerics): the partner's Pushover user key.
 PARTNER_USER = "gznej3rKEVAvPUxu9vvNnqpmZpokzF"
@@ -64,20 +60,6 @@ def env(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], apprise_s
 # ------------------------------------------------------------------ helpers
 
 
-def day(offset: int) -> date:
-    return datetime.now(AMSTERDAM).date() + timedelta(days=offset)
-
-
-def slot(offset: int, start: str = "10:00", end: str = "10:10") -> tuple[str, str, str]:
-    """An IND slot ``offset`` days from today (Amsterdam)."""
-    return (day(offset).isoformat(), start, end)
-
-
-def slot_id(offset: int, start: str = "10:00", end: str = "10:10", desk: str = "AM") -> str:
-    """How the state file names that slot."""
-    return f"{desk} {day(offset).isoformat()} {start}-{end}"
-
-
 def label(offset: int, start: str = "10:00") -> str:
     """How a push lists that slot: "Tue 24 Nov 09:15"."""
     d = day(offset)
@@ -95,14 +77,8 @@ def apprise_lines(post: dict[str, Any]) -> list[str]:
     return lines[:-1]
 
 
-def state(workdir: Workdir) -> dict[str, Any]:
-    doc = json.loads(workdir.state.read_text(encoding="utf-8"))
-    assert isinstance(doc, dict)
-    return doc
-
-
 def sent(workdir: Workdir, alert: str = "Amsterdam DOC") -> dict[str, list[str]]:
-    return dict(state(workdir)["alerts"][alert]["sent"])
+    return dict(workdir.read_state()["alerts"][alert]["sent"])
 
 
 def seed_state(workdir: Workdir, alerts: dict[str, Any]) -> None:
@@ -443,7 +419,7 @@ def test_an_emergency_push_repeats_within_pushovers_limits_and_is_recorded(
         assert int(push["retry"]) >= 30
         assert int(push["expire"]) <= 10800
         assert push["tags"] == emergency
-    recorded = state(workdir)["alerts"]["Amsterdam DOC"]["emergencies"]
+    recorded = workdir.read_state()["alerts"]["Amsterdam DOC"]["emergencies"]
     assert list(recorded) == [emergency]
     assert recorded[emergency]["slots"] == [slot_id(1)]
 
@@ -458,7 +434,7 @@ def test_an_emergency_push_is_cancelled_by_tag_when_its_slot_is_gone(
     assert result.returncode == 0, result.output
     assert pushover.cancels == [emergency]
     assert len(pushover.messages) == 2
-    assert "emergencies" not in state(workdir)["alerts"].get("Amsterdam DOC", {})
+    assert "emergencies" not in workdir.read_state()["alerts"].get("Amsterdam DOC", {})
 
 
 def test_an_emergency_push_is_not_cancelled_while_its_slot_is_open(
@@ -483,7 +459,7 @@ def test_an_emergency_push_is_not_cancelled_when_ind_fails(
 
     assert result.returncode == 0, result.output
     assert pushover.cancels == []
-    assert list(state(workdir)["alerts"]["Amsterdam DOC"]["emergencies"]) == [emergency]
+    assert list(workdir.read_state()["alerts"]["Amsterdam DOC"]["emergencies"]) == [emergency]
 
 
 # ------------------------------------------------------------------ config errors
