@@ -1362,7 +1362,6 @@ DESK_KEY = r"[A-Za-z0-9]{2,64}"  # "AM", or 32 hex digits; IND's own form for a 
 SLOT_ID = re.compile(rf"{DESK_KEY} \d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}-\d{{2}}:\d{{2}}")
 LEGACY_SLOT_ID = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}-\d{2}:\d{2}")  # version 1: no desk
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-HISTORY_DAYS = 30
 MAX_TIME = 2**35  # unix seconds (the year 3058): beyond any date a state holds, within every clock function
 
 

@@ -234,6 +234,45 @@ def test_the_watch_waits_the_interval_with_random_jitter_of_at_most_ten_percent(
 
 
 @pytest.mark.parametrize(
+    ("status", "retry_after", "first_wait"),
+    [
+        pytest.param(429, "900", 900.0, id="rate-limited for 15 minutes: waits 15 minutes"),
+        pytest.param(403, "7200", 3600.0, id="refused for two hours: waits at most an hour"),
+        pytest.param(429, "30", None, id="a Retry-After shorter than the interval: the interval"),
+    ],
+)
+def test_the_watch_waits_at_least_as_long_as_ind_asks_then_its_interval_again(
+    watcher: Watcher,
+    ind: FakeIND,
+    pushover: FakePushover,
+    workdir: Workdir,
+    status: int,
+    retry_after: str,
+    first_wait: float | None,
+) -> None:
+    """IND's Retry-After on a refusal must reach the wait before the next check (polling a rate limit
+    sooner prolongs it), capped at an hour, and only for that one wait."""
+    workdir.write_config(CONFIG)
+    ind.set_raw("AM", "DOC", 1, status, "<html>slow down</html>", headers={"Retry-After": retry_after}, once=True)
+
+    result = watcher.start("--interval", "60", stop_after_sleeps=3).finish(timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert len(result.sleeps) == 3
+    waited = [line for line in result.stderr.splitlines() if "IND asked to wait" in line]
+    if first_wait is None:
+        assert all(54.0 <= seconds <= 66.0 for seconds in result.sleeps), result.sleeps
+        assert waited == []
+    else:
+        assert result.sleeps[0] == first_wait
+        assert all(54.0 <= seconds <= 66.0 for seconds in result.sleeps[1:]), result.sleeps
+        assert [STAMP.sub("", line) for line in waited] == [
+            f"notice: IND asked to wait {first_wait:.0f} s before the next check: waiting that long"
+        ]
+    assert ind.hits("AM", "DOC", 1) == 3
+
+
+@pytest.mark.parametrize(
     ("interval", "waits", "desk_lists"),
     [
         pytest.param("600", 5, 1, id="six checks within the hour ask IND's desk list once"),

@@ -323,3 +323,33 @@ def test_a_bar_or_a_line_break_in_a_desk_name_from_ind_stays_inside_its_table_ce
         *HEADER,
         f"| {NAME} | IND Amsterdam \\| Zuid Amstel | Biometrics | 1 | {label(spec)} | 1 | pushed |",
     ]
+
+
+# ============================================================ 5. the commit message the workflow uses
+
+
+def test_the_commit_message_counts_the_slots_pushed_and_only_those(
+    ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
+) -> None:
+    """The workflow commits the state with this message: it must count delivered pushes only, in the
+    singular for one, and be left out when nothing was pushed (a dry run, a failed push, no new slot)."""
+    output = workdir / "output.txt"
+    first, second, third = slot(2, "09:15"), slot(3, "10:00"), slot(4, "11:00")
+    configure(workdir, alert(), alert("Den Haag biometrics", "DH", "BIO"))
+
+    def commit_message(*args: str, **kwargs: Any) -> list[str]:
+        output.unlink(missing_ok=True)
+        ok(run(*args, env={"GITHUB_OUTPUT": str(output)}, **kwargs))
+        text = output.read_text(encoding="utf-8") if output.exists() else ""
+        return [line for line in lines(text) if line.startswith("commit_message=")]
+
+    ind.set_slots("AM", "BIO", 1, [first, second])
+    assert commit_message("--dry-run") == []
+    assert commit_message() == ["commit_message=2 new slots pushed"]
+    assert commit_message() == []  # nothing new
+    ind.set_slots("DH", "BIO", 1, [third])
+    pushover.queue("messages", 500)
+    pushover.queue("messages", 500)
+    assert commit_message(patch_sleep=True) == []  # the push failed: nothing was pushed
+    assert commit_message() == ["commit_message=1 new slot pushed"]
+    assert len(pushover.delivered) == 2

@@ -382,6 +382,35 @@ def test_the_checking_again_push_is_retried_for_the_one_recipient_it_failed_for(
     assert len(pushover.messages) == 4
 
 
+@pytest.mark.parametrize(
+    ("left", "warned", "pushed"),
+    [
+        pytest.param(1000, False, False, id="10 % left: nothing to say"),
+        pytest.param(999, True, False, id="under 10 %: a warning in the log only"),
+        pytest.param(500, True, False, id="5 % left: still only the log"),
+        pytest.param(499, True, True, id="under 5 %: a push to the phone too"),
+    ],
+)
+def test_the_quota_warns_under_10_percent_and_pushes_only_under_5(
+    run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover, left: int, warned: bool, pushed: bool
+) -> None:
+    """Catches the quota push going out at the warning threshold, or either threshold being off by one."""
+    workdir.write_config(ME + alert())
+    pushover.remaining = left + 1  # the slot push uses one
+    ind.set_slots("AM", "DOC", 1, [slot(21)])
+
+    result = run(patch_sleep=True)
+
+    assert result.returncode == 0, result.output
+    assert f"Pushover quota: {left} of 10000 messages left this month" in result.stdout
+    warnings = [line for line in problems(result) if "quota" in line]
+    low = f"warning: Pushover quota is low: {left} of 10000 messages left"
+    assert [line.split(" until ")[0] for line in warnings] == ([low] if warned else [])
+    quota = [(user, title) for user, title, _ in who_got(pushover) if title == QUOTA_TITLE]
+    assert quota == ([(FAKE_USER, QUOTA_TITLE)] if pushed else [])
+    assert ("quota_notified" in workdir.read_state()) is pushed
+
+
 def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
 ) -> None:

@@ -308,6 +308,66 @@ def test_an_unexpected_answer_is_a_source_error_never_an_empty_list(
     assert "IND" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        pytest.param(
+            {"status": "NOK", "errorCode": "E1002", "error": "desk closed"},
+            "IND answered status NOK (E1002) instead of OK",
+            id="the error code is named",
+        ),
+        pytest.param({"errorCode": 500, "error": "x"}, "IND answered status None (500) instead of OK", id="no status"),
+        pytest.param({"error": "desk closed"}, "IND answered status None (desk closed) instead of OK", id="error only"),
+        pytest.param({"status": "ERROR", "data": []}, "IND answered status ERROR instead of OK", id="no detail"),
+    ],
+)
+def test_an_error_envelope_is_named_by_its_status_and_error_code(doc: dict[str, Any], message: str) -> None:
+    """Catches the detail being dropped (or "(None)" shown) when IND answers its error envelope."""
+    with pytest.raises(SourceError) as caught:
+        ind_alert.ind_data(ind_body(doc))
+    assert str(caught.value) == message
+    assert caught.value.status == ind_alert.API_CHANGED
+
+
+def refused(status: int, retry_after: str | None) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    return response
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        pytest.param(None, None, id="none"),
+        pytest.param("", None, id="empty"),
+        pytest.param("soon", None, id="neither seconds nor a date"),
+        pytest.param("120", 120.0, id="seconds"),
+        pytest.param(" 120 ", 120.0, id="seconds with blanks"),
+        pytest.param("3600", 3600.0, id="an hour"),
+        pytest.param("86400", 3600.0, id="a day: at most an hour"),
+        pytest.param("Thu, 01 Jan 2099 00:01:30 GMT", 90.0, id="an HTTP date 90 s ahead"),
+        pytest.param("Wed, 31 Dec 2098 23:59:00 GMT", 0.0, id="an HTTP date in the past"),
+        pytest.param("Fri, 01 Jan 2100 00:00:00 GMT", 3600.0, id="an HTTP date a year ahead: at most an hour"),
+    ],
+)
+def test_retry_after_reads_seconds_or_an_http_date_capped_at_an_hour(
+    monkeypatch: pytest.MonkeyPatch, header: str | None, seconds: float | None
+) -> None:
+    now = datetime(2099, 1, 1, tzinfo=timezone.utc).timestamp()
+    monkeypatch.setattr(ind_alert.time, "time", lambda: now)
+    assert ind_alert.retry_after(refused(429, header)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"), [(403, 120.0), (429, 120.0), (503, None), (404, None)], ids=["403", "429", "503", "404"]
+)
+def test_only_a_refusal_carries_inds_retry_after(status: int, kept: float | None) -> None:
+    """A block or a rate limit asks the watch to wait; an outage or a changed API does not."""
+    assert ind_alert.refusal(refused(status, "120")).retry_after == kept
+
+
 # ======================================================================================= IND: fetch_all
 
 
@@ -936,6 +996,37 @@ def test_a_very_long_message_shows_as_many_lines_as_fit() -> None:
     assert lines[:-1] == [s.label() for s in sorted(slots)[:shown]]
 
 
+@pytest.mark.parametrize(
+    ("second", "shown"),
+    [
+        pytest.param(51, "two lines", id="two lines and the note make exactly the limit"),
+        pytest.param(52, "one line", id="one character more: the second line goes into the note"),
+    ],
+)
+def test_fit_fills_the_limit_exactly_and_never_passes_it(second: int, shown: str) -> None:
+    """Catches the count of what fits being off by one character, either way."""
+    lines = ["a" * 40, "b" * second, "c" * 50]
+    message = ind_alert.fit(lines, 100)
+    if shown == "two lines":
+        assert message == "\n".join([lines[0], lines[1], "+1 more"])
+        assert len(message) == 100
+    else:
+        assert message == "\n".join([lines[0], "+2 more"])
+
+
+def test_history_drops_points_older_than_30_days_even_with_days_missing() -> None:
+    """Catches the 30-day window being off by a day: with gaps there are fewer than 30 points to cut to."""
+    today = date(2026, 11, 23)
+    old = {(today - timedelta(days=ago)).isoformat(): "2026-12-01" for ago in (30, 29, 3)}
+    kept = ind_alert.record_history(old, today, at("2026-12-10", "09:00"))
+    assert kept == {
+        (today - timedelta(days=29)).isoformat(): "2026-12-01",
+        (today - timedelta(days=3)).isoformat(): "2026-12-01",
+        today.isoformat(): "2026-12-10",
+    }
+    assert ind_alert.record_history(kept, today, None) == kept  # the day's first check counts, not a later one
+
+
 def test_the_push_links_the_booking_page_of_the_product_and_names_the_desk() -> None:
     push = ind_alert.format_push(alert(desk="fa24ccf0acbc76a7793765937eaee440", product="TKV"), [TOMORROW], NOW)
     assert push.url == "https://oap.ind.nl/oap/en/#/TKV"
@@ -1542,6 +1633,23 @@ def test_merging_two_states_keeps_every_slot_either_run_pushed() -> None:
 
 def test_merging_with_an_empty_state_changes_nothing() -> None:
     assert ind_alert.state_to_json(ind_alert.merge_states(FULL_STATE, State())) == ind_alert.state_to_json(FULL_STATE)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "kept"),
+    [
+        pytest.param(None, "theirs", "theirs", id="only the other run checked the secrets today"),
+        pytest.param("ours", None, "ours", id="only ours did"),
+        pytest.param("ours", "theirs", "ours", id="both did: ours, the newer"),
+    ],
+)
+def test_merging_keeps_the_days_secret_check_either_run_made(ours: str | None, theirs: str | None, kept: str) -> None:
+    """Catches a merge that loses the day's Pushover check (the next run would ask Pushover again)."""
+    checks = {name: ind_alert.Validation(f"fp-{name}", f"key-{name}", "2026-11-23") for name in ("ours", "theirs")}
+    merged = ind_alert.merge_states(
+        State(validated=checks[ours] if ours else None), State(validated=checks[theirs] if theirs else None)
+    )
+    assert merged.validated == checks[kept]
 
 
 @pytest.mark.parametrize(
