@@ -14,7 +14,7 @@
    against the same 300 ms IND. For information; no target (Lambda bills the time used).
 4. desk = "any" (issue 11), the worst realistic case: 17 desks x 4 products x persons 1-2, every
    request asked, at most 4 at a time, within IND's 50 s deadline.
-5. Hostile servers (issue 16), each run as a child whose peak RSS is read with ``os.wait4``: IND, its
+5. Hostile servers (issue 16), each run as a child that reports its own peak RSS: IND, its
    desks list and Pushover dripping one byte every 2 s, a 1 MB gzip body that expands to 1 GiB, and a
    40,000-slot answer (refused as larger than ``MAX_BODY``; one push of 40,000 slots is also formatted
    in-process and timed). Targets: every run ends by ``RUN_DEADLINE`` (plus ``STARTUP_SLACK`` for
@@ -108,10 +108,42 @@ def alerts_toml(items: list[tuple[str, str, int]]) -> str:
     )
 
 
-def children_cpu() -> tuple[float, int]:
-    """CPU seconds (user + system) of every waited-for child so far, and the largest child's max RSS."""
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every waited-for child so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    return usage.ru_utime + usage.ru_stime
+
+
+# The script run by a launcher that writes its own peak RSS (VmHWM, KiB) to the file named by _BENCH_PEAK
+# when it exits. A child's ru_maxrss is no measure of the script: Linux counts the memory the child had
+# before exec, a copy of the benchmark's own (over 90 MiB once moto and the big answers are loaded).
+PEAK_LAUNCHER = """
+import atexit, os, runpy, sys
+_out = os.environ.pop("_BENCH_PEAK")
+def _peak():
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):  # not Linux: the caller falls back to ru_maxrss
+        return
+    with open(_out, "w", encoding="ascii") as out:
+        out.write(kib)
+atexit.register(_peak)
+sys.argv = sys.argv[1:]
+sys.path[0] = os.path.dirname(sys.argv[0])
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def measured_command(args: list[str], env: dict[str, str], peak: Path) -> tuple[list[str], dict[str, str]]:
+    """``python ind_alert.py ARGS`` through PEAK_LAUNCHER, which writes the script's peak RSS to ``peak``."""
+    return [sys.executable, "-c", PEAK_LAUNCHER, str(SCRIPT), *args], {**env, "_BENCH_PEAK": str(peak)}
+
+
+def peak_rss(peak: Path, fallback: int) -> int:
+    """The script's own peak RSS (KiB) as its launcher wrote it, else ``fallback`` (an over-estimate)."""
+    text = peak.read_text(encoding="ascii") if peak.exists() else ""
+    return int(text) if text.isdigit() else fallback
 
 
 def mib(maxrss: int) -> float:
@@ -120,20 +152,15 @@ def mib(maxrss: int) -> float:
 
 def dry_run(work: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float, int]:
     """``python ind_alert.py --dry-run`` in work: its result, wall seconds, CPU seconds and max RSS."""
-    cpu_before, _ = children_cpu()
+    cpu_before = children_cpu()
+    peak = work / "peak-rss"
+    peak.unlink(missing_ok=True)
+    command, env = measured_command(["--dry-run"], env, peak)
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--dry-run"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False)
     wall = time.perf_counter() - started
-    cpu_after, maxrss = children_cpu()
-    return done, wall, cpu_after - cpu_before, maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done, wall, children_cpu() - cpu_before, peak_rss(peak, usage.ru_maxrss)
 
 
 # ------------------------------------------------------------------ 1. one run, 48 queries
@@ -200,7 +227,7 @@ def watch_latency(work: Path, seed: int) -> list[Row]:
         ind.delay = IND_DELAY
         ind.set_slots("AM", "BIO", 1, [])
         env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **FAKE_SECRETS}
-        cpu_before, _ = children_cpu()
+        cpu_before = children_cpu()
         with start_script(["--watch", "--interval", str(INTERVAL)], env, cwd=work) as watcher:
             wait_until(lambda: ind.hits("AM", "BIO", 1) >= 1, timeout=30, what="the watcher's first check")
             checks = [time.perf_counter()]
@@ -225,7 +252,7 @@ def watch_latency(work: Path, seed: int) -> list[Row]:
             note_checks()
             watcher.send_signal(signal.SIGTERM)
             result = watcher.finish(timeout=30)
-        cpu = children_cpu()[0] - cpu_before
+        cpu = children_cpu() - cpu_before
 
     target = INTERVAL + WATCH_SLACK
     latency = None if pushed is None else pushed - added
@@ -266,7 +293,11 @@ imported = time.perf_counter()
 cold = ind_alert.lambda_handler({}, None)
 called = time.perf_counter()
 warm = ind_alert.lambda_handler({}, None)
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:  # this process's own peak (VmHWM, KiB): ru_maxrss would count the benchmark's memory copied at fork
+    with open("/proc/self/status", encoding="ascii") as status:
+        rss = int(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+except (OSError, StopIteration):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps([imported - started, called - imported, time.perf_counter() - called, rss, cold, warm]))
 """
 
@@ -405,10 +436,11 @@ class Measured:
 
 
 def run_measured(args: list[str], env: dict[str, str], work: Path, limit: float) -> Measured:
-    """Run the script as a child; its own peak RSS comes from ``os.wait4``, not from every child's."""
-    with tempfile.TemporaryFile() as out:
+    """Run the script as a child: its exit code, wall time, own peak RSS (PEAK_LAUNCHER) and output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
+        command, env = measured_command(args, env, Path(tmp) / "peak-rss")
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=work, env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen(command, cwd=work, env=env, stdout=out, stderr=out)
         code: int | None = None
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -423,7 +455,8 @@ def run_measured(args: list[str], env: dict[str, str], work: Path, limit: float)
         wall = time.perf_counter() - started
         proc.returncode = -9 if code is None else code  # reaped here: keep Popen from waiting again
         out.seek(0)
-        return Measured(code, wall, mib(usage.ru_maxrss), out.read().decode("utf-8", "replace"))
+        maxrss = peak_rss(Path(tmp) / "peak-rss", usage.ru_maxrss)
+        return Measured(code, wall, mib(maxrss), out.read().decode("utf-8", "replace"))
 
 
 def slots_payload(count: int) -> bytes:
