@@ -292,6 +292,16 @@ def slot(offset: int, start: str = "10:00", end: str = "10:10") -> tuple[str, st
     return (day(offset).isoformat(), start, end)
 
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def label(spec: Sequence[str]) -> str:
+    """How a push shows a slot ``(date, start, end)``: "Tue 24 Nov 09:15", English names in any locale."""
+    on = date.fromisoformat(spec[0])
+    return f"{WEEKDAYS[on.weekday()]} {on.day} {MONTHS[on.month - 1]} {spec[1]}"
+
+
 def slot_id(offset: int, start: str = "10:00", end: str = "10:10", desk: str = "AM") -> str:
     """How the state file names that slot."""
     return f"{desk} {day(offset).isoformat()} {start}-{end}"

@@ -27,15 +27,26 @@ from typing import Any
 
 import pytest
 from conftest import Run
-from fakes import HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, RunningScript, Workdir, day, start_script, wait_until
+from fakes import (
+    HTML_MAINTENANCE,
+    MONTHS,
+    SCRIPT,
+    WEEKDAYS,
+    FakeIND,
+    FakePushover,
+    RunningScript,
+    Workdir,
+    day,
+    label,
+    start_script,
+    wait_until,
+)
 
 if str(SCRIPT.parent) not in sys.path:
     sys.path.insert(0, str(SCRIPT.parent))
 ind_alert = importlib.import_module("ind_alert")
 
 AMSTERDAM = ind_alert.AMSTERDAM
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 NAME = "Amsterdam documents"
 CONFIG = f'[[alert]]\nname = "{NAME}"\ndesk = "AM"\nproduct = "DOC"\n'
 TITLE = "IND Amsterdam: Collect residence document"
@@ -46,11 +57,6 @@ def spec(on: date, start: str) -> tuple[str, str, str]:
     """A ten-minute IND slot on a day, as ``FakeIND.set_slots`` takes it."""
     begin = datetime.combine(on, dtime.fromisoformat(start))
     return (on.isoformat(), start, f"{begin + timedelta(minutes=10):%H:%M}")
-
-
-def label(on: date, start: str) -> str:
-    """How a push shows a slot: "Tue 24 Nov 09:15"."""
-    return f"{WEEKDAYS[on.weekday()]} {on.day} {MONTHS[on.month - 1]} {start}"
 
 
 def slot_id(on: date, start: str) -> str:
@@ -322,7 +328,7 @@ def test_a_one_day_window_pushes_every_slot_of_that_day_and_none_of_the_days_aro
 
     assert result.returncode == 0, result.stderr
     assert [(p["title"], p["message"]) for p in pushover.delivered] == [
-        (f"{TITLE}: 2 new slots", f"{label(the_day, '00:00')}\n{label(the_day, '23:40')}")
+        (f"{TITLE}: 2 new slots", f"{label(spec(the_day, '00:00'))}\n{label(spec(the_day, '23:40'))}")
     ]
     assert f"{NAME}: 4 open, 2 match, 2 new, pushed" in result.stdout.splitlines()
     assert sent(workdir) == [slot_id(the_day, "00:00"), slot_id(the_day, "23:40")]
@@ -346,7 +352,7 @@ def test_days_ahead_0_means_the_rest_of_today_not_no_limit(
 
     assert check_at(env, workdir, at(the_day, 8)) == 0
 
-    labels = [label(tomorrow, "00:00") if p == "tomorrow 00:00" else label(the_day, p) for p in pushed]
+    labels = [label(spec(tomorrow, "00:00")) if p == "tomorrow 00:00" else label(spec(the_day, p)) for p in pushed]
     assert [(p["title"], p["message"]) for p in pushover.delivered] == [
         (f"{TITLE}: {len(pushed)} new slots", "\n".join(labels))
     ]
@@ -374,7 +380,7 @@ def test_a_message_of_exactly_1024_characters_is_sent_whole_and_one_more_is_trim
     offered = [(two_digits, t) for t in times[:long_lines]] + [(one_digit, t) for t in times[:short_lines]]
     ind.set_slots("AM", "DOC", 1, [spec(on, start) for on, start in offered])
     workdir.write_config(CONFIG)
-    labels = [label(on, start) for on, start in sorted(offered)]
+    labels = [label(spec(on, start)) for on, start in sorted(offered)]
     assert len("\n".join(labels)) == length
 
     result = run()
@@ -530,7 +536,7 @@ def test_per_slot_at_max_messages_the_last_message_is_the_cap_th_slot_and_the_re
     for push, covered in pushes:
         first, rest = days[slots.index(covered[0])], [days[slots.index(s)] for s in covered[1:]]
         more = f" (+{len(rest)} more)" if rest else ""
-        assert push.title == f"IND Amsterdam: Collect residence document: {label(first, '09:00')}{more}"
+        assert push.title == f"IND Amsterdam: Collect residence document: {label(spec(first, '09:00'))}{more}"
         lines = push.message.split("\n")
         full = f"{FULL_WEEKDAYS[first.weekday()]} {first.day} {FULL_MONTHS[first.month - 1]} {first.year}"
         assert lines[:3] == [
@@ -538,4 +544,6 @@ def test_per_slot_at_max_messages_the_last_message_is_the_cap_th_slot_and_the_re
             f"{full}, 09:00-09:10",
             "Choose IND Amsterdam on the IND booking page.",
         ]
-        assert lines[3:] == ([f"+{len(rest)} more: " + ", ".join(label(d, "09:00") for d in rest)] if rest else [])
+        assert lines[3:] == (
+            [f"+{len(rest)} more: " + ", ".join(label(spec(d, "09:00")) for d in rest)] if rest else []
+        )

@@ -22,11 +22,20 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import HTML_MAINTENANCE, XSSI_PREFIX, FakeIND, FakePushover, ScriptResult, Workdir, day, ind_body, strip_xssi
+from fakes import (
+    HTML_MAINTENANCE,
+    XSSI_PREFIX,
+    FakeIND,
+    FakePushover,
+    ScriptResult,
+    Workdir,
+    day,
+    ind_body,
+    label,
+    strip_xssi,
+)
 
 REPO = Path(__file__).resolve().parent.parent
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 BIO_URL = "https://oap.ind.nl/oap/en/#/BIO"
 NAME = "Amsterdam biometrics"  # the alert most tests use: AM, BIO, 1 person
 
@@ -43,12 +52,6 @@ def plus_ten(start: str) -> str:
 def slot(offset: int, start: str, end: str | None = None) -> tuple[str, str, str]:
     """A slot spec for ``FakeIND.set_slots``: ``offset`` days from today, ten minutes by default."""
     return (day(offset).isoformat(), start, end or plus_ten(start))
-
-
-def label(spec: tuple[str, str, str]) -> str:
-    """How a push shows a slot: "Tue 24 Nov 09:15" (Amsterdam time, English names)."""
-    d = date.fromisoformat(spec[0])
-    return f"{WEEKDAY_NAMES[d.weekday()]} {d.day} {MONTH_NAMES[d.month - 1]} {spec[1]}"
 
 
 def slot_id(spec: tuple[str, str, str], desk: str = "AM") -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import requests
-from fakes import SCRIPT, FakeIND, FakePushover, script_env, start_script, wait_until
+from fakes import SCRIPT, FakeIND, FakePushover, label, script_env, start_script, wait_until
 
 # Optional backends: without them (a plain `pip install pytest responses`) these tests skip, saying why.
 boto3 = pytest.importorskip("boto3", reason="the Lambda tests need boto3: pip install -r tests/requirements.txt")
@@ -74,12 +74,6 @@ LAUNCHER = textwrap.dedent(
 def slot(ahead: int, start: str = "09:00", end: str = "09:10") -> tuple[str, str, str]:
     """A slot `ahead` days from today in Amsterdam (computed when the test runs)."""
     return ((datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=ahead)).isoformat(), start, end)
-
-
-def label(spec: tuple[str, str, str]) -> str:
-    day = datetime.fromisoformat(f"{spec[0]}T{spec[1]}").replace(tzinfo=ind_alert.AMSTERDAM)
-    end = datetime.fromisoformat(f"{spec[0]}T{spec[2]}").replace(tzinfo=ind_alert.AMSTERDAM)
-    return str(ind_alert.Slot(day, end, "AM").label())
 
 
 # ------------------------------------------------------------------ S3 on loopback

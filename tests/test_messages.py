@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from conftest import Run
-from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, XSSI_PREFIX, AppriseServer, FakeIND, FakePushover, Workdir
-from test_e2e import NAME, alert, configure, label, lines, ok, problems, read_state, sent, slot, slot_id
+from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, XSSI_PREFIX, AppriseServer, FakeIND, FakePushover, Workdir, label
+from test_e2e import NAME, alert, configure, lines, ok, problems, read_state, sent, slot, slot_id
 
 # Pushover's own answers: the token and user ones as Pushover words them (tests/fakes.py), the others
 # shaped like them with invented texts.

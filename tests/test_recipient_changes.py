@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_USER, Run
-from fakes import AMSTERDAM, HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, Workdir, day, slot, slot_id
+from fakes import AMSTERDAM, HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, Workdir, label, slot, slot_id
 
 # The script is a module beside tests/, not a package: make it importable however pytest is run.
 if str(SCRIPT.parent) not in sys.path:
@@ -66,12 +66,6 @@ def env(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str]) -> dict[s
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def label(offset: int, start: str = "10:00") -> str:
-    """How a push lists that slot: "Tue 24 Nov 10:00"."""
-    d = day(offset)
-    return f"{d:%a} {d.day} {d:%b} {start}"
 
 
 def alert(notify: list[str] | None = None, extra: str = "") -> str:
@@ -125,7 +119,7 @@ def test_a_recipient_dropped_from_notify_gets_nothing_more_and_its_record_is_dro
 
     assert second.returncode == 0, second.output
     assert problems(second) == []
-    assert who_got(pushover, 2) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(22))]
+    assert who_got(pushover, 2) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22)))]
     assert sent(workdir) == {"me": [slot_id(21), slot_id(22)]}
 
 
@@ -138,7 +132,7 @@ def test_a_recipient_added_to_notify_gets_every_open_slot_and_the_others_only_th
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22)])
     first = run()
     assert first.returncode == 0, first.output
-    assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 2 new slots", f"{label(21)}\n{label(22)}")]
+    assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 2 new slots", f"{label(slot(21))}\n{label(slot(22))}")]
 
     workdir.write_config(ME + PARTNER + alert(["me", "partner"]))
     ind.set_slots("AM", "DOC", 1, [slot(22), slot(23)])  # the first slot was booked meanwhile
@@ -146,8 +140,8 @@ def test_a_recipient_added_to_notify_gets_every_open_slot_and_the_others_only_th
 
     assert second.returncode == 0, second.output
     assert who_got(pushover, 1) == [
-        (FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(23)),
-        (PARTNER_USER, f"{DOC_TITLE}: 2 new slots", f"{label(22)}\n{label(23)}"),
+        (FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(23))),
+        (PARTNER_USER, f"{DOC_TITLE}: 2 new slots", f"{label(slot(22))}\n{label(slot(23))}"),
     ]
     assert sent(workdir) == {"me": [slot_id(22), slot_id(23)], "partner": [slot_id(22), slot_id(23)]}
 
@@ -173,7 +167,7 @@ def test_a_recipient_removed_from_the_config_is_forgotten_and_the_others_go_on(
 
     assert second.returncode == 0, second.output
     assert problems(second) == []
-    assert who_got(pushover, 2) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(22))]
+    assert who_got(pushover, 2) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22)))]
     assert [v["user"] for v in pushover.validations[checked:]] == [FAKE_USER]  # the changed secrets, once
     assert sent(workdir) == {"me": [slot_id(21), slot_id(22)]}
     saved = workdir.state.read_bytes()
@@ -222,7 +216,7 @@ def test_a_state_that_still_calls_the_single_user_default_pushes_nothing_again(
     result = run()
 
     assert result.returncode == 0, result.output
-    assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(22))]
+    assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22)))]
     assert sent(workdir) == {"you": [slot_id(21), slot_id(22)]}
 
 
@@ -238,7 +232,7 @@ def test_a_merged_state_with_both_default_and_you_pushes_neither_s_slots_again(
     result = run()
 
     assert result.returncode == 0, result.output
-    assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(23))]
+    assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(23)))]
     assert sent(workdir) == {"you": [slot_id(21), slot_id(22), slot_id(23)]}
 
 
@@ -254,8 +248,8 @@ def test_a_recipient_named_default_in_a_recipients_table_is_not_renamed(
 
     assert result.returncode == 0, result.output
     assert who_got(pushover) == [
-        (PARTNER_USER, f"{DOC_TITLE}: 1 new slot", label(22)),
-        (FAKE_USER, f"{DOC_TITLE}: 2 new slots", f"{label(21)}\n{label(22)}"),
+        (PARTNER_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22))),
+        (FAKE_USER, f"{DOC_TITLE}: 2 new slots", f"{label(slot(21))}\n{label(slot(22))}"),
     ]
     assert sent(workdir) == {"default": [slot_id(21), slot_id(22)], "me": [slot_id(21), slot_id(22)]}
 
@@ -431,8 +425,8 @@ def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
     assert "warning: recipient partner: Pushover answered HTTP 503; will retry next run" in problems(first)
     slot_push = f"{DOC_TITLE}: 1 new slot"
     assert who_got(pushover) == [
-        (FAKE_USER, slot_push, label(21)),
-        (PARTNER_USER, slot_push, label(21)),
+        (FAKE_USER, slot_push, label(slot(21))),
+        (PARTNER_USER, slot_push, label(slot(21))),
         (FAKE_USER, QUOTA_TITLE, quota_message(448)),
     ]
     assert len(pushover.messages) == 5
@@ -443,8 +437,8 @@ def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
 
     assert second.returncode == 0, second.output
     assert who_got(pushover, 3) == [
-        (FAKE_USER, slot_push, label(22)),
-        (PARTNER_USER, slot_push, label(22)),
+        (FAKE_USER, slot_push, label(slot(22))),
+        (PARTNER_USER, slot_push, label(slot(22))),
         (PARTNER_USER, QUOTA_TITLE, quota_message(445)),
     ]
     assert workdir.read_state()["quota_notified"] == pushover.reset
@@ -454,7 +448,7 @@ def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
     third = run(patch_sleep=True)
 
     assert third.returncode == 0, third.output
-    assert who_got(pushover, 6) == [(FAKE_USER, slot_push, label(23)), (PARTNER_USER, slot_push, label(23))]
+    assert who_got(pushover, 6) == [(FAKE_USER, slot_push, label(slot(23))), (PARTNER_USER, slot_push, label(slot(23)))]
     assert SMS_USER not in [m["user"] for m in pushover.messages]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, AppriseServer, FakeIND, FakePushover, Workdir, day, slot, slot_id
+from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, AppriseServer, FakeIND, FakePushover, Workdir, label, slot, slot_id
 
 # A second key of the real shape (30 alphanumerics): the partner's Pushover user key.
 PARTNER_USER = "gznej3rKEVAvPUxu9vvNnqpmZpokzF"
@@ -58,12 +58,6 @@ def env(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], apprise_s
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def label(offset: int, start: str = "10:00") -> str:
-    """How a push lists that slot: "Tue 24 Nov 09:15"."""
-    d = day(offset)
-    return f"{d:%a} {d.day} {d:%b} {start}"
 
 
 def pushes_to(pushover: FakePushover, user: str) -> list[dict[str, str]]:
@@ -118,15 +112,15 @@ def test_each_recipient_receives_exactly_the_slots_its_routing_says(
     assert len(pushover.delivered) == 3
     [mine] = pushes_to(pushover, FAKE_USER)
     assert mine["title"] == f"{DOC_TITLE}: 2 new slots"
-    assert mine["message"].splitlines() == [label(21), label(22, "11:00")]
+    assert mine["message"].splitlines() == [label(slot(21)), label(slot(22, "11:00"))]
     partners = sorted(pushes_to(pushover, PARTNER_USER), key=lambda m: m["title"])
     assert [m["title"] for m in partners] == [f"{DOC_TITLE}: 2 new slots", "IND Den Haag: Biometrics: 1 new slot"]
-    assert partners[0]["message"].splitlines() == [label(21), label(22, "11:00")]
-    assert partners[1]["message"].splitlines() == [label(23, "09:00")]
+    assert partners[0]["message"].splitlines() == [label(slot(21)), label(slot(22, "11:00"))]
+    assert partners[1]["message"].splitlines() == [label(slot(23, "09:00"))]
     [phone] = apprise_server.delivered
     assert apprise_server.paths == [f"/{APPRISE_TOKEN}"]
     assert phone["title"] == f"{DOC_TITLE}: 2 new slots"
-    assert apprise_lines(phone) == [label(21), label(22, "11:00")]
+    assert apprise_lines(phone) == [label(slot(21)), label(slot(22, "11:00"))]
     assert sent(workdir, "Den Haag BIO") == {"partner": [slot_id(23, "09:00", "09:15", "DH")]}
 
 
@@ -140,9 +134,9 @@ def test_an_alert_without_notify_goes_to_every_recipient(
 
     assert result.returncode == 0, result.output
     assert [m["user"] for m in pushover.delivered] == [FAKE_USER, PARTNER_USER]
-    assert all(m["message"] == label(21) for m in pushover.delivered)
+    assert all(m["message"] == label(slot(21)) for m in pushover.delivered)
     [phone] = apprise_server.delivered
-    assert apprise_lines(phone) == [label(21)]
+    assert apprise_lines(phone) == [label(slot(21))]
     assert sent(workdir) == {"me": [slot_id(21)], "partner": [slot_id(21)], "phone": [slot_id(21)]}
 
 
@@ -157,7 +151,7 @@ def test_without_a_recipients_table_pushover_user_alone_works_as_before(
     assert result.returncode == 0, result.output
     [push] = pushover.delivered
     assert push["user"] == FAKE_USER
-    assert push["message"] == label(21)
+    assert push["message"] == label(slot(21))
     assert push["priority"] == "0"
     assert apprise_server.received == []
     assert sent(workdir) == {"you": [slot_id(21)]}
@@ -190,7 +184,7 @@ def test_a_failing_apprise_recipient_is_retried_alone_on_the_next_run(
     assert second.returncode == 0, second.output
     assert len(pushover.messages) == 2, "a Pushover recipient got a duplicate"
     [phone] = apprise_server.delivered
-    assert apprise_lines(phone) == [label(21), label(22)]
+    assert apprise_lines(phone) == [label(slot(21)), label(slot(22))]
     assert sent(workdir) == {
         "me": [slot_id(21), slot_id(22)],
         "partner": [slot_id(21), slot_id(22)],
@@ -247,7 +241,7 @@ def test_slots_within_urgent_within_days_go_out_with_urgent_priority_and_later_o
 
     assert result.returncode == 0, result.output
     priorities = {m["message"]: m["priority"] for m in pushover.delivered}
-    assert priorities == {label(1): "1", label(21): "-1"}
+    assert priorities == {label(slot(1)): "1", label(slot(21)): "-1"}
 
 
 def test_urgent_within_days_and_urgent_priority_can_be_defaults(
@@ -296,7 +290,7 @@ def test_urgent_within_days_as_a_default_alone_gives_priority_1(
     assert result.returncode == 0, result.output
     [push] = pushover.delivered
     assert push["priority"] == "1"
-    assert push["message"].splitlines() == [label(1), label(21)]
+    assert push["message"].splitlines() == [label(slot(1)), label(slot(21))]
 
 
 def test_urgent_priority_0_is_kept_not_turned_into_the_default(
@@ -339,10 +333,10 @@ def test_an_only_urgent_recipient_gets_only_urgent_slots(
     assert first.returncode == 0, first.output
     assert second.returncode == 0, second.output
     [mine] = pushover.delivered
-    assert mine["message"].splitlines() == [label(1), label(21)]
+    assert mine["message"].splitlines() == [label(slot(1)), label(slot(21))]
     [sms] = apprise_server.delivered
     assert sms["title"] == f"{DOC_TITLE}: 1 new slot"
-    assert apprise_lines(sms) == [label(1)]
+    assert apprise_lines(sms) == [label(slot(1))]
     assert sent(workdir) == {"me": [slot_id(1), slot_id(21)], "sms": [slot_id(1)]}
 
 
@@ -374,7 +368,7 @@ def test_an_only_urgent_recipient_gets_a_slot_when_it_becomes_urgent(
     assert result.returncode == 0, result.output
     [push] = pushover.delivered
     assert push["user"] == PARTNER_USER
-    assert push["message"] == label(1)
+    assert push["message"] == label(slot(1))
     assert push["priority"] == "1"
     assert sent(workdir) == {"me": [slot_id(1)], "partner": [slot_id(1)]}
 

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from conftest import Run
-from fakes import SCRIPT, FakeIND, FakePushover, Workdir
+from fakes import SCRIPT, FakeIND, FakePushover, Workdir, label
 
 # Optional backends: without them (a plain `pip install pytest responses`) these tests skip, saying why.
 boto3 = pytest.importorskip("boto3", reason="the S3 tests need boto3: pip install -r tests/requirements.txt")
@@ -80,13 +80,6 @@ def spec(n: int) -> SlotSpec:
 
 def slot_id(slot: SlotSpec) -> str:
     return f"AM {slot[0]} {slot[1]}-{slot[2]}"
-
-
-def label(slot: SlotSpec) -> str:
-    """The line a push shows for the slot ("Tue 24 Nov 09:15")."""
-    start = datetime.combine(date.fromisoformat(slot[0]), time.fromisoformat(slot[1]), ind_alert.AMSTERDAM)
-    end = datetime.combine(date.fromisoformat(slot[0]), time.fromisoformat(slot[2]), ind_alert.AMSTERDAM)
-    return str(ind_alert.Slot(start, end, "AM").label())
 
 
 def pushed_lines(pushover: FakePushover) -> Counter[str]:
