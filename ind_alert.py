@@ -1110,13 +1110,14 @@ class Channel(Protocol):
         """Confirm the channel can deliver, sending nothing, or raise NotifyError."""
 
 
+TOKEN_REJECTED = "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
 USER_REJECTED = "Pushover rejected the user key"
 
 
 def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
     """What Pushover rejected, in words that never include the rejected value."""
     if body.get("token") == "invalid":
-        return "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
+        return TOKEN_REJECTED
     if body.get("user") == "invalid":
         return USER_REJECTED
     errors = body.get("errors")
@@ -1287,8 +1288,6 @@ def build_channels(config: Config, env: Mapping[str, str], client: PushoverClien
 
 
 # ------------------------------------------------------ checking the secrets
-
-TOKEN_REJECTED = "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
 
 
 def pushover_problems(
@@ -1804,11 +1803,11 @@ class Notices(ABC):
     def blind_alerts(self, now: datetime) -> None:
         """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
         alerts = self.state.alerts
-        owed: dict[str, set[str]] = {}  # per blind alert: who has not been told yet
-        for a in self.config.alerts:
-            if self.is_blind(a, now):
-                everyone = self.audience([a])
-                owed[a.name] = everyone - told(alerts[a.name].blind_notified, alerts[a.name].blind_told, everyone)
+        audiences = {a.name: self.audience([a]) for a in self.config.alerts if self.is_blind(a, now)}
+        owed = {  # per blind alert: who has not been told yet
+            name: everyone - told(alerts[name].blind_notified, alerts[name].blind_told, everyone)
+            for name, everyone in audiences.items()
+        }
         blind = [
             a for a in self.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)
         ]
@@ -1825,9 +1824,9 @@ class Notices(ABC):
         log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
         reached = self.broadcast(set().union(*(owed[a.name] for a in blind)), push)
         for alert in blind:
-            before, everyone = alerts[alert.name], self.audience([alert])
-            notified, names = told_record(told(before.blind_notified, before.blind_told, everyone) | reached, everyone)
-            self.record(alert, dataclasses.replace(before, blind_notified=notified, blind_told=names))
+            everyone = audiences[alert.name]
+            notified, names = told_record((everyone - owed[alert.name]) | reached, everyone)
+            self.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=notified, blind_told=names))
         if reached:
             self.save()
 
