@@ -74,7 +74,7 @@ PUSHOVER_API_URL = "https://api.pushover.net/1"
 BOOKING_URL = "https://oap.ind.nl/oap/en/#/{product}"
 USER_AGENT = f"ind-alert/{VERSION} (appointment notifier; polls every few minutes)"
 AMSTERDAM = tz.gettz("Europe/Amsterdam")
-STATE_VERSION = 2  # 2: slot ids name their desk ("AM 2026-12-01 09:00-09:10")
+STATE_VERSION = 3  # 2: slot ids name their desk ("AM 2026-12-01 09:00-09:10"); 3: optional "unreached"
 DEFAULT_CONFIG = "alerts.toml"
 DEFAULT_STATE = "state/seen.json"
 DEFAULT_INTERVAL = 120.0  # seconds between checks in --watch
@@ -314,7 +314,8 @@ class Push:
     @classmethod
     def about(cls, title: str, message: str, product: str) -> Push:
         """A push about the watcher itself (test, blind, checking again), linking the booking page."""
-        return cls(title, message[:MESSAGE_LIMIT], BOOKING_URL.format(product=product), "IND booking page")
+        url = BOOKING_URL.format(product=product)
+        return cls(title[:TITLE_LIMIT], message[:MESSAGE_LIMIT], url, "IND booking page")
 
 
 @dataclass(frozen=True)
@@ -346,12 +347,21 @@ class Validation:
 
 
 @dataclass(frozen=True)
+class Unreached:
+    """A recipient every push to which has failed since a time: blind, like an IND outage, after a while."""
+
+    since: int  # unix time of the first failed push in a row
+    told: frozenset[str] = frozenset()  # the other recipients told that it is not reached
+
+
+@dataclass(frozen=True)
 class State:
     alerts: Mapping[str, AlertState] = field(default_factory=dict)
     repository: str | None = None
     quota_notified: int | None = None  # X-Limit-App-Reset of the quota period already warned about
     validated: Validation | None = None
     quota_told: frozenset[str] = frozenset()  # when not everyone was warned about that period: who was
+    unreached: Mapping[str, Unreached] = field(default_factory=dict)  # recipient -> since when no push reached it
 
 
 # ------------------------------------------------------------------- config
@@ -518,6 +528,9 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
     return alert
 
 
+OWN_SECRETS = ("PUSHOVER_TOKEN", "HEALTHCHECK_URL", "GITHUB_TOKEN")  # and AWS_*: never sent to a recipient
+
+
 def parse_recipient(name: str, table: Any, where: str) -> Recipient:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table with pushover_user_env or apprise_url_env")
@@ -531,6 +544,9 @@ def parse_recipient(name: str, table: Any, where: str) -> Recipient:
         raise ConfigError(
             f"{where}: name an environment variable in capitals (like PUSHOVER_USER_PARTNER), not the secret itself"
         )
+    var = pushover or apprise or ""
+    if var in OWN_SECRETS or var.startswith("AWS_"):
+        raise ConfigError(f"{where}: {var} is one of ind-alert's own secrets: name this recipient's own variable")
     only_urgent = _typed(table, "only_urgent", bool, where, "true or false")
     per_slot = _typed(table, "per_slot", bool, where, "true or false")
     max_messages = _int(table, "max_messages", where, 1, 100)
@@ -717,7 +733,7 @@ def retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to str.isdigit, not to float()
         return min(float(value), 3600.0)
     with contextlib.suppress(TypeError, ValueError, OverflowError):
         from email.utils import parsedate_to_datetime
@@ -963,6 +979,7 @@ def record_history(history: Mapping[str, str | None], day: date, earliest: Slot 
 
     Only the first successful check of an Amsterdam day counts, so later runs that day change nothing.
     """
+    history = {d: p for d, p in history.items() if d <= day.isoformat()}  # a later day: a clock that was ahead
     if day.isoformat() in history:
         return dict(history)
     first = (day - timedelta(days=HISTORY_DAYS - 1)).isoformat()
@@ -1125,6 +1142,32 @@ def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
     return f"Pushover refused the request (HTTP {status}: {detail})"
 
 
+QUOTA_GONE = "Pushover's monthly message quota is used up (HTTP 429)"
+
+
+def top_level_status(text: str) -> Any:
+    """The value of "status" in a JSON object's own top level, read without recursion (None if absent)."""
+    depth, i, key = 0, 0, None
+    decoder = json.JSONDecoder()
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            string, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+            rest = text[i:].lstrip()
+            key = string if depth == 1 and rest.startswith(":") else None
+            continue
+        if char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+        elif depth == 1 and key == "status" and char not in " \t\r\n:":
+            with contextlib.suppress(ValueError):
+                return decoder.raw_decode(text, i)[0] if char not in "{[" else None
+            return None
+        i += 1
+    return None
+
+
 @dataclass
 class PushoverClient:
     """Pushover's message API: one error type, permanent for 4xx, one retry otherwise."""
@@ -1135,25 +1178,40 @@ class PushoverClient:
     sleep: Callable[[float], None] = time.sleep
     quota: tuple[int, int, int] | None = None  # limit, remaining, reset (unix time)
     token_rejected: bool = False
+    quota_gone: bool = False  # a 429 with no message left this month: not asked again this run
     deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE), repr=False)
     patient: bool = True  # retry once after PUSH_RETRY_WAIT; not for a person waiting on --check
 
-    def request(self, method: str, path: str, form: Mapping[str, str | int]) -> tuple[int, dict[str, Any]]:
-        """One call, bounded by the run's deadline and MAX_BODY: (HTTP status, JSON body or {})."""
+    def request(self, method: str, path: str, form: Mapping[str, str | int]) -> tuple[int, dict[str, Any] | None]:
+        """One call, bounded by the run's deadline and MAX_BODY: (HTTP status, JSON object or None).
+
+        Redirects are never followed: Pushover never sends one, and following it would hand the token and
+        the user key to another host.
+        """
         data = {"token": self.token, **form}
 
-        def call() -> tuple[int, dict[str, Any]]:
+        def call() -> tuple[int, dict[str, Any] | None]:
             url = f"{self.api_url}{path}"
             args: dict[str, Any] = {"params": data} if method == "GET" else {"data": data}
-            with self.session.request(method, url, timeout=self.deadline.timeout(), stream=True, **args) as response:
+            with self.session.request(
+                method, url, timeout=self.deadline.timeout(), stream=True, allow_redirects=False, **args
+            ) as response:
                 self.read_quota(response)
-                return response.status_code, self.json(read_body(response))
+                code = response.status_code
+                try:
+                    return code, self.json(read_body(response))
+                except TooLarge:
+                    if 400 <= code < 500 and code != 429:  # a refusal is permanent whatever its body
+                        return code, {}
+                    raise
 
         return within(self.deadline, call)  # type: ignore[no-any-return]
 
     def post(self, path: str, form: Mapping[str, str | int], method: str = "POST") -> dict[str, Any]:
         if self.token_rejected:
             raise NotifyError("not sent: Pushover rejected the application token earlier in this run", permanent=True)
+        if self.quota_gone:
+            raise NotifyError(f"not sent: {QUOTA_GONE}; will retry next run")
         for attempt in (1, 2):
             try:
                 status, body = self.request(method, path, form)
@@ -1168,13 +1226,28 @@ class PushoverClient:
             except Exception as exc:  # noqa: BLE001 - an answer we cannot read is a failed send, not a crash
                 problem = f"Pushover's answer could not be read ({type(exc).__name__})"
             else:
+                if 300 <= status < 400:
+                    problem = (
+                        f"the Pushover address answered with a redirect (HTTP {status}), which Pushover never"
+                        " sends; it was not followed: check PUSHOVER_API_URL and this machine's network"
+                    )
+                    break
                 if 400 <= status < 500 and status != 429:
                     # Permanent: repeating it gets a shared runner IP blocked.
-                    self.token_rejected = body.get("token") == "invalid"
-                    raise NotifyError(pushover_problem(status, body), permanent=True)
-                if status == 200 and body.get("status") == 1:
+                    self.token_rejected = (body or {}).get("token") == "invalid"
+                    raise NotifyError(pushover_problem(status, body or {}), permanent=True)
+                if status == 200 and body is not None and body.get("status") == 1:
                     return body
-                problem = f"Pushover answered HTTP {status}"
+                if status == 429 and self.quota and self.quota[1] == 0:
+                    self.quota_gone = True  # no retry, and nothing more asked of Pushover this run
+                    raise NotifyError(f"{QUOTA_GONE}; will retry next run")
+                if body is None and status == 200:
+                    problem = (
+                        f"the answer (HTTP {status}) was not Pushover's: a web page from a captive portal,"
+                        " proxy or outage"
+                    )
+                else:
+                    problem = f"Pushover answered HTTP {status}"
             if attempt == 1 and self.patient and self.deadline.left() > PUSH_RETRY_WAIT:
                 self.sleep(PUSH_RETRY_WAIT)
             else:
@@ -1182,11 +1255,17 @@ class PushoverClient:
         raise NotifyError(f"{problem}; will retry next run")
 
     @staticmethod
-    def json(text: str) -> dict[str, Any]:
+    def json(text: str) -> dict[str, Any] | None:
+        """The answer's JSON object; {} for JSON of another shape; None when it is not JSON (a web page).
+
+        An object nested too deep to parse still shows its own top-level status (accepted or not).
+        """
         try:
             body = json.loads(text)
-        except (ValueError, RecursionError):
-            return {}
+        except RecursionError:
+            return {"status": top_level_status(text)}
+        except ValueError:
+            return None
         return body if isinstance(body, dict) else {}
 
     def read_quota(self, response: requests.Response) -> None:
@@ -1258,6 +1337,11 @@ class AppriseChannel:
         self.notifier = apprise.Apprise()
         if not self.notifier.add(url):
             raise ConfigError(f"recipient {self.name}: {recipient.env} does not hold a valid Apprise URL")
+        if len(self.notifier) > 1:  # what was delivered is kept per recipient: one that failed would repeat
+            raise ConfigError(
+                f"recipient {self.name}: {recipient.env} holds {len(self.notifier)} Apprise URLs:"
+                " make one recipient per URL"
+            )
 
     def send(self, push: Push) -> None:
         if not self.notifier.notify(title=push.title, body=f"{push.message}\n{push.url}"):
@@ -1385,6 +1469,8 @@ def state_to_json(state: State) -> str:
         out["quota_notified"] = state.quota_notified
     if state.quota_told:
         out["quota_told"] = sorted(state.quota_told)
+    if state.unreached:
+        out["unreached"] = {n: {"since": u.since, "told": sorted(u.told)} for n, u in state.unreached.items()}
     if v := state.validated:
         out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": list(v.problems)}
     if state.repository and (alerts or len(out) > 2):
@@ -1495,6 +1581,14 @@ def validation_from(doc: Any) -> Validation:
     return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(problems))
 
 
+def unreached_from(doc: Any) -> dict[str, Unreached]:
+    expect(isinstance(doc, dict), "unreached is not an object")
+    for name, entry in doc.items():
+        expect(isinstance(entry, dict) and set(entry) == {"since", "told"}, f"unreached {name} is malformed")
+        expect(is_int(entry["since"]), f"unreached {name}: since is not a time")
+    return {n: Unreached(e["since"], recipient_names(e["told"], f"unreached {n}: told")) for n, e in doc.items()}
+
+
 def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | None = None) -> State:
     """Parse a state document; anything unexpected is refused, never read as empty.
 
@@ -1508,7 +1602,7 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         if is_int(version, STATE_VERSION + 1):
             raise Invalid(f"version {version} is newer than this ind-alert reads ({STATE_VERSION}): update it")
         expect(is_int(version, 1, STATE_VERSION), f"no version this ind-alert reads ({STATE_VERSION})")
-        extra = set(doc) - {"version", "alerts", "repository", "quota_notified", "quota_told", "validated"}
+        extra = set(doc) - {"version", "alerts", "repository", "quota_notified", "quota_told", "validated", "unreached"}
         expect(not extra, f"unknown keys {sorted(extra)}")
         expect(isinstance(doc.get("alerts"), dict), "alerts is not an object")
         repository, quota = doc.get("repository"), doc.get("quota_notified")
@@ -1522,7 +1616,8 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         if version == 1:  # an alert no longer configured has nothing to keep, and no desk to give its ids
             alerts = {name: a for name, a in alerts.items() if name in desks}
         validated = validation_from(doc["validated"]) if "validated" in doc else None
-        return State(alerts, repository, quota, validated, recipient_names(doc.get("quota_told", []), "quota_told"))
+        told = recipient_names(doc.get("quota_told", []), "quota_told")
+        return State(alerts, repository, quota, validated, told, unreached_from(doc.get("unreached", {})))
     except Invalid as exc:
         raise StateError(
             f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
@@ -1560,7 +1655,11 @@ def merge_states(ours: State, theirs: State) -> State:
     quota_told = told_by_either(
         [s.quota_told for s in (ours, theirs) if quota is not None and s.quota_notified == quota]
     )
-    return State(alerts, ours.repository, quota, ours.validated or theirs.validated, quota_told)
+    unreached = dict(theirs.unreached)
+    for name, ours_u in ours.unreached.items():  # kept while either run kept it: a later run that reaches it drops it
+        theirs_u = unreached.get(name, ours_u)
+        unreached[name] = Unreached(min(ours_u.since, theirs_u.since), ours_u.told | theirs_u.told)
+    return State(alerts, ours.repository, quota, ours.validated or theirs.validated, quota_told, unreached)
 
 
 def told_by_either(told_lists: Sequence[frozenset[str]]) -> frozenset[str]:
@@ -1749,9 +1848,11 @@ class Notices(ABC):
     state: State
     dry_run: bool
     pushover: PushoverClient | None
+    exit_code: int
+    tried: dict[str, bool]  # recipient -> whether any push this run reached it, for those a push was tried
 
     @abstractmethod
-    def deliver(self, recipient: Recipient, push: Push) -> bool: ...
+    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool: ...
 
     @abstractmethod
     def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None: ...
@@ -1768,7 +1869,7 @@ class Notices(ABC):
         if self.dry_run:
             say(f"would push: {push.title}")
             return set()
-        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push)}
+        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push, notice=True)}
 
     def recover(self, alert: Alert, current: AlertState) -> AlertState:
         everyone = self.audience([alert])
@@ -1830,6 +1931,44 @@ class Notices(ABC):
         if reached:
             self.save()
 
+    def blind_recipients(self, now: datetime) -> bool:
+        """Keep since when no push reached each recipient; one nobody reached for blind_after_minutes (its
+        alerts' shortest) fails the run, like an outage, and the other recipients are told once.
+        Returns whether a recipient is that blind."""
+        unreached = {n: u for n, u in self.state.unreached.items() if n in self.config.recipients}
+        stamp = int(now.timestamp())
+        for name, reached in self.tried.items():
+            if reached:
+                unreached.pop(name, None)
+            elif name not in unreached or unreached[name].since > stamp:  # a later time: a clock that was ahead
+                unreached[name] = Unreached(stamp, unreached[name].told if name in unreached else frozenset())
+        blind = False
+        for name, entry in sorted(unreached.items()):
+            alerts = [a for a in self.config.alerts if name in a.notify]
+            minutes = min((a.blind_after_minutes for a in alerts), default=60)
+            if stamp - entry.since < minutes * 60:
+                continue
+            blind = True
+            since = datetime.fromtimestamp(entry.since, AMSTERDAM)
+            log.error(
+                f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
+                " see the warnings above (a used-up Pushover quota, a failing service), or the README"
+            )
+            self.exit_code = 1
+            owed = self.audience(alerts) - {name} - set(unreached) - entry.told
+            if owed:
+                push = Push.about(
+                    f"ind-alert cannot reach {name}",
+                    f"No push has reached {name} since {since:%a %d %b %H:%M}: {name} hears of no slot."
+                    f" Tell them, and book for them if it is urgent. See the README's troubleshooting table.",
+                    alerts[0].product if alerts else self.config.alerts[0].product,
+                )
+                entry = dataclasses.replace(entry, told=entry.told | self.broadcast(owed, push))
+                unreached[name] = entry
+        if unreached != self.state.unreached:
+            self.state = dataclasses.replace(self.state, unreached=unreached)
+        return blind
+
     def watch_quota(self) -> None:
         if self.pushover is None or self.pushover.quota is None:
             return
@@ -1882,12 +2021,13 @@ class Runner(Notices):
     bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
     health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
     retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
+    tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
 
     def run(self) -> int:
-        self.exit_code, self.outcomes, self.disabled, self.frozen = 0, [], set(), False
+        self.exit_code, self.outcomes, self.disabled, self.frozen, self.tried = 0, [], set(), False, {}
         self.deadline = Deadline(self.deadline_seconds)
         if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
-            self.pushover.quota, self.pushover.token_rejected = None, False
+            self.pushover.quota, self.pushover.token_rejected, self.pushover.quota_gone = None, False, False
             self.pushover.deadline = self.deadline
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
         loaded = self.claim(self.store.load())
@@ -1908,11 +2048,12 @@ class Runner(Notices):
                 self.check_alert(alert, answers, now)
             self.blind_alerts(now)
             self.watch_quota()
+            deaf = self.blind_recipients(now) if not self.dry_run else False
             self.retry_after = max(
                 [r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0]
             )
             if self.health:
-                self.health.blind = any(self.is_blind(a, now) for a in self.config.alerts)
+                self.health.blind = deaf or any(self.is_blind(a, now) for a in self.config.alerts)
         finally:
             self.save()  # whatever went wrong, what was delivered is recorded first
         for outcome in self.outcomes:
@@ -1975,7 +2116,8 @@ class Runner(Notices):
             outcome.status, outcome.failed = first.status if first else "no desk offers this", True
             if not first:
                 log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
-            failing = previous.failing_since or int(now.timestamp())
+            # A start later than now was written by a clock that was ahead: the outage starts now.
+            failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
             outcome.history = previous.history
             self.record(alert, dataclasses.replace(previous, failing_since=failing))
             return
@@ -2008,7 +2150,9 @@ class Runner(Notices):
                 if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
                     push = dataclasses.replace(push, sound=None)
                 if self.dry_run:
-                    say(f"would push to {recipient.name}: {push.title}\n  " + push.message.replace("\n", "\n  "))
+                    say(f"would push to {recipient.name}: {push.title}")
+                    for text in push.message.split("\n"):
+                        say(f"  {text}")
                     statuses.append("dry run")
                     continue
                 if not self.deliver(recipient, push):
@@ -2026,18 +2170,26 @@ class Runner(Notices):
                 statuses.append("pushed")
         outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
 
-    def deliver(self, recipient: Recipient, push: Push) -> bool:
-        """Send a push; a failure is logged and turned into the exit code, never raised."""
+    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
+        """Send a push; a failure is logged and turned into the exit code, never raised.
+
+        A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
+        refused is the notice (a title, say), and the slot pushes must still be tried.
+        """
         if recipient.name in self.disabled or self.frozen:
             return False
+        reached = self.tried.get(recipient.name, False)
+        self.tried[recipient.name] = reached
         try:
             within(self.deadline, lambda: self.channels[recipient.name].send(push))
+            self.tried[recipient.name] = True
             return True
         except NotifyError as exc:
             if exc.permanent:
                 log.error(f"recipient {recipient.name}: {exc}")
                 self.exit_code = 1
-                self.disabled.add(recipient.name)  # never repeat a rejected request
+                if not notice:
+                    self.disabled.add(recipient.name)  # never repeat a rejected request
             else:
                 log.warning(f"recipient {recipient.name}: {exc}")
         except TimedOut:
@@ -2122,6 +2274,11 @@ def clean(text: str) -> str:
     return COMMAND.sub(r"\1\2: ", CONTROL.sub("?", text))
 
 
+def one_line(text: str) -> str:
+    """A line break in outside text (an alert or desk name) shown as a space: it never forges a line."""
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
 def clip(text: str, limit: int) -> str:
     return REDACT.clip(text, limit)
 
@@ -2136,7 +2293,7 @@ def stamped(line: str) -> str:
 def say(text: str) -> None:
     """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
     with contextlib.suppress(OSError, ValueError):
-        print(stamped(clean(REDACT.scrub(text))), flush=True)
+        print(stamped(clean(one_line(REDACT.scrub(text)))), flush=True)
 
 
 class Formatter(logging.Formatter):
@@ -2147,7 +2304,10 @@ class Formatter(logging.Formatter):
         self.github = github
 
     def format(self, record: logging.LogRecord) -> str:
-        message = clean(record.getMessage())
+        message = record.getMessage()
+        if record.levelno > logging.DEBUG:  # a traceback (-v) keeps its lines; nothing else has any
+            message = one_line(message)
+        message = clean(message)
         if record.levelno < NOTICE:
             return stamped(message)
         level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
@@ -2193,6 +2353,7 @@ def github_output(env: Mapping[str, str], name: str, value: str) -> None:
 
 def table_cell(text: str) -> str:
     """One Markdown table cell: a newline or a | in an alert name must not break the table."""
+    text = REDACT.scrub(text)  # before any escaping, which would hide a secret from the last scrub
     return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
 
 
@@ -2213,18 +2374,19 @@ def write_summary(
     details = []
     for o in outcomes:
         a = o.alert
-        desk = plural(len(o.desks), "desk") if a.several else desk_name(a.desk[0], names)
+        desk = plural(len(o.desks), "desk") if a.several else markdown_text(desk_name(a.desk[0], names))
         earliest = o.earliest.label() if o.earliest else "—"
         if o.earliest and a.several:
-            earliest += f" · {short_desk(o.earliest.desk, names)}"
+            earliest += f" · {markdown_text(short_desk(o.earliest.desk, names))}"
         status = o.status + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
-        cells = [desk, PRODUCTS[a.product], str(a.persons), earliest, str(o.new), status]
-        rows.append(f"| {markdown_text(a.name)} | " + " | ".join(table_cell(c) for c in cells) + " |")
+        cells = [PRODUCTS[a.product], str(a.persons), str(o.new), status]
+        product, persons, new, status = (table_cell(c) for c in cells)
+        rows.append(f"| {markdown_text(a.name)} | {desk} | {product} | {persons} | {earliest} | {new} | {status} |")
         if a.several and o.earliest_by_desk:
             details += ["", f"**{markdown_text(a.name)}**: earliest matching slot per desk", ""]
             details += ["| Desk | Earliest matching slot |", "|---|---|"]
             for slot in sorted(o.earliest_by_desk.values()):
-                details.append(f"| {table_cell(short_desk(slot.desk, names))} | {slot.label()} |")
+                details.append(f"| {markdown_text(short_desk(slot.desk, names))} | {slot.label()} |")
     rows += [*details, ""]
     for o in outcomes:
         rows += summary_pictures(o, now)
@@ -2319,7 +2481,7 @@ def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
 
 def markdown_text(text: str) -> str:
     """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
-    text = " ".join(CONTROL.sub(" ", text).split())
+    text = " ".join(CONTROL.sub(" ", REDACT.scrub(text)).split())  # scrubbed first: escaping hides a secret
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~:])", r"\\\1", text)
 
@@ -2330,8 +2492,8 @@ def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
     out = [f"### {markdown_text(alert.name)}", ""]
     window = chart_window(alert, now)
     counts = slots_per_day(outcome.slots, *window) if window else []
-    if outcome.status == "IND unreachable":
-        out.append("IND could not be checked this run: no slots to draw.")
+    if outcome.failed:  # never drawn as "no slots"
+        out.append(f"IND could not be checked this run ({markdown_text(outcome.status)}): no slots to draw.")
     elif not any(n for _, n in counts):
         last = f" until {day_label(window[1])}" if window else ""
         out.append(f"No matching slot is open{last}.")
@@ -2378,7 +2540,9 @@ def print_pictures(outcome: Outcome, now: datetime) -> None:
     """The pictures as text, for --dry-run in a terminal."""
     window = chart_window(outcome.alert, now)
     counts = slots_per_day(outcome.slots, *window) if window else []
-    if outcome.status != "IND unreachable":
+    if outcome.failed:
+        say(f"  IND could not be checked this run ({outcome.status}): no slots to show")
+    else:
         if any(n for _, n in counts):
             say(f"  open matching slots per day, {day_label(counts[0][0])} to {day_label(counts[-1][0])}:")
             for line in text_calendar(counts):
@@ -2530,7 +2694,10 @@ def s3_client(what: str = "state") -> Any:
         raise ConfigError(f"S3 {what} needs boto3: pip install boto3") from None
     timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
     # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
-    region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "").strip() or None
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(var) and not re.fullmatch(r"[a-z0-9-]+", os.environ[var]):
+            raise ConfigError(f"{var} must be a region name like eu-west-1, without spaces: check its value")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
     try:
         return boto3.client("s3", region_name=region, config=timeouts)
     except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds for a bad setting
@@ -2553,7 +2720,8 @@ class Healthcheck(logging.Handler):
 
     def __init__(self, url: str) -> None:
         super().__init__(logging.WARNING)
-        self.url = url.strip().rstrip("/")
+        base, mark, query = url.strip().partition("?")
+        self.url = base.rstrip("/") + mark + query
         self.lines: list[str] = []
         self.blind = False
 
@@ -2565,7 +2733,7 @@ class Healthcheck(logging.Handler):
         self.lines.clear()
 
         def send() -> int:
-            url = self.url if ok else f"{self.url}/fail"
+            url = self.url if ok else fail_url(self.url)
             headers = {"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"}
             with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0)) as response:
                 return response.status_code
@@ -2577,6 +2745,12 @@ class Healthcheck(logging.Handler):
         if not 200 <= status < 300:
             log.warning("the healthcheck could not be pinged: check HEALTHCHECK_URL (the run itself went on)")
             self.lines.clear()  # told now; not the next ping's news
+
+
+def fail_url(url: str) -> str:
+    """The /fail form of a ping URL: into the path, before a query (healthchecks.io's ?create=1)."""
+    base, mark, query = url.partition("?")
+    return f"{base.rstrip('/')}/fail{mark}{query}"
 
 
 def s3_config_text(url: str) -> str:
@@ -2931,7 +3105,7 @@ def dispatch(
     health: Healthcheck | None = None,
     deadline: float = RUN_DEADLINE,
 ) -> int:
-    if opts.list_desks:
+    if opts.list_desks is not None:  # "" too: it asks for a list, never for a check
         try:
             return print_desks(env, opts.list_desks)
         except SourceError as exc:
@@ -2988,7 +3162,7 @@ def main(
             stream.reconfigure(errors=errors)  # type: ignore[union-attr]
     opts = parse_args(argv, env)
     redact = setup_logging(opts.verbose, env)
-    checking = not (opts.dry_run or opts.check or opts.test_notification or opts.list_desks)
+    checking = not (opts.dry_run or opts.check or opts.test_notification or opts.list_desks is not None)
     health = Healthcheck(env["HEALTHCHECK_URL"]) if env.get("HEALTHCHECK_URL") and checking else None
     if health:
         log.addHandler(health)

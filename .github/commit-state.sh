@@ -101,23 +101,29 @@ sync_with_remote() {
 merge_state_files() {
     [[ -n $state_file && -n $ours_copy ]] || return 0
     git diff --quiet "$base" FETCH_HEAD -- "$state_file" 2>/dev/null && return 0  # nobody else changed it
-    local upstream merged
-    upstream=$(mktemp) merged=$(mktemp)
+    local upstream merged why
+    upstream=$(mktemp) merged=$(mktemp) why=$(mktemp)
+    # One line on stderr says why a merge failed (an invalid state, a missing ind_alert.py), never a traceback.
     if git show "FETCH_HEAD:$state_file" >"$upstream" 2>/dev/null \
-        && "${PYTHON:-python3}" -c 'import sys, ind_alert
-sys.stdout.write(ind_alert.merge_texts(open(sys.argv[1], encoding="utf-8").read(), open(sys.argv[2], encoding="utf-8").read()))' \
-            "$ours_copy" "$upstream" >"$merged"; then
+        && "${PYTHON:-python3}" -c 'import sys
+try:
+    import ind_alert
+    text = ind_alert.merge_texts(open(sys.argv[1], encoding="utf-8").read(), open(sys.argv[2], encoding="utf-8").read())
+except Exception as exc:
+    sys.exit(str(exc) if type(exc).__module__ == "ind_alert" else f"{type(exc).__name__} while merging")
+sys.stdout.write(text)' \
+            "$ours_copy" "$upstream" >"$merged" 2>"$why"; then
         log "another run changed $state_file too; merged both runs' states"
     else
         cp "$ours_copy" "$merged"
-        log "could not merge the other run's $state_file; keeping this run's version"
+        log "could not merge the other run's $state_file ($(head -c 300 "$why" | tr '\n' ' ' | sed 's/ *$//')); keeping this run's version"
     fi
     if ! cmp -s "$merged" "$state_file"; then
         cp "$merged" "$state_file"
         git add -- "$state_file"
         git commit --quiet --amend --no-edit -- "$state_file"
     fi
-    rm -f "$upstream" "$merged"
+    rm -f "$upstream" "$merged" "$why"
 }
 
 committed=false

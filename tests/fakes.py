@@ -884,6 +884,8 @@ class FakePushover(_FakeServer):
 def _status_is_1(body: str) -> bool:
     try:
         payload = json.loads(body)
+    except RecursionError:  # nested past Python's parser: its own top level says
+        return body.replace(" ", "").startswith('{"status":1,')
     except ValueError:
         return False
     return isinstance(payload, dict) and payload.get("status") == 1

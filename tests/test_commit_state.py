@@ -486,10 +486,10 @@ def test_it_offers_the_token_to_the_github_server_only(repos: Repos, http_server
 REPO = Path(__file__).resolve().parent.parent
 
 
-def state_text(sent: dict[str, list[str]]) -> str:
+def state_text(sent: dict[str, list[str]], version: int = 2) -> str:
     """A valid state file as ind_alert.py writes it: each alert's slots pushed to the default recipient."""
     alerts = {name: {"sent": {"default": sorted(ids)}} for name, ids in sent.items() if ids}
-    return json.dumps({"version": 2, "alerts": alerts}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({"version": version, "alerts": alerts}, indent=2, sort_keys=True) + "\n"
 
 
 @pytest.fixture
@@ -531,7 +531,7 @@ def test_two_runs_whose_states_git_merges_cleanly_push_the_states_merged_by_the_
         "Amsterdam": ["AM 2030-01-07 09:00-09:10", "AM 2030-01-07 11:00-11:10"],
         "Zwolle": ["ZW 2030-01-08 09:00-09:10", "ZW 2030-01-09 10:00-10:10"],
     }
-    assert pushed == state_text(sent)  # the script's own form, not git's line-by-line mix
+    assert pushed == state_text(sent, version=3)  # the script's own form, not git's line-by-line mix
     assert repos.subjects()[:2] == ["state: update seen slots", "state: from another run"]
 
 
@@ -557,3 +557,25 @@ def test_a_state_file_named_with_a_leading_dot_slash_is_the_same_file(repos: Rep
     assert done.returncode == 0, done.stderr
     assert repos.remote_file(STATE) == NEW_STATE
     assert repos.subjects()[0] == "state: update seen slots"
+
+
+def test_a_pushed_state_that_cannot_be_merged_is_one_line_that_says_why_never_a_traceback(
+    script_repos: Repos,
+) -> None:
+    repos = script_repos
+    run, other = repos.clone("run"), repos.clone("other")
+    repos.commit_file(other, STATE, '{"version": 2, "alerts": {}, "alerts": {}}\n', "state: broken by hand")
+    ours = state_text({"Amsterdam": ["AM 2030-01-07 11:00-11:10"]})
+    (run / STATE).write_text(ours)
+
+    done = repos.run(run, PYTHON=sys.executable)
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    [line] = [line for line in done.stdout.splitlines() if "could not merge" in line]
+    assert line == (
+        "commit-state: could not merge the other run's state/seen.json (the pushed state is not a valid"
+        ' ind-alert state (the key "alerts" appears twice); it was left untouched: fix or move it away);'
+        " keeping this run's version"
+    )
+    assert repos.remote_file(STATE) == ours
