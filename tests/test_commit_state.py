@@ -559,9 +559,7 @@ def test_a_state_file_named_with_a_leading_dot_slash_is_the_same_file(repos: Rep
     assert repos.subjects()[0] == "state: update seen slots"
 
 
-def test_a_pushed_state_that_cannot_be_merged_is_one_line_that_says_why_never_a_traceback(
-    script_repos: Repos,
-) -> None:
+def test_a_pushed_state_that_cannot_be_merged_is_one_line_that_says_why_never_a_traceback(script_repos: Repos) -> None:
     repos = script_repos
     run, other = repos.clone("run"), repos.clone("other")
     repos.commit_file(other, STATE, '{"version": 2, "alerts": {}, "alerts": {}}\n', "state: broken by hand")

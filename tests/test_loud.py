@@ -11,12 +11,13 @@ import json
 import time
 from collections.abc import Iterator
 
-import ind_alert
 import pytest
 import requests
 from conftest import Run
 from fakes import HTML_MAINTENANCE, AppriseServer, FakeHealthcheck, FakeIND, FakePushover, Workdir, day
 from test_e2e import NAME, alert, configure, label, lines, ok, problems, read_state, sent, slot, slot_id
+
+import ind_alert
 
 TWO_RECIPIENTS = """
 [recipients.you]
@@ -102,12 +103,16 @@ def test_a_429_with_the_monthly_quota_used_up_is_not_retried_and_nothing_more_is
     assert result.sleeps == []
     assert problems(result) == [
         "warning: recipient you: Pushover's monthly message quota is used up (HTTP 429); will retry next run",
-        "warning: recipient you: not sent: Pushover's monthly message quota is used up (HTTP 429);"
-        " will retry next run",
+        (
+            "warning: recipient you: not sent: Pushover's monthly message quota is used up (HTTP 429);"
+            " will retry next run"
+        ),
         "warning: Pushover quota is low: 0 of 10000 messages left until "
         + time.strftime("%Y-%m-%d", time.gmtime(pushover.reset)),
-        "warning: recipient you: not sent: Pushover's monthly message quota is used up (HTTP 429);"
-        " will retry next run",  # the quota notice, not sent either
+        (
+            "warning: recipient you: not sent: Pushover's monthly message quota is used up (HTTP 429);"
+            " will retry next run"
+        ),  # the quota notice, not sent either
     ]
     assert "unreached" in read_state(workdir)
 
@@ -255,8 +260,10 @@ def test_a_redirect_from_the_pushover_address_is_a_failed_push_never_followed(
 
     assert monitor.requests == []  # neither the token nor the user key went to the other host
     assert problems(result) == [
-        f"warning: recipient you: the Pushover address answered with a redirect (HTTP {status}), which Pushover"
-        " never sends; it was not followed: check PUSHOVER_API_URL and this machine's network; will retry next run"
+        (
+            f"warning: recipient you: the Pushover address answered with a redirect (HTTP {status}), which Pushover"
+            " never sends; it was not followed: check PUSHOVER_API_URL and this machine's network; will retry next run"
+        )
     ]
     assert sent(workdir) == []
 
@@ -271,8 +278,10 @@ def test_a_recipient_that_names_one_of_ind_alerts_own_secrets_is_refused_in_one_
 
     assert result.returncode == 2
     assert problems(result, "error") == [
-        f"error: alerts.toml [recipients.me]: {var} is one of ind-alert's own secrets:"
-        " name this recipient's own variable"
+        (
+            f"error: alerts.toml [recipients.me]: {var} is one of ind-alert's own secrets:"
+            " name this recipient's own variable"
+        )
     ]
     assert pushover.requests == [] and ind.requests == []
 
@@ -380,8 +389,10 @@ def test_a_captive_portals_page_with_status_200_is_told_as_not_pushovers_answer(
     result = ok(run(patch_sleep=True))
 
     assert problems(result) == [
-        "warning: recipient you: the answer (HTTP 200) was not Pushover's: a web page from a captive portal,"
-        " proxy or outage; will retry next run"
+        (
+            "warning: recipient you: the answer (HTTP 200) was not Pushover's: a web page from a captive portal,"
+            " proxy or outage; will retry next run"
+        )
     ]
     assert sent(workdir) == []
 
