@@ -2305,8 +2305,8 @@ class Formatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if record.levelno > logging.DEBUG:  # a traceback (-v) keeps its lines; nothing else has any
-            message = one_line(message)
+        if record.levelno > logging.DEBUG and not self.github:  # a traceback (-v) keeps its lines; an
+            message = one_line(message)  # annotation escapes them
         message = clean(message)
         if record.levelno < NOTICE:
             return stamped(message)

@@ -455,6 +455,6 @@ def test_a_state_from_the_previous_version_upgrades_with_no_repeat_push(
     [push] = pushover.delivered  # only the one slot that is really new
     assert push["message"] == "Wed 6 Mar 10:00"
     state = read_state(workdir)
-    assert state["version"] == 2
+    assert state["version"] == 3
     assert sent(workdir) == ["AM 2030-03-04 09:00-09:10", "AM 2030-03-05 11:06-11:13"]
     assert sent(workdir, "Den Haag documents") == ["DH 2030-03-04 09:00-09:10", "DH 2030-03-06 10:00-10:10"]

@@ -200,7 +200,7 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     assert "retry" not in push and "expire" not in push
     text = workdir.state.read_text(encoding="utf-8")
     doc = json.loads(text)
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     assert doc["alerts"] == {NAME: {"sent": {"you": [slot_id(spec)]}, "history": {day(0).isoformat(): spec[0]}}}
     assert sorted(os.listdir(workdir.state.parent)) == ["seen.json"]  # no temp file left behind

@@ -701,18 +701,32 @@ def test_two_dropped_connections_are_transient_and_never_show_the_url(
     assert caught.value.__suppress_context__ or caught.value.__context__ is None
 
 
-def test_a_429_is_retried_once_then_transient(
+def test_a_429_with_the_quota_used_up_is_not_retried_and_is_transient(
     rsps: responses.RequestsMock, client: PushoverClient, sleeps: list[float]
 ) -> None:
     over_quota = {**QUOTA, "X-Limit-App-Remaining": "0"}
     rsps.post(MESSAGES, status=429, json={"status": 0, "errors": ["quota exceeded"]}, headers=over_quota)
-    rsps.post(MESSAGES, status=429, json={"status": 0, "errors": ["quota exceeded"]}, headers=over_quota)
+    with pytest.raises(NotifyError) as caught:
+        client.message(FAKE_USER, PUSH)
+    assert not caught.value.permanent
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+    assert client.quota == (10000, 0, 1793491200)
+    with pytest.raises(NotifyError, match="^not sent: Pushover's monthly message quota is used up"):
+        client.message(FAKE_USER, PUSH)  # nothing more is asked of Pushover this run
+    assert len(rsps.calls) == 1
+
+
+def test_a_429_with_messages_left_is_retried_once_then_transient(
+    rsps: responses.RequestsMock, client: PushoverClient, sleeps: list[float]
+) -> None:
+    rsps.post(MESSAGES, status=429, json={"status": 0, "errors": ["slow down"]}, headers=QUOTA)
+    rsps.post(MESSAGES, status=429, json={"status": 0, "errors": ["slow down"]}, headers=QUOTA)
     with pytest.raises(NotifyError) as caught:
         client.message(FAKE_USER, PUSH)
     assert not caught.value.permanent
     assert len(rsps.calls) == 2
     assert len(sleeps) == 1
-    assert client.quota == (10000, 0, 1793491200)
 
 
 def test_validate_posts_the_token_and_user_to_users_validate(
@@ -1449,7 +1463,7 @@ def test_the_state_file_has_sorted_keys_two_space_indent_and_a_trailing_newline(
     assert text.endswith("}\n")
     assert not text.endswith("\n\n")
     assert '\n  "alerts": {\n' in text
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     assert doc["alerts"]["Amsterdam biometrics"]["sent"]["me"] == sorted([TOMORROW.id, NEXT_WEEK.id])
 
 
@@ -1466,8 +1480,8 @@ def test_the_state_file_has_sorted_keys_two_space_indent_and_a_trailing_newline(
 )
 def test_an_empty_state_has_one_canonical_form(state: State) -> None:
     text = ind_alert.state_to_json(state)
-    assert text == '{\n  "alerts": {},\n  "version": 2\n}\n'
-    assert json.loads(text) == {"alerts": {}, "version": 2}
+    assert text == '{\n  "alerts": {},\n  "version": 3\n}\n'
+    assert json.loads(text) == {"alerts": {}, "version": 3}
 
 
 def test_the_state_file_in_this_checkout_is_a_state_the_script_reads() -> None:
@@ -1494,8 +1508,8 @@ def test_a_non_ascii_alert_name_is_written_readably() -> None:
         pytest.param("<<<<<<< HEAD\n", "not JSON", id="a merge conflict is refused"),
         pytest.param("[" * 100_000, "not JSON", id="a deeply nested document is refused"),
         pytest.param("[]", "not a JSON object", id="a list is refused"),
-        pytest.param('{"alerts": {}}', "no version this ind-alert reads (2)", id="a file without a version is refused"),
-        pytest.param('{"version": 3, "alerts": {}}', "version 3 is newer", id="a newer version is refused"),
+        pytest.param('{"alerts": {}}', "no version this ind-alert reads (3)", id="a file without a version is refused"),
+        pytest.param('{"version": 4, "alerts": {}}', "version 4 is newer", id="a newer version is refused"),
         pytest.param('{"version": "1", "alerts": {}}', "no version", id="a version as text is refused"),
         pytest.param('{"version": true, "alerts": {}}', "no version", id="a version true is refused"),
         pytest.param('{"version": 2.0, "alerts": {}}', "no version", id="a version as a float is refused"),
@@ -1767,7 +1781,7 @@ def test_a_version_1_state_is_upgraded_with_each_alert_s_desk_and_nothing_forgot
     )
     assert state.alerts["Urgent"].emergencies == {"t": Emergency(frozenset({"AM 2026-12-03 09:00-09:10"}), 5)}
     assert "Gone" not in state.alerts  # an alert no longer in the config has nothing to keep
-    assert json.loads(ind_alert.state_to_json(state))["version"] == 2
+    assert json.loads(ind_alert.state_to_json(state))["version"] == ind_alert.STATE_VERSION
 
 
 def test_an_existing_file_is_replaced_atomically_by_a_rename_in_the_same_directory(
