@@ -307,6 +307,31 @@ def test_any_pushover_answer_is_a_delivery_or_a_notify_error(status: int, header
         datetime.fromtimestamp(reset, ind_alert.AMSTERDAM)
 
 
+CLOCK_JUMPS = st.lists(
+    st.tuples(st.integers(-40 * 86400, 40 * 86400), st.booleans()), min_size=1, max_size=8
+)  # (seconds the clock jumps, whether IND answered), run after run: a clock that was ahead, then corrected
+
+
+@FAST
+@given(CLOCK_JUMPS)
+def test_no_time_a_clock_that_was_ahead_wrote_outlives_the_correction(jumps: list[tuple[int, bool]]) -> None:
+    """Whatever the clock did, what the state keeps after a check is never later than that check's now."""
+    config = ind_alert.parse_config({"alert": [{"name": "A", "desk": "AM", "product": "BIO"}]})
+    [alert] = config.alerts
+    runner = ind_alert.Runner(config, store=None, env={}, channels={}, pushover=None, dry_run=True)  # type: ignore[arg-type]
+    runner.state = State({"A": ind_alert.AlertState()})
+    clock = amsterdam_now().timestamp()
+    for jump, answered in jumps:
+        clock += jump
+        now = datetime.fromtimestamp(clock, ind_alert.AMSTERDAM)
+        answer: Any = [] if answered else SourceError("IND answered HTTP 500 (an outage on their side)")
+        runner.check_alert(alert, {"AM": answer}, now)
+        kept = runner.state.alerts["A"]
+        assert kept.failing_since is None or kept.failing_since <= now.timestamp()
+        assert all(day <= ind_alert.today(now).isoformat() for day in kept.history)
+        assert kept.failing_since is not None or answered
+
+
 # --------------------------------------------------------------------------- one mechanism each, as a user meets it
 
 TWO_ALERTS = (

@@ -712,7 +712,7 @@ def test_a_429_with_the_quota_used_up_is_not_retried_and_is_transient(
     assert len(rsps.calls) == 1
     assert sleeps == []
     assert client.quota == (10000, 0, 1793491200)
-    with pytest.raises(NotifyError, match="^not sent: Pushover's monthly message quota is used up"):
+    with pytest.raises(NotifyError, match=r"^not sent: Pushover's monthly message quota is used up"):
         client.message(FAKE_USER, PUSH)  # nothing more is asked of Pushover this run
     assert len(rsps.calls) == 1
 
