@@ -459,9 +459,7 @@ def test_an_input_error_is_one_line_and_exit_2(run, workdir, config, args, extra
     assert len(errors) == 1, result.stderr
 
 
-@pytest.mark.parametrize(
-    "extra", [{"AWS_MAX_ATTEMPTS": "lots"}], ids=["attempts"]
-)
+@pytest.mark.parametrize("extra", [{"AWS_MAX_ATTEMPTS": "lots"}], ids=["attempts"])
 def test_a_harmless_aws_setting_does_not_stop_the_s3_client(run, workdir, extra: dict[str, str]) -> None:
     # A trailing space in the region is trimmed and the retry count is set by the script: the client is
     # built, and S3 (out of reach here) is only a warning.
