@@ -974,12 +974,17 @@ def unsent(
     return [s for s in matching if s.id not in sent and (not recipient.only_urgent or is_urgent(alert, s, now))]
 
 
+def past_history(history: Mapping[str, str | None], day: date) -> dict[str, str | None]:
+    """The points up to day: a later one was written by a clock that was ahead."""
+    return {d: p for d, p in history.items() if d <= day.isoformat()}
+
+
 def record_history(history: Mapping[str, str | None], day: date, earliest: Slot | None) -> dict[str, str | None]:
     """Add the day's point (the earliest matching date, None if none) unless the day has one already.
 
     Only the first successful check of an Amsterdam day counts, so later runs that day change nothing.
     """
-    history = {d: p for d, p in history.items() if d <= day.isoformat()}  # a later day: a clock that was ahead
+    history = past_history(history, day)
     if day.isoformat() in history:
         return dict(history)
     first = (day - timedelta(days=HISTORY_DAYS - 1)).isoformat()
@@ -2118,8 +2123,8 @@ class Runner(Notices):
                 log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
             # A start later than now was written by a clock that was ahead: the outage starts now.
             failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
-            outcome.history = previous.history
-            self.record(alert, dataclasses.replace(previous, failing_since=failing))
+            outcome.history = past_history(previous.history, today(now))
+            self.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
             return
         outcome.failed_desks = len(failed)
         result = sorted(s for r in answers.values() if not isinstance(r, SourceError) for s in r)
