@@ -19,8 +19,9 @@ Environment:
 
 Exit codes:
   0  the run did its job; passing outside failures are warnings, retried next run
-  1  a failure to act on: Pushover rejected the token, a key or a request, the state could not be saved,
-     or an unexpected error (reported in one line; -v adds the traceback)
+  1  a failure to act on: Pushover rejected the token, a key or a request, a recipient no push has reached
+     for blind_after_minutes, the state could not be saved, or an unexpected error (reported in one line;
+     -v adds the traceback)
   2  usage or config error, missing secret, unreadable state
   130  interrupted (Ctrl-C); every push delivered until then is recorded
 
