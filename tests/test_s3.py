@@ -103,7 +103,7 @@ def state_doc(*slots: SlotSpec, history: str | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {"sent": {"you": sorted(slot_id(s) for s in slots)}}
     if history:
         doc["history"] = {day(0): history}
-    return {"version": 2, "alerts": {ALERT: doc}}
+    return {"version": ind_alert.STATE_VERSION, "alerts": {ALERT: doc}}
 
 
 # ------------------------------------------------------------------ S3 on loopback
@@ -1219,7 +1219,7 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
     assert ours_checked.pop("fingerprint") != "f" * 64
     assert ours_checked == {"key": secret_key, "day": day(0), "problems": []}  # our check, not theirs
     assert merged == {
-        "version": 2,
+        "version": ind_alert.STATE_VERSION,
         "alerts": {
             ALERT: {
                 "sent": {"you": [slot_id(known), slot_id(new), slot_id(theirs)]},
