@@ -3186,7 +3186,6 @@ def outcome_of(call: Callable[[], int], env: Mapping[str, str]) -> tuple[int, bo
         return call(), True
     except NotConfigured as exc:
         notice(str(exc))
-        github_output(env, "configured", "false")  # the workflow gives an unconfigured copy no heartbeat
         return 0, False
     except AlertError as exc:
         (log.error if exc.exit_code else log.warning)(str(exc))

@@ -6,13 +6,10 @@
 #
 # Environment (all optional):
 #   STATE_FILE      file to commit, relative to the repository root (default state/seen.json).
-#                   Set but empty: commit no state, only keep the schedule alive (state kept in S3).
+#                   Set but empty: nothing to commit (state kept in S3).
 #   STATE_REMOTE    remote to push to (default origin).
 #   STATE_BRANCH    branch to push to (default the checked-out branch).
 #   PUSH_ATTEMPTS   pull --rebase + push attempts before giving up (default 5).
-#   HEARTBEAT_DAYS  when nothing else is committed and the newest commit is at least this many days old,
-#                   push an empty commit (default 45; "off" disables). GitHub disables scheduled workflows
-#                   in public repositories after 60 days without repository activity.
 #   GITHUB_TOKEN    when set, the password git gives GITHUB_SERVER_URL (default https://github.com), and no
 #                   other host. A credential helper reads it from the environment when git asks, so it is
 #                   never in a command line, in .git/config or in the output.
@@ -29,12 +26,9 @@ state_file=${STATE_FILE-state/seen.json}
 while [[ $state_file == ./* ]]; do state_file=${state_file#./}; done  # "./state/seen.json" is the same file
 remote=${STATE_REMOTE:-origin}
 attempts=${PUSH_ATTEMPTS:-5}
-heartbeat_days=${HEARTBEAT_DAYS:-45}
 summary=${1:-update seen slots}
 
 [[ $attempts =~ ^[1-9][0-9]*$ ]] || die "PUSH_ATTEMPTS must be a positive whole number, not '$attempts'"
-[[ $heartbeat_days == off || $heartbeat_days =~ ^[0-9]+$ ]] \
-    || die "HEARTBEAT_DAYS must be a whole number of days or 'off', not '$heartbeat_days'"
 branch=${STATE_BRANCH:-$(git symbolic-ref --quiet --short HEAD)} \
     || die "HEAD is detached: set STATE_BRANCH to the branch to push to"
 
@@ -145,16 +139,6 @@ else
         ours_copy=$(mktemp)
         cp "$state_file" "$ours_copy"
         log "committed $state_file"
-    fi
-fi
-
-if [[ $committed == false && $heartbeat_days != off ]]; then
-    newest=$(git log -1 --format=%ct)
-    age_days=$(( ($(date +%s) - newest) / 86400 ))
-    if (( age_days >= heartbeat_days )); then
-        git commit --quiet --allow-empty --message "state: heartbeat (keeps the schedule alive)"
-        committed=true
-        log "newest commit is $age_days days old; committed a heartbeat"
     fi
 fi
 

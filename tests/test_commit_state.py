@@ -63,7 +63,7 @@ class Repos:
             ["bash", str(SCRIPT), *args],
             check=False,
             cwd=clone,
-            env={**self.env, "HEARTBEAT_DAYS": "off", **env},
+            env={**self.env, **env},
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -287,75 +287,23 @@ def test_it_gives_up_after_the_configured_number_of_push_attempts(repos: Repos) 
     assert repos.subjects() == ["other: concurrent push"] * 2 + ["initial"]
 
 
-# --- heartbeat -----------------------------------------------------------------------------------
+# --- no keep-alive commits -----------------------------------------------------------------------
 
 
-def test_it_pushes_a_heartbeat_when_the_newest_commit_is_older_than_heartbeat_days(tmp_path: Path) -> None:
-    repos = make_repos(tmp_path, initial_age_days=50)
-    run = repos.clone("run")
-
-    done = repos.run(run, HEARTBEAT_DAYS="45")
-
-    assert done.returncode == 0, done.stderr
-    assert repos.subjects() == ["state: heartbeat (keeps the schedule alive)", "initial"]
-    assert git(repos.remote, "diff", "--stat", "main~1", "main", env=repos.env) == ""
-
-
-def test_it_always_beats_with_heartbeat_days_zero(repos: Repos) -> None:
-    run = repos.clone("run")
-
-    done = repos.run(run, HEARTBEAT_DAYS="0")
-
-    assert done.returncode == 0, done.stderr
-    assert repos.subjects()[0] == "state: heartbeat (keeps the schedule alive)"
-
-
-def test_it_pushes_no_heartbeat_after_a_recent_commit(tmp_path: Path) -> None:
-    repos = make_repos(tmp_path, initial_age_days=44)
-    run = repos.clone("run")
-    before = repos.head()
-
-    done = repos.run(run, HEARTBEAT_DAYS="45")
-
-    assert done.returncode == 0, done.stderr
-    assert repos.head() == before
-
-
-def test_it_pushes_no_heartbeat_when_the_heartbeat_is_off(tmp_path: Path) -> None:
+@pytest.mark.parametrize("state_file", [STATE, ""])
+def test_it_never_pushes_an_empty_commit_however_old_the_newest_commit(tmp_path: Path, state_file: str) -> None:
     repos = make_repos(tmp_path, initial_age_days=90)
     run = repos.clone("run")
     before = repos.head()
 
-    done = repos.run(run, HEARTBEAT_DAYS="off")
+    done = repos.run(run, STATE_FILE=state_file)
 
     assert done.returncode == 0, done.stderr
     assert repos.head() == before
+    assert "nothing to push" in done.stdout
 
 
-def test_it_needs_no_heartbeat_when_it_commits_state(tmp_path: Path) -> None:
-    repos = make_repos(tmp_path, initial_age_days=90)
-    run = repos.clone("run")
-    (run / STATE).write_text(NEW_STATE)
-
-    done = repos.run(run, HEARTBEAT_DAYS="45")
-
-    assert done.returncode == 0, done.stderr
-    assert repos.subjects() == ["state: update seen slots", "initial"]
-
-
-def test_it_still_beats_when_state_is_kept_elsewhere(tmp_path: Path) -> None:
-    repos = make_repos(tmp_path, initial_age_days=90)
-    run = repos.clone("run")
-
-    done = repos.run(run, STATE_FILE="", HEARTBEAT_DAYS="45")
-
-    assert done.returncode == 0, done.stderr
-    assert repos.subjects()[0] == "state: heartbeat (keeps the schedule alive)"
-
-
-@pytest.mark.parametrize(
-    ("name", "value"), [("HEARTBEAT_DAYS", "soon"), ("PUSH_ATTEMPTS", "0"), ("PUSH_ATTEMPTS", "many")]
-)
+@pytest.mark.parametrize(("name", "value"), [("PUSH_ATTEMPTS", "0"), ("PUSH_ATTEMPTS", "many")])
 def test_it_rejects_a_setting_that_is_not_a_number(repos: Repos, name: str, value: str) -> None:
     run = repos.clone("run")
     (run / STATE).write_text(NEW_STATE)

@@ -1143,7 +1143,7 @@ def test_a_scheduled_run_without_secrets_ends_green_with_one_notice_and_does_not
     assert "README" in notice and "PUSHOVER_TOKEN" in notice and "PUSHOVER_USER" in notice
     assert ind.requests == [] and pushover.messages == [] and pushover.validations == []
     assert not workdir.state.exists() and not workdir.state.parent.exists()
-    assert step_outputs(workdir) == ["configured=false"]  # so the workflow commits no heartbeat either
+    assert step_outputs(workdir) == []
     assert not (workdir / "summary.md").exists()
 
 
