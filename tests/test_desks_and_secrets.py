@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import FakeHealthcheck, FakeIND, FakePushover, Workdir, ind_body
+from fakes import FakeHealthcheck, FakeIND, FakePushover, Workdir, day, ind_body
 from test_e2e import NAME, alert, configure, label, lines, ok, problems, read_state, sent, slot, slot_id
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -458,3 +458,35 @@ def test_a_state_from_the_previous_version_upgrades_with_no_repeat_push(
     assert state["version"] == 3
     assert sent(workdir) == ["AM 2030-03-04 09:00-09:10", "AM 2030-03-05 11:06-11:13"]
     assert sent(workdir, "Den Haag documents") == ["DH 2030-03-04 09:00-09:10", "DH 2030-03-06 10:00-10:10"]
+
+
+def test_a_state_written_by_the_last_release_upgrades_once_with_no_slot_pushed_again_and_none_forgotten(
+    ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
+) -> None:
+    # A state file as the last release (state version 2) writes it, for this config.
+    configure(workdir, alert(), alert("Den Haag documents", "Den Haag", "DOC"))
+    workdir.state.parent.mkdir()
+    written = json.loads((FIXTURES / "state-v2.json").read_text(encoding="utf-8"))
+    yesterday = day(-1).isoformat()  # history is kept for 30 Amsterdam days: date it now
+    written["alerts"]["Amsterdam biometrics"]["history"] = {yesterday: "2030-03-04"}
+    workdir.state.write_text(json.dumps(written, indent=2), encoding="utf-8")
+    ind.set_slots("AM", "BIO", 1, [("2030-03-04", "09:00", "09:10"), ("2030-03-05", "11:06", "11:13")])
+    ind.set_slots("DH", "DOC", 1, [("2030-03-04", "09:00", "09:10"), ("2030-03-06", "10:00", "10:10")])
+
+    ok(run(env={"GITHUB_REPOSITORY": "someone/ind-alert"}))
+
+    [push] = pushover.delivered  # only the one slot that is really new
+    assert push["message"] == "Wed 6 Mar 10:00"
+    state = read_state(workdir)
+    assert state["version"] == 3
+    assert state["quota_notified"] == 1900000000
+    assert state["alerts"]["Amsterdam biometrics"]["history"][yesterday] == "2030-03-04"
+    assert sent(workdir) == ["AM 2030-03-04 09:00-09:10", "AM 2030-03-05 11:06-11:13"]
+    assert sent(workdir, "Den Haag documents") == ["DH 2030-03-04 09:00-09:10", "DH 2030-03-06 10:00-10:10"]
+    upgraded, written_at = workdir.state.read_bytes(), workdir.state.stat().st_mtime_ns
+
+    ok(run(env={"GITHUB_REPOSITORY": "someone/ind-alert"}))
+
+    assert len(pushover.delivered) == 1  # nothing pushed again
+    assert workdir.state.read_bytes() == upgraded  # the upgrade is written once
+    assert workdir.state.stat().st_mtime_ns == written_at
