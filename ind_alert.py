@@ -469,8 +469,14 @@ def _clock(table: Mapping[str, Any], key: str, where: str) -> dtime | None:
     return dtime(int(match[1]), int(match[2]))
 
 
+LAST_DATE = date(2100, 1, 1)
+
+
 def _date(table: Mapping[str, Any], key: str, where: str) -> date | None:
     value = table.get(key)
+    if isinstance(value, date) and not isinstance(value, datetime) and value >= LAST_DATE:
+        # IND books months ahead; a date near the calendar's end would overflow every date computed from it.
+        raise ConfigError(f"{where}: {key} must be a date before {LAST_DATE}, not {value}")
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
     if isinstance(value, datetime):
@@ -492,6 +498,8 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
         if not isinstance(table[key], str):
             raise ConfigError(f"{where}: {key} must be text in quotes")
     weekdays = _typed(table, "weekdays", list, where, 'a list like ["mon", "fri"]')
+    if weekdays == []:
+        raise ConfigError(f'{where}: the weekdays list is empty: name a day like "mon", or leave weekdays out')
     if weekdays is not None:
         for day in weekdays:
             if not isinstance(day, str) or day.strip().casefold() not in DAY_NAMES:
@@ -705,6 +713,24 @@ def ind_data(body: str) -> list[Any]:
     return data
 
 
+IND_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+IND_CLOCK = re.compile(r"[0-9]{2}:[0-9]{2}")
+
+
+def ind_day(value: Any) -> date:
+    """A date exactly as IND writes it (YYYY-MM-DD): Python 3.11+ would also read other ISO forms."""
+    if not isinstance(value, str) or not IND_DAY.fullmatch(value):
+        raise ValueError("not an IND date")
+    return date.fromisoformat(value)
+
+
+def ind_clock(value: Any) -> dtime:
+    """A time exactly as IND writes it (HH:MM): never "08:15Z" or "11:00:30", on every Python."""
+    if not isinstance(value, str) or not IND_CLOCK.fullmatch(value):
+        raise ValueError("not an IND time")
+    return dtime.fromisoformat(value)
+
+
 def parse_slots(body: str, desk: str, where: str = "") -> list[Slot]:
     """The open slots in an IND answer, earliest first.
 
@@ -715,9 +741,7 @@ def parse_slots(body: str, desk: str, where: str = "") -> list[Slot]:
     slots, valid = set(), 0
     for item in data:
         try:
-            day = date.fromisoformat(item["date"])
-            start = dtime.fromisoformat(item["startTime"])
-            end = dtime.fromisoformat(item["endTime"])
+            day, start, end = ind_day(item["date"]), ind_clock(item["startTime"]), ind_clock(item["endTime"])
         except (KeyError, TypeError, ValueError):
             continue
         slots.add(Slot(datetime.combine(day, start, AMSTERDAM), datetime.combine(day, end, AMSTERDAM), desk))

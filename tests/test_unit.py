@@ -2122,3 +2122,38 @@ def test_an_s3_answer_without_an_etag_is_refused_and_nothing_is_written() -> Non
         "s3://bucket/seen.json: S3 answered without an ETag or with over 2 MB; it was left untouched"
     )
     assert store.loaded is None and store.etag is None  # so no write can follow on a guess
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "end"),
+    [
+        ("2030-03-04", "08:15Z", "08:25"),  # a zone suffix: Python 3.11+ would read it as 08:15 here
+        ("2030-03-04", "11:00:30", "11:10"),  # seconds: one id for two different answers
+        ("2030-03-04", "9:00", "09:10"),
+        ("20300304", "09:00", "09:10"),  # the basic ISO form, read by Python 3.11+ only
+        ("2030-W10-1", "09:00", "09:10"),
+    ],
+)
+def test_ind_dates_and_times_are_read_only_in_the_forms_ind_writes(day: str, start: str, end: str) -> None:
+    good = {"key": "a" * 32, "date": "2030-03-05", "startTime": "10:00", "endTime": "10:10", "parts": 1}
+    odd = {**good, "date": day, "startTime": start, "endTime": end}
+    body = ind_body({"status": "OK", "data": [good, odd]})
+
+    assert [s.id for s in ind_alert.parse_slots(body, "AM")] == ["AM 2030-03-05 10:00-10:10"]
+
+
+def test_an_empty_weekdays_list_is_refused_as_it_could_never_match() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config(BASE + "weekdays = []\n")
+    assert caught.value.exit_code == 2
+    assert 'the weekdays list is empty: name a day like "mon", or leave weekdays out' in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["after", "before"])
+def test_a_date_at_the_calendars_end_is_refused_in_the_config_not_an_overflow_on_every_run(key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config(BASE + f"{key} = 9999-12-01\n")
+    assert f"{key} must be a date before 2100-01-01, not 9999-12-01" in str(caught.value)
+    with pytest.raises(ConfigError):
+        config(BASE + f"{key} = 2100-01-01\n")
+    assert config(BASE + f"{key} = 2099-12-31\n").alerts[0] is not None
