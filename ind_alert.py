@@ -48,6 +48,7 @@ import os
 import queue
 import re
 import secrets
+import stat
 import threading
 import time
 import traceback
@@ -85,6 +86,7 @@ READ_TIMEOUT = 20.0
 FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
 RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
+STATE_FILE_LIMIT = 50_000_000  # bytes of a state file read at most: far above any state written, far below memory
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
 DESKS_EVERY = 3600.0  # in --watch, IND's desk lists are asked at most once an hour
 HEALTHCHECK_WAIT = 15.0  # a ping gives up after this long
@@ -598,6 +600,38 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
     return Config(tuple(alerts), recipients)
 
 
+class NotAFile(Exception):
+    """A path that names a folder, a pipe or a device: reading it could wait for ever or never end."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_file(path: Path, limit: int = MAX_BODY) -> bytes:
+    """At most limit + 1 bytes of a regular file (more than limit: the file is too large).
+
+    Anything else is NotAFile, found without reading or waiting: a named pipe is opened non-blocking and a
+    link to /dev/zero is looked at, not read. FileNotFoundError and other OSErrors pass to the caller.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # Windows has no named pipes to wait on
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotAFile(next((kind for test, kind in FILE_KINDS if test(mode)), "not a regular file"))
+    with os.fdopen(fd, "rb") as file:
+        return file.read(limit + 1)
+
+
 def load_config(location: str | Path) -> Config:
     """The alerts file at a path or an s3://bucket/key URL."""
     path = str(location)
@@ -605,11 +639,16 @@ def load_config(location: str | Path) -> Config:
         text = s3_config_text(path)
     else:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = read_file(Path(path))
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+        except NotAFile as exc:
+            raise ConfigError(f"{path} is {exc.kind}, not a file: pass --config with your alerts.toml") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
+        if len(data) > MAX_BODY:
+            raise ConfigError(f"{path} is over 2 MB, not an alerts file (one is a few kB): check --config")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -1746,12 +1785,19 @@ class FileStore:
 
     def load(self) -> State:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = read_file(self.path, STATE_FILE_LIMIT)
+            text = data.decode("utf-8")
         except FileNotFoundError:
             self.loaded = None
             return State()
+        except NotAFile as exc:
+            raise StateError(
+                f"{self.path} is {exc.kind}, not a state file; it was left untouched: check --state"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise StateError(f"{self.path} cannot be read ({type(exc).__name__}); it was left untouched") from None
+        if len(data) > STATE_FILE_LIMIT:
+            raise StateError(f"{self.path} is over 50 MB, not a state ind-alert wrote; it was left untouched")
         state = state_from_json(text, str(self.path), self.legacy_desks)
         self.loaded = text
         return state

@@ -544,3 +544,60 @@ def test_workflow_commands_and_escapes_from_outside_are_neutralised(run, workdir
 
 def no_traceback_text(text: str) -> None:
     assert "Traceback" not in text, text
+
+
+# --------------------------------------------------------------------------- (g) what is not a file
+
+
+def not_a_file(kind: str, path: Path) -> Path:
+    """A named pipe, a folder or a link to /dev/zero where a file is expected."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "named pipe":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    return path
+
+
+KINDS = [("named pipe", "a named pipe"), ("folder", "a folder"), ("/dev/zero", "a device")]
+
+
+@pytest.mark.parametrize(("kind", "said"), KINDS)
+def test_an_alerts_file_that_is_not_a_regular_file_is_one_line_and_exit_2_never_a_hang(
+    run, workdir, kind: str, said: str
+) -> None:
+    config = not_a_file(kind, workdir / "odd.toml")
+
+    result = run("--dry-run", "--config", str(config), timeout=20)  # a read of the pipe would wait for ever
+
+    assert result.returncode == 2, result.output
+    assert result.stderr.strip() == f"error: {config} is {said}, not a file: pass --config with your alerts.toml"
+
+
+@pytest.mark.parametrize(("kind", "said"), KINDS)
+def test_a_state_that_is_not_a_regular_file_stops_the_run_with_exit_2_and_pushes_nothing(
+    run, workdir, ind, pushover, kind: str, said: str
+) -> None:
+    workdir.write_config('[[alert]]\nname = "AM biometrics"\ndesk = "AM"\nproduct = "BIO"\n')
+    state = not_a_file(kind, workdir / "state" / "seen.json")
+
+    result = run(timeout=20)
+
+    assert result.returncode == 2, result.output
+    assert result.stderr.strip() == (
+        f"error: {state.relative_to(workdir.path)} is {said}, not a state file; it was left untouched: check --state"
+    )
+    assert pushover.messages == [] and ind.requests == []
+
+
+def test_an_alerts_file_over_2_mb_is_refused_without_reading_it_whole(run, workdir) -> None:
+    big = workdir.write("alerts.toml", "# padding\n" * 300_000)
+
+    result = run("--dry-run")
+
+    assert result.returncode == 2, result.output
+    assert (
+        result.stderr.strip() == f"error: {big.name} is over 2 MB, not an alerts file (one is a few kB): check --config"
+    )
