@@ -87,6 +87,7 @@ FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
 RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
 STATE_FILE_LIMIT = 50_000_000  # bytes of a state file read at most: far above any state written, far below memory
+MAX_ANY_DESKS = 40  # desks `desk = "any"` asks at most: IND lists about 17, and each is one request a run
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
 DESKS_EVERY = 3600.0  # in --watch, IND's desk lists are asked at most once an hour
 HEALTHCHECK_WAIT = 15.0  # a ping gives up after this long
@@ -944,6 +945,18 @@ def list_desks(base_url: str, product: str, deadline: Deadline | None = None) ->
     return result[product]  # type: ignore[no-any-return]
 
 
+def capped_desks(alert: Alert, keys: Sequence[str]) -> tuple[str, ...]:
+    """At most MAX_ANY_DESKS of the desks IND lists: the ones ind-alert knows first, then by key."""
+    if len(keys) <= MAX_ANY_DESKS:
+        return tuple(keys)
+    log.warning(
+        f'{alert.name}: IND lists {len(keys)} desks for {PRODUCTS[alert.product].lower()}; desk = "any" checks'
+        f" at most {MAX_ANY_DESKS}, so {len(keys) - MAX_ANY_DESKS} are not checked: name the desks you want"
+        " (--list-desks)"
+    )
+    return tuple(sorted(keys, key=lambda key: (key not in DESKS, key))[:MAX_ANY_DESKS])
+
+
 @dataclass
 class DeskLists:
     """IND's desk list for each product in use: asked once a run, and in --watch at most once an hour.
@@ -982,7 +995,7 @@ class DeskLists:
             return alert.desk
         listed = self.listed(alert.product)
         if listed is not None:
-            return tuple(key for key, _ in listed)
+            return capped_desks(alert, [key for key, _ in listed])
         log.warning(f"{alert.name}: without IND's list of desks, every desk ind-alert knows is checked")
         return tuple(DESKS)
 

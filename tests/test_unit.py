@@ -2157,3 +2157,24 @@ def test_a_date_at_the_calendars_end_is_refused_in_the_config_not_an_overflow_on
     with pytest.raises(ConfigError):
         config(BASE + f"{key} = 2100-01-01\n")
     assert config(BASE + f"{key} = 2099-12-31\n").alerts[0] is not None
+
+
+def test_desk_any_asks_at_most_40_desks_the_known_ones_first_and_says_how_many_it_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alert = Alert("Anywhere", (), "BIO")
+    listed = [(f"{n:032x}", f"Desk {n}") for n in range(5000)] + [("AM", "IND Amsterdam")]
+    desks = ind_alert.DeskLists(lists={"BIO": listed})
+
+    with caplog.at_level(logging.WARNING, logger=ind_alert.log.name):
+        asked = desks.desks_of(alert)
+
+    assert len(asked) == 40 and asked[0] == "AM"
+    assert [r.getMessage() for r in caplog.records] == [
+        'Anywhere: IND lists 5001 desks for biometrics; desk = "any" checks at most 40, so 4961 are not checked:'
+        " name the desks you want (--list-desks)"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=ind_alert.log.name):
+        exactly = ind_alert.DeskLists(lists={"BIO": listed[:40]}).desks_of(alert)
+    assert exactly == tuple(k for k, _ in listed[:40]) and caplog.records == []
