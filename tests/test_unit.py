@@ -2171,8 +2171,10 @@ def test_desk_any_asks_at_most_40_desks_the_known_ones_first_and_says_how_many_i
 
     assert len(asked) == 40 and asked[0] == "AM"
     assert [r.getMessage() for r in caplog.records] == [
-        'Anywhere: IND lists 5001 desks for biometrics; desk = "any" checks at most 40, so 4961 are not checked:'
-        " name the desks you want (--list-desks)"
+        (
+            'Anywhere: IND lists 5001 desks for biometrics; desk = "any" checks at most 40, so 4961 are not checked:'
+            " name the desks you want (--list-desks)"
+        )
     ]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=ind_alert.log.name):
