@@ -189,7 +189,7 @@ BROKEN_STATES = {
         f'is not a valid ind-alert state (alert "{NAME}": failing_since is not a time);'
         + " it was left untouched: fix or move it away",
     ),
-    "a directory in its place": ("", "cannot be read (IsADirectoryError); it was left untouched"),
+    "a directory in its place": ("", "is a folder, not a state file; it was left untouched: check --state"),
 }
 
 
