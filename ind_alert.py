@@ -47,11 +47,12 @@ import os
 import queue
 import re
 import secrets
+import stat
 import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -85,6 +86,10 @@ FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
 RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
+MAX_ANY_DESKS = 40  # desks `desk = "any"` asks at most: IND lists about 17, and each is one request a run
+STATE_ROOM = 100_000  # bytes a state keeps free under MAX_BODY before a run pushes: a run's pushes fit in it
+LOCK_TRIES = 150  # a run waits for another run on the same state file at most LOCK_TRIES * LOCK_POLL seconds
+LOCK_POLL = 0.1
 DESKS_EVERY = 3600.0  # in --watch, IND's desk lists are asked at most once an hour
 HEALTHCHECK_WAIT = 15.0  # a ping gives up after this long
 HEALTHCHECK_BODY = 100_000  # characters of a /fail ping's body: the convention allows 100 kB
@@ -573,6 +578,37 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
     return Config(tuple(alerts), recipients)
 
 
+class NotAFile(Exception):
+    """A path that names a folder, a pipe or a device: reading it could wait for ever or never end."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_file(path: Path, limit: int = MAX_BODY) -> bytes:
+    """At most limit + 1 bytes of a regular file (more than limit: the file is too large).
+
+    Anything else is NotAFile, found without reading or waiting: a named pipe is opened non-blocking and a
+    link to /dev/zero is looked at, not read. FileNotFoundError and other OSErrors pass to the caller.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # Windows has no named pipes to wait on
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotAFile(next((kind for test, kind in FILE_KINDS if test(mode)), "not a regular file"))
+        return file.read(limit + 1)
+
+
 def load_config(location: str | Path) -> Config:
     """The alerts file at a path or an s3://bucket/key URL."""
     path = str(location)
@@ -580,11 +616,16 @@ def load_config(location: str | Path) -> Config:
         text = s3_config_text(path)
     else:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = read_file(Path(path))
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+        except NotAFile as exc:
+            raise ConfigError(f"{path} is {exc.kind}, not a file: pass --config with your alerts.toml") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
+        if len(data) > MAX_BODY:
+            raise ConfigError(f"{path} is over 2 MB, not an alerts file (one is a few kB): check --config")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -688,6 +729,17 @@ def ind_data(body: str) -> list[Any]:
     return data
 
 
+IND_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the only forms IND writes: fromisoformat alone accepts
+IND_TIME = re.compile(r"[0-9]{2}:[0-9]{2}")  # "08:15Z" and "11:00:30" on Python 3.11+, and not on 3.10
+
+
+def ind_form(pattern: re.Pattern[str], value: Any) -> str:
+    """value when it is a string in IND's own form; ValueError otherwise."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(value)
+    return value
+
+
 def parse_slots(body: str, desk: str, where: str = "") -> list[Slot]:
     """The open slots in an IND answer, earliest first.
 
@@ -698,9 +750,9 @@ def parse_slots(body: str, desk: str, where: str = "") -> list[Slot]:
     slots, valid = set(), 0
     for item in data:
         try:
-            day = date.fromisoformat(item["date"])
-            start = dtime.fromisoformat(item["startTime"])
-            end = dtime.fromisoformat(item["endTime"])
+            day = date.fromisoformat(ind_form(IND_DAY, item["date"]))
+            start = dtime.fromisoformat(ind_form(IND_TIME, item["startTime"]))
+            end = dtime.fromisoformat(ind_form(IND_TIME, item["endTime"]))
         except (KeyError, TypeError, ValueError):
             continue
         slots.add(Slot(datetime.combine(day, start, AMSTERDAM), datetime.combine(day, end, AMSTERDAM), desk))
@@ -864,6 +916,18 @@ def list_desks(base_url: str, product: str, deadline: Deadline | None = None) ->
     return result[product]  # type: ignore[no-any-return]
 
 
+def capped_desks(alert: Alert, keys: Sequence[str]) -> tuple[str, ...]:
+    """At most MAX_ANY_DESKS of the desks IND lists: the ones ind-alert knows first, then by key."""
+    if len(keys) <= MAX_ANY_DESKS:
+        return tuple(keys)
+    log.warning(
+        f'{alert.name}: IND lists {len(keys)} desks for {PRODUCTS[alert.product].lower()}; desk = "any" checks'
+        f" at most {MAX_ANY_DESKS}, so {len(keys) - MAX_ANY_DESKS} are not checked: name the desks you want"
+        " (--list-desks)"
+    )
+    return tuple(sorted(keys, key=lambda key: (key not in DESKS, key))[:MAX_ANY_DESKS])
+
+
 @dataclass
 class DeskLists:
     """IND's desk list for each product in use: asked once a run, and in --watch at most once an hour.
@@ -902,7 +966,7 @@ class DeskLists:
             return alert.desk
         listed = self.listed(alert.product)
         if listed is not None:
-            return tuple(key for key, _ in listed)
+            return capped_desks(alert, [key for key, _ in listed])
         log.warning(f"{alert.name}: without IND's list of desks, every desk ind-alert knows is checked")
         return tuple(DESKS)
 
@@ -1522,11 +1586,22 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         if version == 1:  # an alert no longer configured has nothing to keep, and no desk to give its ids
             alerts = {name: a for name, a in alerts.items() if name in desks}
         validated = validation_from(doc["validated"]) if "validated" in doc else None
-        return State(alerts, repository, quota, validated, recipient_names(doc.get("quota_told", []), "quota_told"))
+        state = State(alerts, repository, quota, validated, recipient_names(doc.get("quota_told", []), "quota_told"))
+        expect(writable_text(state), "it holds text that is not Unicode (a lone surrogate like \\ud800)")
+        return state
     except Invalid as exc:
         raise StateError(
             f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
         ) from None
+
+
+def writable_text(state: State) -> bool:
+    """Whether the state can be written back: JSON's escapes can spell a lone surrogate, which UTF-8 cannot."""
+    try:
+        state_to_json(state).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -1583,8 +1658,12 @@ class Store(Protocol):
 
     def load(self) -> State: ...
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held for a whole run, so two runs on one state never push the same slot (StateLocked if taken)."""
+
     def writable(self) -> None:
-        """Raise StateError (exit 1) when the state certainly cannot be written: checked before any push."""
+        """Rehearse a save before a run's first push: write the state's own bytes the way save() does, and
+        raise StateError (exit 1) when that fails, so a push that could not be recorded is never made."""
 
     def save(self, state: State) -> State | None:
         """Write the state if its text differs from what was loaded or last saved.
@@ -1593,6 +1672,92 @@ class Store(Protocol):
         there was nothing to write. The caller goes on from the returned state, or a later save loses
         what the merge brought in.
         """
+
+
+NOT_UNTIL_WRITABLE = "nothing is pushed until it can be, so no slot is pushed twice"
+
+
+def state_bytes(text: str, location: str, room: int = 0) -> bytes:
+    """The bytes a store writes; refused (exit 1) past MAX_BODY - room, as no run could read them back."""
+    data = text.encode("utf-8")
+    if len(data) > MAX_BODY - room:
+        raise StateError(
+            f"{location} is {len(data) / 1e6:.1f} MB, and a run reads back at most {MAX_BODY / 1e6:g} MB:"
+            " nothing is pushed until it is smaller; fewer alerts, or narrower ones (before, after, weekdays),"
+            " keep fewer slots",
+            1,
+        )
+    return data
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it survives a power cut (POSIX; Windows cannot open a folder so)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(target: Path, data: bytes, rename: bool = True) -> None:
+    """data as target: a temporary file beside it, fsynced, renamed over it, and the folder fsynced.
+
+    A reader sees the old file or the new one, and after a power cut the new one is there in full.
+    rename=False writes and syncs the temporary file only, then removes it (rehearsing a first save).
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if rename:
+            os.replace(tmp, target)
+            sync_folder(target.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+class StateLocked(StateError):
+    """Another run holds the state file's lock: this one ends without checking (exit 0), the other checks."""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, state: Path) -> Iterator[None]:
+    """An advisory lock (flock) on path for as long as the block runs, waiting for it a bounded time.
+
+    Where the lock file cannot be made (no fcntl on Windows, a folder nobody may write) the run goes on
+    without it: where the folder refuses a lock file it refuses the state's temporary file too, so that
+    run pushes nothing (see Store.writable).
+    """
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)  # a first run creates the folder its save needs
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        for attempt in range(LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == LOCK_TRIES - 1:
+                    raise StateLocked(
+                        f"another ind-alert run is using {state} (it holds {path.name}) and did not finish within"
+                        f" {LOCK_TRIES * LOCK_POLL:g} s: this run ends without checking; the other one checks",
+                        0,
+                    ) from None
+                time.sleep(LOCK_POLL)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def unchanged(text: str, loaded: str | None) -> bool:
@@ -1617,17 +1782,31 @@ class FileStore:
 
     def load(self) -> State:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = read_file(self.path)
+            text = data.decode("utf-8")
         except FileNotFoundError:
             self.loaded = None
             return State()
+        except NotAFile as exc:
+            raise StateError(
+                f"{self.path} is {exc.kind}, not a file: pass --state with a state file's path; it was left untouched"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise StateError(f"{self.path} cannot be read ({type(exc).__name__}); it was left untouched") from None
+        if len(data) > MAX_BODY:
+            raise StateError(f"{self.path} is over 2 MB, not an ind-alert state; it was left untouched: move it away")
         state = state_from_json(text, str(self.path), self.legacy_desks)
         self.loaded = text
         return state
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        target = self.target
+        return file_lock(target.with_name(f".{target.name}.lock"), self.path)
+
     def writable(self) -> None:
+        """The rehearsal: the loaded bytes written back as a save writes them (a full disk, a file-size limit,
+        a state file another user owns in a sticky folder all fail here); with no file yet, the empty state
+        is written to the temporary file and removed."""
         target = self.target
         try:
             read_only = not target.stat().st_mode & 0o222
@@ -1635,31 +1814,23 @@ class FileStore:
             read_only = False
         if read_only:  # read-only on purpose: respected even by root
             raise StateError(f"{self.path} is read-only: make it writable (chmod u+w) so pushes can be recorded", 1)
+        text = state_to_json(State()) if self.loaded is None else self.loaded
+        data = state_bytes(text, self.location, STATE_ROOM)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            probe = target.with_name(f".{target.name}.{os.getpid()}.probe")
-            probe.touch()
-            probe.unlink()
+            write_durably(target, data, rename=self.loaded is not None)
         except OSError as exc:
             raise StateError(
-                f"{self.path} cannot be written ({exc.strerror or type(exc).__name__}): nothing is pushed until"
-                " it can be, so no slot is pushed twice",
-                1,
+                f"{self.path} cannot be written ({exc.strerror or type(exc).__name__}): {NOT_UNTIL_WRITABLE}", 1
             ) from None
 
     def save(self, state: State) -> State | None:
         text = state_to_json(state)
         if unchanged(text, self.loaded):
             return None
-        target = self.target
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        data = state_bytes(text, self.location)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)  # atomic: a reader sees the old file or the new one
+            write_durably(self.target, data)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise StateError(
                 f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})", 1
             ) from None
@@ -1882,17 +2053,22 @@ class Runner(Notices):
     bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
     health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
     retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
+    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
 
     def run(self) -> int:
+        """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
+        with contextlib.nullcontext() if self.dry_run else self.store.lock():
+            return self.check_all()
+
+    def check_all(self) -> int:
         self.exit_code, self.outcomes, self.disabled, self.frozen = 0, [], set(), False
+        self.rehearsed = False
         self.deadline = Deadline(self.deadline_seconds)
         if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
             self.pushover.quota, self.pushover.token_rejected = None, False
             self.pushover.deadline = self.deadline
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
         loaded = self.claim(self.store.load())
-        if not self.dry_run:
-            self.store.writable()  # before the first push: a push that cannot be recorded repeats every run
         implicit = self.config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
         alerts = {a.name: adopt(loaded.alerts.get(a.name, AlertState()), implicit) for a in self.config.alerts}
         self.state = dataclasses.replace(loaded, alerts=alerts)
@@ -2026,9 +2202,22 @@ class Runner(Notices):
                 statuses.append("pushed")
         outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
 
+    def ready_to_push(self) -> bool:
+        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
+        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
+        if not self.rehearsed and not self.frozen:
+            self.rehearsed = True
+            try:
+                self.store.writable()
+            except StateError as exc:
+                log.error(str(exc))
+                self.exit_code = max(self.exit_code, exc.exit_code)
+                self.frozen = True
+        return not self.frozen
+
     def deliver(self, recipient: Recipient, push: Push) -> bool:
         """Send a push; a failure is logged and turned into the exit code, never raised."""
-        if recipient.name in self.disabled or self.frozen:
+        if recipient.name in self.disabled or not self.ready_to_push():
             return False
         try:
             within(self.deadline, lambda: self.channels[recipient.name].send(push))
@@ -2439,6 +2628,8 @@ class S3Store:
             "NoSuchBucket": f"S3 bucket {self.bucket} does not exist: check the name and AWS_REGION",
             "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
             "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
+            "NotImplemented": f"the S3 store of {self.location} has no conditional writes (If-Match), which"
+            " ind-alert needs so two runs lose nothing: use AWS S3 or a store that has them",
         }.get(code, f"S3 answered {clip(code, 40)} for {self.location}" + ("; will retry next run" if passing else ""))
 
     def call(self, method: str, **args: Any) -> Any:
@@ -2486,8 +2677,32 @@ class S3Store:
         self.loaded, self.etag = text, etag
         return state
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """No lock: conditional writes keep both runs' records (a slot can be pushed twice only when two
+        schedulers' runs overlap); Lambda, where invocations can overlap, takes an S3Lease instead."""
+        return contextlib.nullcontext()
+
     def writable(self) -> None:
-        """Conditional writes tell only when tried; a refused write is reported then (exit 1)."""
+        """The rehearsal: the loaded bytes (or, with no object yet, the empty state) put under the save's own
+        condition, so a missing s3:PutObject, a read-only key or a store without conditional writes shows
+        before a push. A failed condition passes: another run wrote, which proves the write, and save merges."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        text = state_to_json(State()) if self.loaded is None else self.loaded
+        body = state_bytes(text, self.location, STATE_ROOM)
+        condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
+        try:
+            response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
+                return
+            raise StateError(f"{self.explain(exc)}; {NOT_UNTIL_WRITABLE}", 1) from None
+        except (BotoCoreError, TimedOut) as exc:
+            what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({type(exc).__name__})"
+            raise StateError(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}", 1) from None
+        self.loaded, self.etag = text, response.get("ETag")
+        if not self.etag:
+            self.load()
 
     def save(self, state: State) -> State | None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -2496,11 +2711,10 @@ class S3Store:
             text = state_to_json(state)
             if unchanged(text, self.loaded):  # loaded is None exactly when there was no object (and no ETag)
                 return None
+            body = state_bytes(text, self.location)
             condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
             try:
-                response = self.call(
-                    "put_object", Key=self.key, Body=text.encode(), ContentType="application/json", **condition
-                )
+                response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
                 self.loaded, self.etag = text, response.get("ETag")
                 if not self.etag:  # without it the next write could not be conditional: read it back
                     self.load()
