@@ -18,7 +18,8 @@ Environment:
   Recipients in alerts.toml name further variables (pushover_user_env, apprise_url_env).
 
 Exit codes:
-  0  the run did its job; passing outside failures are warnings, retried next run
+  0  the run did its job; passing outside failures are warnings, retried next run; or another run held
+     the state file's lock for 15 s and this one ended without checking (a warning)
   1  a failure to act on: Pushover rejected the token, a key or a request, the state could not be saved,
      or an unexpected error (reported in one line; -v adds the traceback)
   2  usage or config error, missing secret, unreadable state
@@ -602,10 +603,11 @@ def read_file(path: Path, limit: int = MAX_BODY) -> bytes:
     link to /dev/zero is looked at, not read. FileNotFoundError and other OSErrors pass to the caller.
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # Windows has no named pipes to wait on
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotAFile(next((kind for test, kind in FILE_KINDS if test(mode)), "not a regular file"))
     with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotAFile(next((kind for test, kind in FILE_KINDS if test(mode)), "not a regular file"))
         return file.read(limit + 1)
 
 
@@ -1800,8 +1802,8 @@ class FileStore:
         return state
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
-        target = self.target
-        return file_lock(target.with_name(f".{target.name}.lock"), self.path)
+        """The lock file sits beside the state's path as given (a link's, not its target's: never in /dev)."""
+        return file_lock(self.path.with_name(f".{self.path.name}.lock"), self.path)
 
     def writable(self) -> None:
         """The rehearsal: the loaded bytes written back as a save writes them (a full disk, a file-size limit,

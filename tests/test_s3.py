@@ -560,6 +560,7 @@ def test_denied_writing_is_a_failure_to_act_on_with_exit_1(
     assert f"denied access to {url(bucket)}" in lines[0]
     assert "s3:PutObject" in lines[0]
     assert stored(s3, bucket) is None
+    assert pushover.delivered == []  # refused at the rehearsal, before the push: it would repeat every run
 
 
 @pytest.mark.parametrize(
@@ -1253,3 +1254,43 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
         },
         "quota_notified": now + 86_400,
     }
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("501 NotImplemented", ("the S3 store of {url} has no conditional writes (If-Match), which ind-alert needs"
+         " so two runs lose nothing: use AWS S3 or a store that has them")),
+        ("403 AccessDenied", ("S3 denied access to {url}: allow s3:GetObject, s3:PutObject and s3:ListBucket"
+         " (see README)")),
+    ],
+    ids=["no conditional writes", "a read-only key"],
+)  # fmt: skip
+def test_a_store_that_reads_but_refuses_the_write_pushes_nothing_and_exits_1_in_one_line(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+    answer: str,
+    reason: str,
+) -> None:
+    """The rehearsal before the first push puts the loaded bytes under the save's condition: a store that
+    refuses it is found before anything goes out, instead of the same slot being pushed on every run."""
+    before = put_state(s3, bucket, json.dumps(state_doc(spec(0)), indent=2, sort_keys=True) + "\n")
+    ind.set_slots("AM", "BIO", 1, [spec(0), spec(1)])
+    proxy.answer["PUT"] = answer
+
+    for _ in range(2):  # and the same on the next run: never a push that cannot be recorded
+        result = run("--state", url(bucket), env=proxy_env)
+
+        assert result.returncode == 1
+        assert error_lines(result.stderr) == [
+            f"error: {reason.format(url=url(bucket))}; nothing is pushed until it can be, so no slot is pushed twice"
+        ]
+        assert pushover.delivered == []
+        assert stored(s3, bucket) == before
+    assert proxy.requests == ["GET", "PUT"] * 2  # one trial write a run
