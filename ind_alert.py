@@ -18,7 +18,8 @@ Environment:
   Recipients in alerts.toml name further variables (pushover_user_env, apprise_url_env).
 
 Exit codes:
-  0  the run did its job; passing outside failures are warnings, retried next run
+  0  the run did its job; passing outside failures are warnings, retried next run; or another run held
+     the state file's lock for 15 s and this one ended without checking (a warning)
   1  a failure to act on: Pushover rejected the token, a key or a request, a recipient no push has reached
      for blind_after_minutes, the state could not be saved, or an unexpected error (reported in one line;
      -v adds the traceback)
@@ -53,7 +54,7 @@ import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -86,9 +87,11 @@ READ_TIMEOUT = 20.0
 FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
 RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
-STATE_FILE_LIMIT = 50_000_000  # bytes of a state file read at most: far above any state written, far below memory
-MAX_ANY_DESKS = 40  # desks `desk = "any"` asks at most: IND lists about 17, and each is one request a run
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
+MAX_ANY_DESKS = 40  # desks `desk = "any"` asks at most: IND lists about 17, and each is one request a run
+STATE_ROOM = 100_000  # bytes a state keeps free under MAX_BODY before a run pushes: a run's pushes fit in it
+LOCK_TRIES = 150  # a run waits for another run on the same state file at most LOCK_TRIES * LOCK_POLL seconds
+LOCK_POLL = 0.1
 DESKS_EVERY = 3600.0  # in --watch, IND's desk lists are asked at most once an hour
 HEALTHCHECK_WAIT = 15.0  # a ping gives up after this long
 HEALTHCHECK_BODY = 100_000  # characters of a /fail ping's body: the convention allows 100 kB
@@ -1699,11 +1702,22 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
             alerts = {name: a for name, a in alerts.items() if name in desks}
         validated = validation_from(doc["validated"]) if "validated" in doc else None
         told = recipient_names(doc.get("quota_told", []), "quota_told")
-        return State(alerts, repository, quota, validated, told, unreached_from(doc.get("unreached", {})))
+        state = State(alerts, repository, quota, validated, told, unreached_from(doc.get("unreached", {})))
+        expect(writable_text(state), "it holds text that is not Unicode (a lone surrogate like \\ud800)")
+        return state
     except Invalid as exc:
         raise StateError(
             f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
         ) from None
+
+
+def writable_text(state: State) -> bool:
+    """Whether the state can be written back: JSON's escapes can spell a lone surrogate, which UTF-8 cannot."""
+    try:
+        state_to_json(state).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -1764,8 +1778,12 @@ class Store(Protocol):
 
     def load(self) -> State: ...
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held for a whole run, so two runs on one state never push the same slot (StateLocked if taken)."""
+
     def writable(self) -> None:
-        """Raise StateError (exit 1) when the state certainly cannot be written: checked before any push."""
+        """Rehearse a save before a run's first push: write the state's own bytes the way save() does, and
+        raise StateError (exit 1) when that fails, so a push that could not be recorded is never made."""
 
     def save(self, state: State) -> State | None:
         """Write the state if its text differs from what was loaded or last saved.
@@ -1774,6 +1792,92 @@ class Store(Protocol):
         there was nothing to write. The caller goes on from the returned state, or a later save loses
         what the merge brought in.
         """
+
+
+NOT_UNTIL_WRITABLE = "nothing is pushed until it can be, so no slot is pushed twice"
+
+
+def state_bytes(text: str, location: str, room: int = 0) -> bytes:
+    """The bytes a store writes; refused (exit 1) past MAX_BODY - room, as no run could read them back."""
+    data = text.encode("utf-8")
+    if len(data) > MAX_BODY - room:
+        raise StateError(
+            f"{location} is {len(data) / 1e6:.1f} MB, and a run reads back at most {MAX_BODY / 1e6:g} MB:"
+            " nothing is pushed until it is smaller; fewer alerts, or narrower ones (before, after, weekdays),"
+            " keep fewer slots",
+            1,
+        )
+    return data
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it survives a power cut (POSIX; Windows cannot open a folder so)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(target: Path, data: bytes, rename: bool = True) -> None:
+    """data as target: a temporary file beside it, fsynced, renamed over it, and the folder fsynced.
+
+    A reader sees the old file or the new one, and after a power cut the new one is there in full.
+    rename=False writes and syncs the temporary file only, then removes it (rehearsing a first save).
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if rename:
+            os.replace(tmp, target)
+            sync_folder(target.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+class StateLocked(StateError):
+    """Another run holds the state file's lock: this one ends without checking (exit 0), the other checks."""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, state: Path) -> Iterator[None]:
+    """An advisory lock (flock) on path for as long as the block runs, waiting for it a bounded time.
+
+    Where the lock file cannot be made (no fcntl on Windows, a folder nobody may write) the run goes on
+    without it: where the folder refuses a lock file it refuses the state's temporary file too, so that
+    run pushes nothing (see Store.writable).
+    """
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)  # a first run creates the folder its save needs
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        for attempt in range(LOCK_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == LOCK_TRIES - 1:
+                    raise StateLocked(
+                        f"another ind-alert run is using {state} (it holds {path.name}) and did not finish within"
+                        f" {LOCK_TRIES * LOCK_POLL:g} s: this run ends without checking; the other one checks",
+                        0,
+                    ) from None
+                time.sleep(LOCK_POLL)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def unchanged(text: str, loaded: str | None) -> bool:
@@ -1798,24 +1902,31 @@ class FileStore:
 
     def load(self) -> State:
         try:
-            data = read_file(self.path, STATE_FILE_LIMIT)
+            data = read_file(self.path)
             text = data.decode("utf-8")
         except FileNotFoundError:
             self.loaded = None
             return State()
         except NotAFile as exc:
             raise StateError(
-                f"{self.path} is {exc.kind}, not a state file; it was left untouched: check --state"
+                f"{self.path} is {exc.kind}, not a file: pass --state with a state file's path; it was left untouched"
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise StateError(f"{self.path} cannot be read ({type(exc).__name__}); it was left untouched") from None
-        if len(data) > STATE_FILE_LIMIT:
-            raise StateError(f"{self.path} is over 50 MB, not a state ind-alert wrote; it was left untouched")
+        if len(data) > MAX_BODY:
+            raise StateError(f"{self.path} is over 2 MB, not an ind-alert state; it was left untouched: move it away")
         state = state_from_json(text, str(self.path), self.legacy_desks)
         self.loaded = text
         return state
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """The lock file sits beside the state's path as given (a link's, not its target's: never in /dev)."""
+        return file_lock(self.path.with_name(f".{self.path.name}.lock"), self.path)
+
     def writable(self) -> None:
+        """The rehearsal: the loaded bytes written back as a save writes them (a full disk, a file-size limit,
+        a state file another user owns in a sticky folder all fail here); with no file yet, the empty state
+        is written to the temporary file and removed."""
         target = self.target
         try:
             read_only = not target.stat().st_mode & 0o222
@@ -1823,31 +1934,23 @@ class FileStore:
             read_only = False
         if read_only:  # read-only on purpose: respected even by root
             raise StateError(f"{self.path} is read-only: make it writable (chmod u+w) so pushes can be recorded", 1)
+        text = state_to_json(State()) if self.loaded is None else self.loaded
+        data = state_bytes(text, self.location, STATE_ROOM)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            probe = target.with_name(f".{target.name}.{os.getpid()}.probe")
-            probe.touch()
-            probe.unlink()
+            write_durably(target, data, rename=self.loaded is not None)
         except OSError as exc:
             raise StateError(
-                f"{self.path} cannot be written ({exc.strerror or type(exc).__name__}): nothing is pushed until"
-                " it can be, so no slot is pushed twice",
-                1,
+                f"{self.path} cannot be written ({exc.strerror or type(exc).__name__}): {NOT_UNTIL_WRITABLE}", 1
             ) from None
 
     def save(self, state: State) -> State | None:
         text = state_to_json(state)
         if unchanged(text, self.loaded):
             return None
-        target = self.target
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        data = state_bytes(text, self.location)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)  # atomic: a reader sees the old file or the new one
+            write_durably(self.target, data)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise StateError(
                 f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})", 1
             ) from None
@@ -2111,17 +2214,22 @@ class Runner(Notices):
     health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
     retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
     tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
+    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
 
     def run(self) -> int:
+        """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
+        with contextlib.nullcontext() if self.dry_run else self.store.lock():
+            return self.check_all()
+
+    def check_all(self) -> int:
         self.exit_code, self.outcomes, self.disabled, self.frozen, self.tried = 0, [], set(), False, {}
+        self.rehearsed = False
         self.deadline = Deadline(self.deadline_seconds)
         if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
             self.pushover.quota, self.pushover.token_rejected, self.pushover.quota_gone = None, False, False
             self.pushover.deadline = self.deadline
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
         loaded = self.claim(self.store.load())
-        if not self.dry_run:
-            self.store.writable()  # before the first push: a push that cannot be recorded repeats every run
         implicit = self.config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
         alerts = {a.name: adopt(loaded.alerts.get(a.name, AlertState()), implicit) for a in self.config.alerts}
         self.state = dataclasses.replace(loaded, alerts=alerts)
@@ -2259,13 +2367,26 @@ class Runner(Notices):
                 statuses.append("pushed")
         outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
 
+    def ready_to_push(self) -> bool:
+        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
+        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
+        if not self.rehearsed and not self.frozen:
+            self.rehearsed = True
+            try:
+                self.store.writable()
+            except StateError as exc:
+                log.error(str(exc))
+                self.exit_code = max(self.exit_code, exc.exit_code)
+                self.frozen = True
+        return not self.frozen
+
     def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
         """Send a push; a failure is logged and turned into the exit code, never raised.
 
         A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
         refused is the notice (a title, say), and the slot pushes must still be tried.
         """
-        if recipient.name in self.disabled or self.frozen:
+        if recipient.name in self.disabled or not self.ready_to_push():
             return False
         reached = self.tried.get(recipient.name, False)
         self.tried[recipient.name] = reached
@@ -2692,6 +2813,8 @@ class S3Store:
             "NoSuchBucket": f"S3 bucket {self.bucket} does not exist: check the name and AWS_REGION",
             "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
             "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
+            "NotImplemented": f"the S3 store of {self.location} has no conditional writes (If-Match), which"
+            " ind-alert needs so two runs lose nothing: use AWS S3 or a store that has them",
         }.get(code, f"S3 answered {clip(code, 40)} for {self.location}" + ("; will retry next run" if passing else ""))
 
     def call(self, method: str, **args: Any) -> Any:
@@ -2739,8 +2862,32 @@ class S3Store:
         self.loaded, self.etag = text, etag
         return state
 
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """No lock: conditional writes keep both runs' records (a slot can be pushed twice only when two
+        schedulers' runs overlap); Lambda, where invocations can overlap, takes an S3Lease instead."""
+        return contextlib.nullcontext()
+
     def writable(self) -> None:
-        """Conditional writes tell only when tried; a refused write is reported then (exit 1)."""
+        """The rehearsal: the loaded bytes (or, with no object yet, the empty state) put under the save's own
+        condition, so a missing s3:PutObject, a read-only key or a store without conditional writes shows
+        before a push. A failed condition passes: another run wrote, which proves the write, and save merges."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        text = state_to_json(State()) if self.loaded is None else self.loaded
+        body = state_bytes(text, self.location, STATE_ROOM)
+        condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
+        try:
+            response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
+                return
+            raise StateError(f"{self.explain(exc)}; {NOT_UNTIL_WRITABLE}", 1) from None
+        except (BotoCoreError, TimedOut) as exc:
+            what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({type(exc).__name__})"
+            raise StateError(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}", 1) from None
+        self.loaded, self.etag = text, response.get("ETag")
+        if not self.etag:
+            self.load()
 
     def save(self, state: State) -> State | None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -2749,11 +2896,10 @@ class S3Store:
             text = state_to_json(state)
             if unchanged(text, self.loaded):  # loaded is None exactly when there was no object (and no ETag)
                 return None
+            body = state_bytes(text, self.location)
             condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
             try:
-                response = self.call(
-                    "put_object", Key=self.key, Body=text.encode(), ContentType="application/json", **condition
-                )
+                response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
                 self.loaded, self.etag = text, response.get("ETag")
                 if not self.etag:  # without it the next write could not be conditional: read it back
                     self.load()

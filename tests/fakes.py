@@ -1239,3 +1239,19 @@ class AppriseServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def full_disk(folder: Path, room: int = 0) -> Path:
+    """A launcher for ``start_script(..., script=...)`` that runs ind_alert.py as on a disk with ``room``
+    bytes free: a file-size limit (RLIMIT_FSIZE) makes the kernel refuse each write past it (EFBIG) as a
+    full disk refuses one (ENOSPC), for root too, with nothing mounted."""
+    launcher = folder / "full_disk.py"
+    launcher.write_text(
+        "import resource, runpy, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({room}, {room}))\n"
+        f"sys.argv[0] = {str(SCRIPT)!r}\n"
+        f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n",
+        encoding="utf-8",
+    )
+    return launcher

@@ -189,7 +189,10 @@ BROKEN_STATES = {
         f'is not a valid ind-alert state (alert "{NAME}": failing_since is not a time);'
         + " it was left untouched: fix or move it away",
     ),
-    "a directory in its place": ("", "is a folder, not a state file; it was left untouched: check --state"),
+    "a directory in its place": (
+        "",
+        "is a folder, not a file: pass --state with a state file's path; it was left untouched",
+    ),
 }
 
 

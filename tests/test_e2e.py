@@ -203,7 +203,7 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     assert doc["version"] == 3
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     assert doc["alerts"] == {NAME: {"sent": {"you": [slot_id(spec)]}, "history": {day(0).isoformat(): spec[0]}}}
-    assert sorted(os.listdir(workdir.state.parent)) == ["seen.json"]  # no temp file left behind
+    assert sorted(os.listdir(workdir.state.parent)) == [".seen.json.lock", "seen.json"]  # no temp file left behind
 
 
 def test_a_second_identical_run_pushes_nothing_and_leaves_the_state_file_untouched(
@@ -221,7 +221,7 @@ def test_a_second_identical_run_pushes_nothing_and_leaves_the_state_file_untouch
     assert f"{NAME}: 2 open, 2 match, 0 new, ok" in lines(result.stdout)
     assert workdir.state.read_bytes() == before
     assert workdir.state.stat().st_mtime_ns == mtime
-    assert sorted(os.listdir(workdir.state.parent)) == ["seen.json"]
+    assert sorted(os.listdir(workdir.state.parent)) == [".seen.json.lock", "seen.json"]  # the lock file stays
 
 
 def test_a_slot_is_known_by_its_date_and_times_even_when_ind_changes_its_key(

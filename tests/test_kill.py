@@ -1,5 +1,7 @@
 """A pushing run killed with SIGKILL at random moments, many times: no slot is ever lost, and each kill
-repeats at most the one push that was in flight when it landed.
+repeats at most the one push that was in flight when it landed. Between the kills, some runs meet a store
+that refuses the write (a full disk; an S3 key that may be read, not written): they push nothing (exit 1),
+so they repeat nothing and lose nothing either.
 
 Pushover cannot tell a repeated message from a new one, so no protocol on our side can do better than
 "at most the push in flight": the fake records a push when it arrives and answers it a little later, so a
@@ -12,12 +14,16 @@ import random
 import signal
 import sys
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fakes import FakeIND, FakePushover, Workdir, run_script, start_script, wait_until
+from fakes import FakeIND, FakePushover, Workdir, full_disk, run_script, start_script, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -40,13 +46,65 @@ def title_of(desk: str, product: str) -> str:
     return f"{ind_alert.DESKS[desk]}: {ind_alert.PRODUCTS[product]}:"
 
 
+@dataclass
+class Store:
+    """Where the runs keep their state, and how a run's write is made to fail: ``refuse(True)`` for the
+    next run, ``refuse(False)`` after it."""
+
+    args: list[str]
+    env: dict[str, str]
+    launcher: Path | None = None  # a full disk for the runs started with it
+    proxy: Any = None
+
+    def refused(self, on: bool) -> dict[str, Any]:
+        if self.proxy is not None:
+            self.proxy.answer.clear()
+            if on:
+                self.proxy.answer["PUT"] = "403 AccessDenied"
+            return {}
+        return {"script": self.launcher} if on and self.launcher else {}
+
+
+@pytest.fixture(params=["state file", "full disk", "S3 refusing writes"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "state file":
+        yield Store([], {})
+    elif request.param == "full disk":
+        yield Store([], {}, launcher=full_disk(tmp_path))
+    else:
+        boto3 = pytest.importorskip("boto3", reason="needs boto3: pip install -r tests/requirements.txt")
+        from test_s3 import ACCESS_KEY, KEY, REGION, SECRET_KEY, S3Proxy
+
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = f"ind-alert-{uuid.uuid4().hex[:12]}"
+        keys = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY}
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, **keys)
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        proxy = S3Proxy(endpoint, f"/{bucket}/{KEY}")
+        env = {
+            "AWS_ENDPOINT_URL_S3": proxy.url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        try:
+            yield Store(["--state", f"s3://{bucket}/{KEY}"], env, proxy=proxy)
+        finally:
+            proxy.close()
+
+
 @pytest.mark.parametrize("seed", [16])
 def test_kill_9_loses_no_slot_and_repeats_at_most_the_push_in_flight(
-    ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], workdir: Workdir, seed: int
+    ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], workdir: Workdir, seed: int, store: Store
 ) -> None:
     rng = random.Random(seed)
     workdir.write_config(alerts_toml())
-    env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
+    env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets, **store.env}
+    faulty = store.launcher is not None or store.proxy is not None
+    refusals = 0
     pushover.delay = PUSH_DELAY
     first = datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=3)
     offered: dict[tuple[str, str], list[tuple[str, str, str]]] = {q: [] for q in QUERIES}
@@ -68,7 +126,15 @@ def test_kill_9_loses_no_slot_and_repeats_at_most_the_push_in_flight(
         open_one_more_slot(round_number)  # every run has pushes to make
         round_number += 1
         before = len(pushover.delivered)
-        with start_script([], env, cwd=workdir.path) as running:
+        if faulty and rng.random() < 0.3:  # this run's write is refused: it must push nothing at all
+            result = run_script(store.args, env, cwd=workdir.path, **store.refused(True))
+            store.refused(False)
+            assert result.returncode == 1, result.output
+            assert len(pushover.delivered) == before, result.output
+            refusals += 1
+            runs.append((before, before, False))
+            continue
+        with start_script(store.args, env, cwd=workdir.path) as running:
             # Let a random number of pushes through, then kill a random moment later: before the first
             # push, between two, or while one is in flight.
             wanted = before + rng.randint(0, len(QUERIES) - 1)
@@ -85,9 +151,10 @@ def test_kill_9_loses_no_slot_and_repeats_at_most_the_push_in_flight(
     # Then runs to completion: the last one has nothing left to push.
     for _ in range(2):
         before = len(pushover.delivered)
-        result = run_script([], env, cwd=workdir.path)
+        result = run_script(store.args, env, cwd=workdir.path)
         assert result.returncode == 0, result.output
         runs.append((before, len(pushover.delivered), False))
+    assert refusals >= 3 or not faulty  # the refused writes did happen, between the kills
     assert runs[-1][0] == runs[-1][1], "a completed run left pushes for the next"
 
     delivered = pushover.delivered

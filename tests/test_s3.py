@@ -287,7 +287,7 @@ def test_the_first_run_creates_the_object_with_the_pushed_slots(
     assert slots_doc(found.body) == expected
     assert found.body.decode() == json.dumps(json.loads(found.body), indent=2, sort_keys=True) + "\n"
     assert found.content_type == "application/json"
-    assert version_count(s3, bucket) == 1
+    assert version_count(s3, bucket) == 2  # the rehearsal before the push (the empty state), then the save
     assert not (config.parent / "state").exists()  # nothing written locally
 
 
@@ -304,8 +304,8 @@ def test_an_idle_run_leaves_the_object_as_it_is(
     assert f"{ALERT}: 2 open, 2 match, 0 new, ok" in result.stdout
     assert len(pushover.delivered) == 1  # the first run's push only
     after = stored(s3, bucket)
-    assert after == before  # same ETag, LastModified, version and bytes: no PUT at all
-    assert version_count(s3, bucket) == 1
+    assert after == before  # same ETag, LastModified, version and bytes: no PUT at all, not even a rehearsal
+    assert version_count(s3, bucket) == 2  # the first run's rehearsal and save
 
 
 def test_ind_alert_state_chooses_s3_when_no_state_flag_is_given(
@@ -502,7 +502,7 @@ def test_a_least_privilege_policy_for_the_one_key_is_enough(
     found = stored(s3, bucket)
     assert found is not None
     assert slots_doc(found.body) == state_doc(spec(0), history=day(10))
-    assert version_count(s3, bucket) == 1
+    assert version_count(s3, bucket) == 2  # the first run's rehearsal and save; the idle run writes nothing
     assert len(pushover.delivered) == 1
 
 
@@ -560,6 +560,7 @@ def test_denied_writing_is_a_failure_to_act_on_with_exit_1(
     assert f"denied access to {url(bucket)}" in lines[0]
     assert "s3:PutObject" in lines[0]
     assert stored(s3, bucket) is None
+    assert pushover.delivered == []  # refused at the rehearsal, before the push: it would repeat every run
 
 
 @pytest.mark.parametrize(
@@ -635,6 +636,9 @@ class LoadThen:
         self.then()
         return loaded
 
+    def lock(self) -> Any:
+        return self.inner.lock()
+
     def writable(self) -> None:
         self.inner.writable()
 
@@ -685,7 +689,8 @@ def test_two_overlapping_runs_record_both_slots_and_push_each_once(
     assert found is not None
     # Both runs record today's earliest slot (A: day 10, B without A's slot: day 10 or 11); A's stored one wins.
     assert slots_doc(found.body) == state_doc(*already, spec(1), spec(2), history=day(10))
-    assert version_count(s3, bucket) == versions_before + 2  # A's write, then B's merged write
+    # A's rehearsal and write, then B's merged write (B's rehearsal was refused: A had written).
+    assert version_count(s3, bucket) == versions_before + 3
     lines = pushed_lines(pushover)
     assert lines[label(spec(1))] == 1
     assert lines[label(spec(2))] == 1
@@ -923,6 +928,8 @@ class S3Proxy(ThreadingHTTPServer):
     except what a test scripts for the state object (``/bucket/key``):
 
     - ``answer["PUT"] = "reset"``: the connection is reset without an answer, as a dropped network does;
+    - ``answer["PUT"] = "501 NotImplemented"``: S3's error document with that status and code, as a store
+      without conditional writes answers one (any status and code);
     - ``answer["GET"] = "404"``: a bare 404 without a body, for which botocore's error code is ``"404"``
       (real S3 answers HEAD so, and a GET through some proxies and S3-compatible stores);
     - ``before_put()``: called before a PUT of the object is relayed, e.g. another run writing first.
@@ -935,6 +942,7 @@ class S3Proxy(ThreadingHTTPServer):
         self.upstream = urlsplit(upstream)
         self.key_path = key_path
         self.answer: dict[str, str] = {}
+        self.spared: Counter[str] = Counter()  # requests of a method relayed as they are before `answer` applies
         self.before_put: Callable[[], None] = lambda: None
         self.requests: list[str] = []  # "PUT", "GET", ... of the state object, in order
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -963,6 +971,9 @@ class S3Relay(BaseHTTPRequestHandler):
         if scripted:
             proxy.requests.append(self.command)
         answer = proxy.answer.get(self.command) if scripted else None
+        if answer and proxy.spared[self.command] > 0:
+            proxy.spared[self.command] -= 1
+            answer = None
         if answer == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
@@ -972,6 +983,15 @@ class S3Relay(BaseHTTPRequestHandler):
             self.send_response_only(404)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if answer and " " in answer:
+            status, code = answer.split(" ", 1)
+            error = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>no</Message></Error>"
+            self.send_response_only(int(status))
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(error)))
+            self.end_headers()
+            self.wfile.write(error.encode())
             return
         if scripted and self.command == "PUT":
             proxy.before_put()
@@ -1044,6 +1064,7 @@ def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
     ind.set_slots("AM", "BIO", 1, [known, new_am])
     ind.set_slots("DH", "BIO", 1, [new_dh])
     proxy.answer["PUT"] = "reset"
+    proxy.spared["PUT"] = 1  # the rehearsal before the first push goes through: the save after it fails
 
     result = run("--state", url(bucket), env=proxy_env, patch_sleep=True)  # botocore's retry pauses
 
@@ -1059,8 +1080,9 @@ def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
     assert pushed_lines(pushover) == Counter({label(new_am): 1})  # Den Haag's push never went out
     assert proxy.requests[0] == "GET"
     assert set(proxy.requests[1:]) == {"PUT"}  # every attempt was a write, none a merge after a conflict
-    assert stored(s3, bucket) == before
-    assert version_count(s3, bucket) == 1
+    after = stored(s3, bucket)
+    assert after is not None and after.body == before.body  # the rehearsal put back the same bytes
+    assert version_count(s3, bucket) == 2
     assert not (workdir / "state").exists()  # not recorded anywhere else either
 
     proxy.answer.clear()
@@ -1098,11 +1120,11 @@ def test_a_bare_404_on_the_first_read_is_no_state_yet_like_no_such_key(
     assert error_lines(result.stderr) == []
     assert f"{ALERT}: 1 open, 1 match, 1 new, pushed" in result.stdout.splitlines()
     assert pushed_lines(pushover) == Counter({label(first): 1})
-    assert proxy.requests == ["GET", "PUT"]
+    assert proxy.requests == ["GET", "PUT", "PUT"]  # the read, the rehearsal (If-None-Match), the save
     found = stored(s3, bucket)
     assert found is not None
     assert slots_doc(found.body) == state_doc(first, history=day(10))
-    assert version_count(s3, bucket) == 1
+    assert version_count(s3, bucket) == 2
 
 
 def test_a_write_that_keeps_conflicting_is_tried_5_times_then_exits_1(
@@ -1138,13 +1160,13 @@ def test_a_write_that_keeps_conflicting_is_tried_5_times_then_exits_1(
             " nothing more is pushed this run, so nothing is pushed twice"
         )
     ]
-    assert proxy.requests.count("PUT") == 5
-    assert proxy.requests[:10] == ["GET", "PUT"] * 5  # every write comes after a fresh read
-    assert len(rivals) == 5
+    assert proxy.requests.count("PUT") == 6  # the rehearsal (refused: the other run wrote) and 5 saves
+    assert proxy.requests[:12] == ["GET", "PUT"] + ["PUT", "GET"] * 5  # every save after the first follows a read
+    assert len(rivals) == 6
     found = stored(s3, bucket)
     assert found is not None
-    assert json.loads(found.body) == state_doc(rivals[4])  # the other run's, never overwritten
-    assert version_count(s3, bucket) == 5  # the other run's writes only
+    assert json.loads(found.body) == state_doc(rivals[5])  # the other run's, never overwritten
+    assert version_count(s3, bucket) == 6  # the other run's writes only
     assert pushed_lines(pushover) == Counter({label(ours): 1})
 
 
@@ -1211,7 +1233,8 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
     assert result.returncode == 0, result.stderr
     assert error_lines(result.stderr) == []
     assert pushed_lines(pushover) == Counter({label(new): 1})
-    assert proxy.requests.count("PUT") == 2  # refused once (412), then the merged state
+    # The rehearsal and our first save refused (412: the other run wrote first), then the merged state.
+    assert proxy.requests.count("PUT") == 3
     found = stored(s3, bucket)
     assert found is not None
     merged = json.loads(found.body)
@@ -1231,3 +1254,43 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
         },
         "quota_notified": now + 86_400,
     }
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("501 NotImplemented", ("the S3 store of {url} has no conditional writes (If-Match), which ind-alert needs"
+         " so two runs lose nothing: use AWS S3 or a store that has them")),
+        ("403 AccessDenied", ("S3 denied access to {url}: allow s3:GetObject, s3:PutObject and s3:ListBucket"
+         " (see README)")),
+    ],
+    ids=["no conditional writes", "a read-only key"],
+)  # fmt: skip
+def test_a_store_that_reads_but_refuses_the_write_pushes_nothing_and_exits_1_in_one_line(
+    run: Run,
+    config: Path,
+    ind: FakeIND,
+    pushover: FakePushover,
+    s3: Any,
+    bucket: str,
+    proxy: S3Proxy,
+    proxy_env: dict[str, str],
+    answer: str,
+    reason: str,
+) -> None:
+    """The rehearsal before the first push puts the loaded bytes under the save's condition: a store that
+    refuses it is found before anything goes out, instead of the same slot being pushed on every run."""
+    before = put_state(s3, bucket, json.dumps(state_doc(spec(0)), indent=2, sort_keys=True) + "\n")
+    ind.set_slots("AM", "BIO", 1, [spec(0), spec(1)])
+    proxy.answer["PUT"] = answer
+
+    for _ in range(2):  # and the same on the next run: never a push that cannot be recorded
+        result = run("--state", url(bucket), env=proxy_env)
+
+        assert result.returncode == 1
+        assert error_lines(result.stderr) == [
+            f"error: {reason.format(url=url(bucket))}; nothing is pushed until it can be, so no slot is pushed twice"
+        ]
+        assert pushover.delivered == []
+        assert stored(s3, bucket) == before
+    assert proxy.requests == ["GET", "PUT"] * 2  # one trial write a run
