@@ -1674,6 +1674,15 @@ def unreached_from(doc: Any) -> dict[str, Unreached]:
     return {n: Unreached(e["since"], recipient_names(e["told"], f"unreached {n}: told")) for n, e in doc.items()}
 
 
+def writable_text(state: State) -> bool:
+    """Whether the state can be written back: JSON's escapes can spell a lone surrogate, which UTF-8 cannot."""
+    try:
+        state_to_json(state).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | None = None) -> State:
     """Parse a state document; anything unexpected is refused, never read as empty.
 
@@ -1709,15 +1718,6 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         raise StateError(
             f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
         ) from None
-
-
-def writable_text(state: State) -> bool:
-    """Whether the state can be written back: JSON's escapes can spell a lone surrogate, which UTF-8 cannot."""
-    try:
-        state_to_json(state).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
