@@ -88,6 +88,7 @@ FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
 RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
+MAX_PERSONS = 6  # IND books at most six people in one appointment
 MAX_ANY_DESKS = 40  # desks `desk = "any"` asks at most: IND lists about 17, and each is one request a run
 STATE_ROOM = 100_000  # bytes a state keeps free under MAX_BODY before a run pushes: a run's pushes fit in it
 LOCK_TRIES = 150  # a run waits for another run on the same state file at most LOCK_TRIES * LOCK_POLL seconds
@@ -242,8 +243,29 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """IND's open slots for one query, earliest first.
+
+    complete: every entry in the answer was read. Only a complete answer shows a slot pushed before to be
+    gone: an entry that could not be read may be that slot.
+    """
+
+    slots: tuple[Slot, ...]
+    complete: bool = True
+
+
+@dataclass(frozen=True)
 class Query:
     desk: str
+    product: str
+    persons: int
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an alert asks IND for besides its desks. IND's slots sit on a fixed grid, so slots of another
+    product or number of persons have the same ids: what was pushed is known by the kind it was asked for."""
+
     product: str
     persons: int
 
@@ -288,6 +310,10 @@ class Alert:
     def __post_init__(self) -> None:
         if isinstance(self.desk, str):  # one desk, as written in alerts.toml
             object.__setattr__(self, "desk", (self.desk,))
+
+    @property
+    def kind(self) -> Kind:
+        return Kind(self.product, self.persons)
 
     @property
     def any_desk(self) -> bool:
@@ -341,6 +367,7 @@ class AlertState:
     blind_notified: bool = False  # the blind push went out: to everyone it is for, or to blind_told
     history: Mapping[str, str | None] = field(default_factory=dict)  # Amsterdam day -> earliest matching date
     blind_told: frozenset[str] = frozenset()  # when not everyone: who was told it is blind, not yet it checks again
+    asked: Kind | None = None  # the kind sent and emergencies were pushed for; None: the configured one
 
 
 @dataclass(frozen=True)
@@ -522,7 +549,7 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
         name=table["name"].strip(),
         desk=resolve_desks(table["desk"], where),
         product=resolve_product(table["product"], where),
-        persons=_int_or(1, table, "persons", where, 1, 6),
+        persons=_int_or(1, table, "persons", where, 1, MAX_PERSONS),
         days_ahead=_int(table, "days_ahead", where, 0, 3650),
         after=_date(table, "after", where),
         before=_date(table, "before", where),
@@ -774,11 +801,11 @@ def ind_clock(value: Any) -> dtime:
     return dtime.fromisoformat(value)
 
 
-def parse_slots(body: str, desk: str, where: str = "") -> list[Slot]:
+def parse_slots(body: str, desk: str, where: str = "") -> Answer:
     """The open slots in an IND answer, earliest first.
 
-    A malformed slot is skipped with a warning, not allowed to hide the valid ones beside it; an answer in
-    which no slot is valid is a SourceError, never "no slots".
+    A malformed slot is skipped with a warning, not allowed to hide the valid ones beside it, and makes the
+    answer incomplete; an answer in which no slot is valid is a SourceError, never "no slots".
     """
     data = ind_data(body)
     slots, valid = set(), 0
@@ -793,7 +820,7 @@ def parse_slots(body: str, desk: str, where: str = "") -> list[Slot]:
         raise SourceError(f"IND's answer has no slot with a valid date and time; {CHANGED_HINT}", API_CHANGED)
     if skipped := len(data) - valid:
         log.warning(f"IND's answer{where} had {plural(skipped, 'malformed slot')}, skipped; {CHANGED_HINT}")
-    return sorted(slots)
+    return Answer(tuple(sorted(slots)), complete=not skipped)
 
 
 def retry_after(response: requests.Response) -> float | None:
@@ -860,14 +887,14 @@ def ind_get(
     raise AssertionError("unreachable")
 
 
-def fetch_slots(session: requests.Session, base_url: str, query: Query, deadline: Deadline | None = None) -> list[Slot]:
+def fetch_slots(session: requests.Session, base_url: str, query: Query, deadline: Deadline | None = None) -> Answer:
     # No slash before "?": the /slots/? form stopped working in August 2024.
     url = f"{base_url}/desks/{query.desk}/slots"
     body = ind_get(session, url, {"productKey": query.product, "persons": query.persons}, deadline)
     return parse_slots(body, query.desk, f" for {DESKS.get(query.desk, query.desk)} ({query.product})")
 
 
-FetchResult = list[Slot] | SourceError
+FetchResult = Answer | SourceError
 Desks = list[tuple[str, str]]  # (key, name) of the desks IND lists for a product
 
 
@@ -1016,7 +1043,8 @@ class DeskLists:
             others = ", ".join(short_desk(key, self.names) for key, _ in listed) or "none"
             what = f"{desk_name(desk, self.names)} does not offer {PRODUCTS[alert.product].lower()} now"
             log.warning(f"{alert.name}: {what}; desks that do: {others}")
-            if not answers[desk]:  # slots it does return are pushed: desk lists change back
+            answer = answers[desk]
+            if isinstance(answer, Answer) and not answer.slots:  # slots it does return are pushed: lists change back
                 failed[desk] = SourceError(what, "desk does not offer this")
         return failed
 
@@ -1079,6 +1107,26 @@ def forget_gone(alert_state: AlertState, open_ids: set[str]) -> AlertState:
     return dataclasses.replace(alert_state, sent={name: ids for name, ids in sent.items() if ids})
 
 
+def not_known_gone(alert_state: AlertState, answered: set[str], now: datetime) -> set[str]:
+    """The pushed slots not known to be gone: a slot is gone only when a complete answer for its desk (one of
+    answered) no longer lists it, or when it has begun. A desk that failed, was not asked this run or
+    answered with an entry it could not read keeps its slots, so they are not pushed again when it is back."""
+    ids = {i for sent in alert_state.sent.values() for i in sent}
+    ids |= {i for emergency in alert_state.emergencies.values() for i in emergency.slots}
+    clock = f"{now.astimezone(AMSTERDAM):%Y-%m-%d %H:%M}"  # an id is "desk YYYY-MM-DD HH:MM-HH:MM", Amsterdam
+    return {i for i in ids if i.split(" ", 1)[0] not in answered and i.split(" ", 1)[1][:16] > clock}
+
+
+def for_kind(alert_state: AlertState, kind: Kind) -> AlertState:
+    """An alert's state for the kind it asks for now. What was pushed for another kind does not count (its
+    slots may have the same ids), and that kind's emergency pushes are to be cancelled: the empty slot set
+    is never open. A record that names no kind (an older state) was pushed for this one."""
+    if alert_state.asked in (None, kind):
+        return dataclasses.replace(alert_state, asked=kind)
+    emergencies = {tag: Emergency(frozenset(), e.expires) for tag, e in alert_state.emergencies.items()}
+    return dataclasses.replace(alert_state, sent={}, emergencies=emergencies, asked=kind)
+
+
 # ------------------------------------------------------------ message format
 
 
@@ -1138,7 +1186,7 @@ def alert_push(alert: Alert, title: str, message: str, book: str, urgent: bool, 
     priority = alert.urgent_priority if urgent else alert.priority
     tag = None
     if priority == 2:
-        digest = hashlib.sha256(f"{alert.name}\n{tag_of}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{alert.name}\n{alert.product} {alert.persons}\n{tag_of}".encode()).hexdigest()
         tag = f"ind-alert-{digest[:16]}"
     return Push(
         title=title[:TITLE_LIMIT],
@@ -1547,6 +1595,8 @@ def state_to_json(state: State) -> str:
             doc["blind_told"] = sorted(a.blind_told)
         if a.history:
             doc["history"] = dict(a.history)
+        if a.asked and (doc["sent"] or a.emergencies):  # what was pushed is known by what was asked
+            doc["asked"] = {"product": a.asked.product, "persons": a.asked.persons}
         if doc != {"sent": {}}:
             alerts[name] = doc
     out: dict[str, Any] = {"version": STATE_VERSION, "alerts": alerts}
@@ -1624,11 +1674,21 @@ def recipient_names(value: Any, where: str) -> frozenset[str]:
     return frozenset(value)
 
 
+PRODUCT_KEY = re.compile(r"[A-Z]{2,16}")  # IND's product keys: "BIO", "DOC"; a state may name one retired since
+
+
+def kind_from(doc: Any, where: str) -> Kind:
+    ok = isinstance(doc, dict) and set(doc) == {"product", "persons"} and isinstance(doc["product"], str)
+    ok = ok and bool(PRODUCT_KEY.fullmatch(doc["product"])) and is_int(doc["persons"], 1, MAX_PERSONS)
+    expect(ok, f"{where}: asked is not a product and a number of persons")
+    return Kind(doc["product"], doc["persons"])
+
+
 def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
     """One alert's state, checked key by key. desk is set when reading version 1 (its ids name no desk)."""
     where = f'alert "{name}"'
     expect(isinstance(doc, dict), f"{where} is not an object")
-    extra = set(doc) - {"sent", "emergencies", "failing_since", "blind_notified", "blind_told", "history"}
+    extra = set(doc) - {"sent", "emergencies", "failing_since", "blind_notified", "blind_told", "history", "asked"}
     expect(not extra, f"{where} has unknown keys {sorted(extra)}")
     sent = doc.get("sent", {})
     expect(isinstance(sent, dict), f"{where}: sent is not an object")
@@ -1645,6 +1705,7 @@ def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
     expect(isinstance(history, dict), f"{where}: history is not an object")
     for day, earliest in history.items():
         expect(is_day(day) and (earliest is None or is_day(earliest)), f"{where}: history has a malformed date")
+    asked = kind_from(doc["asked"], where) if "asked" in doc else None
     return AlertState(
         sent={r: slot_ids(ids, f"{where} sent to {r}", desk) for r, ids in sent.items()},
         emergencies={
@@ -1654,6 +1715,7 @@ def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
         blind_notified=blind,
         history=prune_history(history),
         blind_told=recipient_names(doc.get("blind_told", []), f"{where}: blind_told"),
+        asked=asked,
     )
 
 
@@ -1729,11 +1791,15 @@ def merge_states(ours: State, theirs: State) -> State:
     """Combine two runs' states: a slot pushed by either run counts as pushed.
 
     History is the union of both; for a day both recorded, the stored point (theirs) wins: it was saved
-    first, so it is the day's first successful check.
+    first, so it is the day's first successful check. Where the runs asked for different kinds (alerts.toml
+    changed between them), ours counts: their pushes were of another kind, and their emergencies are to be
+    cancelled (for_kind).
     """
     alerts = dict(theirs.alerts)
     for name, mine in ours.alerts.items():
         other = alerts.get(name, AlertState())
+        if mine.asked and other.asked and mine.asked != other.asked:
+            other = for_kind(other, mine.asked)
         recipients = set(mine.sent) | set(other.sent)
         # Our check is the newer one, but a blind push either run sent must still get its "checking again".
         blind = mine.blind_notified or other.blind_notified
@@ -1746,6 +1812,7 @@ def merge_states(ours: State, theirs: State) -> State:
             blind_notified=blind,
             history=prune_history({**mine.history, **other.history}),
             blind_told=told_by_either(told_lists),
+            asked=mine.asked or other.asked,
         )
     quota = max((q for q in (ours.quota_notified, theirs.quota_notified) if q is not None), default=None)
     quota_told = told_by_either(
@@ -2231,7 +2298,7 @@ class Runner(Notices):
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
         loaded = self.claim(self.store.load())
         implicit = self.config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
-        alerts = {a.name: adopt(loaded.alerts.get(a.name, AlertState()), implicit) for a in self.config.alerts}
+        alerts = {a.name: self.asked_now(a, loaded, implicit) for a in self.config.alerts}
         self.state = dataclasses.replace(loaded, alerts=alerts)
         self.check_secrets(now)
         try:
@@ -2262,6 +2329,18 @@ class Runner(Notices):
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
         return self.exit_code
+
+    def asked_now(self, alert: Alert, loaded: State, implicit: bool) -> AlertState:
+        """An alert's stored state, for the kind it asks for now and the recipients' names now."""
+        alert_state = loaded.alerts.get(alert.name, AlertState())
+        current = for_kind(alert_state, alert.kind)
+        if alert_state.sent and not current.sent:
+            persons = plural(alert.persons, "person")
+            notice(
+                f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
+                " matching slots are pushed afresh"
+            )
+        return adopt(current, implicit)
 
     def check_secrets(self, now: datetime) -> None:
         """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
@@ -2319,7 +2398,7 @@ class Runner(Notices):
             self.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
             return
         outcome.failed_desks = len(failed)
-        result = sorted(s for r in answers.values() if not isinstance(r, SourceError) for s in r)
+        result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
         open_slots = [s for s in result if s.start > now]
         matching = [s for s in open_slots if matches(alert, s, now)]
         outcome.open, outcome.matching = len(open_slots), len(matching)
@@ -2331,8 +2410,8 @@ class Runner(Notices):
         previous = dataclasses.replace(previous, history=outcome.history)
         recipients = self.config.recipients_of(alert)
         kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
-        # A desk that failed keeps what it had: its slots are not known to be gone.
-        open_ids = {s.id for s in open_slots} | {i for ids in kept.values() for i in ids if i.split(" ")[0] in failed}
+        answered = {d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed}
+        open_ids = {s.id for s in open_slots} | not_known_gone(previous, answered, now)
         current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
         current = self.cancel_emergencies(alert, current, open_ids, now)
         self.record(alert, current)

@@ -546,7 +546,7 @@ def hostile_servers(work: Path) -> list[Row]:
     # The push for 40,000 new slots, formatted in-process: linear trimming keeps this far under a second.
     now = datetime.now(ind_alert.AMSTERDAM)
     payload = json.loads(big.decode().split("\n", 1)[1])["data"]
-    slots = ind_alert.parse_slots(json.dumps({"status": "OK", "data": payload}), "AM")
+    slots = ind_alert.parse_slots(json.dumps({"status": "OK", "data": payload}), "AM").slots
     config = ind_alert.parse_config({"alert": [{"name": "a", "desk": "AM", "product": "BIO"}]})
     started = time.perf_counter()
     push = ind_alert.format_push(config.alerts[0], slots, now)

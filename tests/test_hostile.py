@@ -240,10 +240,10 @@ IND_BODIES = st.one_of(
 @given(IND_BODIES)
 def test_any_ind_body_is_slots_or_a_source_error(body: str) -> None:
     try:
-        slots = ind_alert.parse_slots(body, "AM")
+        answer = ind_alert.parse_slots(body, "AM")
     except SourceError:
         return
-    assert all(isinstance(s, ind_alert.Slot) and s.desk == "AM" for s in slots)
+    assert all(isinstance(s, ind_alert.Slot) and s.desk == "AM" for s in answer.slots)
 
 
 HEADERS = st.dictionaries(
@@ -263,8 +263,8 @@ def test_any_ind_answer_affects_only_its_own_query(status: int, headers: dict[st
         rsps.get(f"{IND}/desks/AM/slots", status=status, headers=headers, body=body)
         rsps.get(f"{IND}/desks/DH/slots", body=good_body)
         results = ind_alert.fetch_all(IND, [bad, good], deadline=20)
-    assert isinstance(results[bad], (list, SourceError))
-    assert isinstance(results[good], list) and len(results[good]) == 1
+    assert isinstance(results[bad], (ind_alert.Answer, SourceError))
+    assert isinstance(results[good], ind_alert.Answer) and len(results[good].slots) == 1 and results[good].complete
 
 
 # --------------------------------------------------------------------------- (d) Pushover's answers

@@ -321,6 +321,7 @@ def test_ind_dates_and_times_are_read_only_in_the_forms_ind_writes(day: str, sta
     good = {"date": "2031-05-06", "startTime": "09:00", "endTime": "09:10", "parts": 1}
     body = json.dumps({"status": "OK", "data": [good, {"date": day, "startTime": start, "endTime": end, "parts": 1}]})
 
-    slots = ind_alert.parse_slots(body, "AM")
+    answer = ind_alert.parse_slots(body, "AM")
 
-    assert [s.id for s in slots] == ["AM 2031-05-06 09:00-09:10"]  # the other one skipped as malformed
+    assert [s.id for s in answer.slots] == ["AM 2031-05-06 09:00-09:10"]  # the other one skipped as malformed
+    assert not answer.complete  # so it shows no slot pushed before to be gone

@@ -132,7 +132,9 @@ def test_the_fixture_is_parsed_into_sorted_amsterdam_slots(
     rsps: responses.RequestsMock, session: requests.Session
 ) -> None:
     rsps.get(SLOTS_URL, body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    slots = ind_alert.fetch_slots(session, IND, AM_BIO)
+    answer = ind_alert.fetch_slots(session, IND, AM_BIO)
+    assert answer.complete
+    slots = list(answer.slots)
     assert [s.id for s in slots] == FIXTURE_IDS
     assert slots == sorted(slots)
     assert all(isinstance(s, Slot) for s in slots)
@@ -151,7 +153,7 @@ def test_slots_in_any_order_come_back_earliest_first_and_once(
     data = json.loads(slots_json())["data"]
     shuffled = [data[3], data[5], data[0], data[4], data[1], data[2], data[0]]  # and one twice
     rsps.get(SLOTS_URL, body=ind_body({"status": "OK", "data": shuffled}), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO)] == FIXTURE_IDS
+    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
 
 
 def test_a_key_that_changes_between_polls_does_not_change_the_slot(
@@ -160,12 +162,12 @@ def test_a_key_that_changes_between_polls_does_not_change_the_slot(
     data = json.loads(slots_json())["data"]
     rekeyed = [{**item, "key": "0" * 32} for item in data]
     rsps.get(SLOTS_URL, body=ind_body({"status": "OK", "data": rekeyed}), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO)] == FIXTURE_IDS
+    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
 
 
 def test_an_empty_slot_list_is_no_slots(rsps: responses.RequestsMock, session: requests.Session) -> None:
     rsps.get(SLOTS_URL, body=load_fixture("slots-empty.txt"), content_type=JSON)
-    assert ind_alert.fetch_slots(session, IND, AM_BIO) == []
+    assert ind_alert.fetch_slots(session, IND, AM_BIO) == ind_alert.Answer(())
 
 
 @pytest.mark.parametrize(
@@ -183,7 +185,7 @@ def test_the_anti_xssi_prefix_is_stripped_tolerantly(
     prefix: str, rsps: responses.RequestsMock, session: requests.Session
 ) -> None:
     rsps.get(SLOTS_URL, body=(prefix + slots_json()).encode("utf-8"), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO)] == FIXTURE_IDS
+    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
 
 
 def test_one_500_is_retried_and_the_second_answer_counts(
@@ -191,7 +193,7 @@ def test_one_500_is_retried_and_the_second_answer_counts(
 ) -> None:
     rsps.get(SLOTS_URL, status=500, body="Internal Server Error")
     rsps.get(SLOTS_URL, body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO)] == FIXTURE_IDS
+    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
     assert len(rsps.calls) == 2
 
 
@@ -235,7 +237,7 @@ def test_a_network_error_then_an_answer_is_retried_into_slots(
 ) -> None:
     rsps.get(SLOTS_URL, body=requests.ConnectionError("connection reset"))
     rsps.get(SLOTS_URL, body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    assert len(ind_alert.fetch_slots(session, IND, AM_BIO)) == 6
+    assert len(ind_alert.fetch_slots(session, IND, AM_BIO).slots) == 6
     assert len(rsps.calls) == 2
 
 
@@ -387,8 +389,8 @@ def test_each_distinct_query_is_fetched_once(rsps: responses.RequestsMock) -> No
     results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC, AM_BIO, DH_DOC, AM_BIO], deadline=1.0)
     assert sorted(call.request.url for call in rsps.calls) == sorted([slots_url(AM_BIO), slots_url(DH_DOC)])
     assert set(results) == {AM_BIO, DH_DOC}
-    assert [s.id for s in results[AM_BIO]] == FIXTURE_IDS  # type: ignore[union-attr]
-    assert results[DH_DOC] == []
+    assert [s.id for s in results[AM_BIO].slots] == FIXTURE_IDS
+    assert results[DH_DOC] == ind_alert.Answer(())
 
 
 def test_a_failing_query_does_not_affect_the_others(rsps: responses.RequestsMock) -> None:
@@ -397,7 +399,7 @@ def test_a_failing_query_does_not_affect_the_others(rsps: responses.RequestsMock
     rsps.get(slots_url(broken), status=404, body="Not Found")
     rsps.get(slots_url(DH_DOC), body=HTML_MAINTENANCE, content_type="text/html")
     results = ind_alert.fetch_all(IND, [AM_BIO, broken, DH_DOC])
-    assert [s.id for s in results[AM_BIO]] == FIXTURE_IDS  # type: ignore[union-attr]
+    assert [s.id for s in results[AM_BIO].slots] == FIXTURE_IDS
     assert isinstance(results[broken], SourceError)
     assert "404" in str(results[broken])
     assert isinstance(results[DH_DOC], SourceError)
@@ -421,7 +423,7 @@ def test_a_query_unanswered_at_the_deadline_is_a_source_error_and_the_others_sti
         release.set()  # let the worker finish before the mock is torn down (new_threads joins it)
     assert isinstance(results[DH_DOC], SourceError)
     assert "did not answer" in str(results[DH_DOC])
-    assert [s.id for s in results[AM_BIO]] == FIXTURE_IDS  # type: ignore[union-attr]
+    assert [s.id for s in results[AM_BIO].slots] == FIXTURE_IDS
 
 
 @pytest.mark.parametrize("workers", [pytest.param(2, id="two workers"), pytest.param(4, id="the default four")])
@@ -452,7 +454,7 @@ def test_no_more_than_workers_queries_are_in_flight_at_once(
         rsps.add_callback(responses.GET, f"{IND}/desks/{desk}/slots", callback=answer)
     kwargs = {} if workers == ind_alert.MAX_PARALLEL else {"workers": workers}
     results = ind_alert.fetch_all(IND, queries, **kwargs)  # type: ignore[arg-type]
-    assert results == {query: [] for query in queries}
+    assert results == {query: ind_alert.Answer(()) for query in queries}
     assert all_in.is_set(), "the queries were never in flight together"
     assert peak == workers
     assert len(threads) <= workers
@@ -2139,7 +2141,7 @@ def test_ind_dates_and_times_are_read_only_in_the_forms_ind_writes(day: str, sta
     odd = {**good, "date": day, "startTime": start, "endTime": end}
     body = ind_body({"status": "OK", "data": [good, odd]})
 
-    assert [s.id for s in ind_alert.parse_slots(body, "AM")] == ["AM 2030-03-05 10:00-10:10"]
+    assert [s.id for s in ind_alert.parse_slots(body, "AM").slots] == ["AM 2030-03-05 10:00-10:10"]
 
 
 def test_an_empty_weekdays_list_is_refused_as_it_could_never_match() -> None:
