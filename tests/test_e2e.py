@@ -38,6 +38,7 @@ from fakes import (
 REPO = Path(__file__).resolve().parent.parent
 BIO_URL = "https://oap.ind.nl/oap/en/#/BIO"
 NAME = "Amsterdam biometrics"  # the alert most tests use: AM, BIO, 1 person
+ASKED = {"product": "BIO", "persons": 1}  # the kind its pushed slots are recorded for
 
 
 # --------------------------------------------------------------------------- slots and dates
@@ -202,7 +203,9 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     doc = json.loads(text)
     assert doc["version"] == 3
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    assert doc["alerts"] == {NAME: {"sent": {"you": [slot_id(spec)]}, "history": {day(0).isoformat(): spec[0]}}}
+    assert doc["alerts"] == {
+        NAME: {"sent": {"you": [slot_id(spec)]}, "history": {day(0).isoformat(): spec[0]}, "asked": ASKED}
+    }
     assert sorted(os.listdir(workdir.state.parent)) == [".seen.json.lock", "seen.json"]  # no temp file left behind
 
 
@@ -272,7 +275,11 @@ def test_past_slots_and_alerts_removed_from_the_config_are_pruned(
     assert f"{NAME}: 2 open, 2 match, 1 new, pushed" in lines(result.stdout)
     assert [p["message"] for p in pushover.delivered] == [label(fresh)]
     assert read_state(workdir)["alerts"] == {
-        NAME: {"sent": {"you": sorted([slot_id(known), slot_id(fresh)])}, "history": {day(0).isoformat(): known[0]}}
+        NAME: {
+            "sent": {"you": sorted([slot_id(known), slot_id(fresh)])},
+            "history": {day(0).isoformat(): known[0]},
+            "asked": ASKED,
+        }
     }
 
 

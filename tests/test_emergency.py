@@ -300,7 +300,7 @@ def test_an_apprise_recipient_of_an_urgent_alert_records_no_emergency_and_nothin
 
     assert first.returncode == 0, first.output
     assert len(apprise_server.received) == 1
-    assert sorted(alert_state(workdir)) == ["history", "sent"]
+    assert sorted(alert_state(workdir)) == ["asked", "history", "sent"]  # no emergencies
     assert alert_state(workdir)["sent"] == {"phone": [slot_id(1)]}
 
     ind.set_slots("AM", "DOC", 1, [])

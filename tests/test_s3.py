@@ -54,6 +54,7 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 KEY = "state/seen.json"
 
 ALERT = "Amsterdam biometrics"
+ASKED = {"product": "BIO", "persons": 1}
 CONFIG = f"""
 [[alert]]
 name = "{ALERT}"
@@ -101,6 +102,8 @@ def state_doc(*slots: SlotSpec, history: str | None = None) -> dict[str, Any]:
     ``history``: the earliest slot date a run recorded for today (a run records one point a day).
     """
     doc: dict[str, Any] = {"sent": {"you": sorted(slot_id(s) for s in slots)}}
+    if slots:
+        doc["asked"] = ASKED  # the kind the slots were pushed for
     if history:
         doc["history"] = {day(0): history}
     return {"version": ind_alert.STATE_VERSION, "alerts": {ALERT: doc}}
@@ -1248,6 +1251,7 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
                 "sent": {"you": [slot_id(known), slot_id(new), slot_id(theirs)]},
                 "emergencies": {"rival-tag": emergency},
                 "history": {day(-2): day(12), day(0): day(11)},  # their point for today was stored first
+                "asked": ASKED,
             },
             "Den Haag biometrics": {"sent": {}, "history": {day(0): None}},  # our check is the newer one
             "Utrecht documents": utrecht,
