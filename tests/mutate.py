@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 FAST_TESTS = [  # the pure core first: most mutants are killed there, in seconds
     "tests/test_unit.py", "tests/test_desks_and_secrets.py", "tests/test_boundaries.py",
     "tests/test_recipient_changes.py", "tests/test_messages.py", "tests/test_emergency.py",
+    "tests/test_what_was_asked.py",
 ]  # fmt: skip
 # Where a planted bug would change what a user is pushed or what the state remembers.
 TARGETS = {
@@ -35,6 +36,7 @@ TARGETS = {
     "retry_after", "refusal", "alert_state_from", "state_from_json", "merge_states", "slot_ids", "is_int",
     "record_history", "prune_history", "pushes_for", "checked_secrets", "resolve_desks", "parse_alert",
     "Runner", "Notices", "DeskLists", "adopt", "told", "told_record", "told_by_either", "pushover_problem",
+    "not_known_gone", "for_kind", "kind_from",
 }  # fmt: skip
 SWAPS: dict[type, type] = {
     ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,

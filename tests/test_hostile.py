@@ -46,6 +46,7 @@ KEYS = st.sampled_from(
         "blind_notified",
         "history",
         "emergencies",
+        "asked",
         "slots",
         "expires",
         "validated",
@@ -148,6 +149,16 @@ def valid_state_doc() -> dict[str, Any]:
     }
 
 
+def valid_v3_doc() -> dict[str, Any]:
+    """A state with this version's optional keys, the kind its slots were pushed for among them."""
+    alert = {
+        "sent": {"you": ["AM 2026-12-01 09:00-09:10"]},
+        "asked": {"product": "BIO", "persons": 2},
+        "emergencies": {"ind-alert-0123456789abcdef": {"slots": ["AM 2026-12-01 09:00-09:10"], "expires": 5}},
+    }
+    return {"version": 3, "alerts": {"a": alert}, "unreached": {"you": {"since": 5, "told": []}}}
+
+
 def mutate(doc: Any, path: list[Any], value: Any) -> Any:
     """doc with the value at path (followed as far as it leads) replaced by value."""
     if not path or not isinstance(doc, (dict, list)) or not doc:
@@ -164,6 +175,11 @@ STATE_TEXTS = st.one_of(
     JSON_VALUES.map(json.dumps),
     st.builds(
         lambda path, value: json.dumps(mutate(valid_state_doc(), path, value)),
+        st.lists(KEYS | st.integers(0, 3), max_size=4),
+        JSON_VALUES,
+    ),
+    st.builds(
+        lambda path, value: json.dumps(mutate(valid_v3_doc(), path, value)),
         st.lists(KEYS | st.integers(0, 3), max_size=4),
         JSON_VALUES,
     ),
