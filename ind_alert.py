@@ -2334,7 +2334,7 @@ class Runner(Notices):
         """An alert's stored state, for the kind it asks for now and the recipients' names now."""
         alert_state = loaded.alerts.get(alert.name, AlertState())
         current = for_kind(alert_state, alert.kind)
-        if alert_state.sent and not current.sent:
+        if any(alert_state.sent.values()) and not current.sent:
             persons = plural(alert.persons, "person")
             notice(
                 f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
