@@ -340,7 +340,8 @@ def test_no_time_a_clock_that_was_ahead_wrote_outlives_the_correction(jumps: lis
     for jump, answered in jumps:
         clock += jump
         now = datetime.fromtimestamp(clock, ind_alert.AMSTERDAM)
-        answer: Any = [] if answered else SourceError("IND answered HTTP 500 (an outage on their side)")
+        outage = SourceError("IND answered HTTP 500 (an outage on their side)")
+        answer: Any = ind_alert.Answer(()) if answered else outage
         runner.check_alert(alert, {"AM": answer}, now)
         kept = runner.state.alerts["A"]
         assert kept.failing_since is None or kept.failing_since <= now.timestamp()
