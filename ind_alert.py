@@ -2096,6 +2096,7 @@ class Cadence:
     checks: tuple[int, ...] = ()
     source: str = ""  # where the times come from, in words
     unknown: str | None = None  # why they are not known, in a few words
+    kept: bool = True  # False: this watcher keeps no check times at all, so it records no lifetimes either
 
     def previous(self, now: int) -> int | None:
         """The check before this one, when known."""
@@ -2283,13 +2284,20 @@ class Verdict:
     gap: float | None = None  # this watcher's median gap
     share: float | None = None  # the share of such slots this watcher sees
     fast: float = 1.0  # the share a FAST_GAP watcher would see
+    once: int = 0  # of count, the slots seen at one check only: gone by the next
+
+    @property
+    def blurred(self) -> bool:
+        """Most slots were gone by the next check: they last less than a gap, which is all the data can say."""
+        return self.gap is not None and self.gap > FAST_GAP and self.once * 3 > self.count * 2
 
     @property
     def slow(self) -> bool:
-        """Clearly too slow: it sees under half of the slots, and a fast watcher would see far more."""
-        return (
-            self.count >= MIN_SAMPLE and self.share is not None and self.share < 0.5 and self.fast > self.share + 0.25
-        )
+        """Clearly too slow: most slots gone by its next check, or under half of them seen where a fast
+        watcher would see far more."""
+        if self.count < MIN_SAMPLE:
+            return False
+        return self.blurred or (self.share is not None and self.share < 0.5 and self.fast > self.share + 0.25)
 
 
 def verdict(lifetimes: Lifetimes, key: str, gap: float | None, now: int) -> Verdict:
@@ -2304,9 +2312,9 @@ def verdict(lifetimes: Lifetimes, key: str, gap: float | None, now: int) -> Verd
     mids = sorted((lo + hi) / 2 for lo, hi in bounds)
     lows, highs = sorted(lo for lo, _ in bounds), sorted(hi for _, hi in bounds)
     share = share_seen(mids, gap) if gap else None
-    return Verdict(
-        product, desk, len(bounds), middle(mids), middle(lows), middle(highs), gap, share, share_seen(mids, FAST_GAP)
-    )
+    once = sum(1 for lo, _ in bounds if lo == 0)
+    fast = share_seen(mids, FAST_GAP)
+    return Verdict(product, desk, len(bounds), middle(mids), middle(lows), middle(highs), gap, share, fast, once)
 
 
 def appeared(lifetimes: Lifetimes, keys: set[str], now: int) -> list[datetime]:
@@ -2354,14 +2362,19 @@ def verdict_line(v: Verdict, place: str) -> str:
     if v.count < MIN_SAMPLE:
         seen = plural(v.count, "slot")
         return f"{place}: {seen} seen to open and close so far: too few to say how long slots stay open."
-    life = (
-        f"{place}: slots stayed open about {minutes(v.median)} (median of {v.count}, last {LIFETIME_DAYS} days;"
-        f" each known to within the checks around it: {minutes(v.low)} to {minutes(v.high)})"
-    )
+    within = f"median of {v.count}, last {LIFETIME_DAYS} days; each known to within the checks around it:"
+    within += f" {minutes(v.low)} to {minutes(v.high)}"
+    fast = "A 2-minute watcher (AWS Lambda or your own machine)"
+    if v.gap is not None and v.blurred:
+        return (
+            f"{place}: {v.once} of {v.count} slots were gone by the next check ({within}): they stay open less"
+            f" than the {minutes(v.gap)} between checks, so this watcher misses many. {fast} would see far more."
+        )
+    life = f"{place}: slots stayed open about {minutes(v.median)} ({within})"
     if v.gap is None or v.share is None:
         return f"{life}; how many this watcher sees is unknown without its cadence."
-    fast = f"A 2-minute watcher (AWS Lambda or your own machine) would see {how_many(v.fast)}."
-    return f"{life}; this watcher checks every {minutes(v.gap)}: it sees {how_many(v.share)}. {fast}"
+    sees = f"this watcher checks every {minutes(v.gap)}: it sees {how_many(v.share)}"
+    return f"{life}; {sees}. {fast} would see {how_many(v.fast)}."
 
 
 CAVEAT = (
@@ -2715,7 +2728,7 @@ class Runner(Notices):
         if self.watching:
             self.recent[:] = recent_checks(self.recent, now)
             return lambda: Cadence(tuple(self.recent), "this --watch")
-        return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does")
+        return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
 
     def judge(self, now: datetime, cadence: Cadence) -> None:
         """Record which slots appeared and went, then say whether this watcher is in time for them."""
@@ -2734,8 +2747,12 @@ class Runner(Notices):
             for slot in o.slots:
                 answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
         answered = {k: ids for k, ids in answered.items() if k not in failed}
-        lifetimes = track(self.state.lifetimes, watched, answered, stamp, cadence.previous(stamp))
-        self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
+        lifetimes = self.state.lifetimes
+        if cadence.kept:  # without check times no start or end could be bracketed
+            lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
+            self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
+        elif not self.dry_run:
+            return
         for o in self.outcomes:
             o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
         gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
@@ -2757,20 +2774,20 @@ class Runner(Notices):
         if not slow:
             return
         names = ", ".join(f"{desk_name(v.desk, self.desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
-        worst = min(slow, key=lambda v: v.share or 0.0)
+        gap = max(v.gap or 0.0 for v in slow)
         log.warning(
-            f"this watcher is too slow for the slots at {names}: it sees about {round((worst.share or 0) * 100)}%"
-            f" of them. Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
+            f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
+            " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
         )
         warned = self.state.lifetimes.warned
         if self.dry_run or (warned is not None and now - warned < SLOW_EVERY):
             return
         push = Push.about(
             "ind-alert is too slow for these slots",
-            f"Slots at {names} stay open about {minutes(worst.median)}; this watcher checks every"
-            f" {minutes(worst.gap or 0)} and sees about {round((worst.share or 0) * 100)}% of them. A 2-minute"
-            " watcher (AWS Lambda or your own machine) would see nearly all: see the README.",
-            worst.product,
+            f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
+            f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
+            " see the README, What cadence to expect.",
+            slow[0].product,
         )
         if self.broadcast(self.audience(self.config.alerts), push):
             lifetimes = dataclasses.replace(self.state.lifetimes, warned=now)
@@ -3668,7 +3685,8 @@ def watch(
             return 0
         if (current := stamp(seen)) != seen:
             try:
-                runner = dataclasses.replace(make(load_config(opts.config)), recent=runner.recent)
+                recent, runner = runner.recent, make(load_config(opts.config))
+                runner.recent = recent  # the check times go on across a config change
                 notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
             except ConfigError as exc:
                 log.error(f"{exc} (still running with the previous config)")
