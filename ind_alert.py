@@ -2254,7 +2254,7 @@ def track(
         else:
             changed = True
             if slot_start(s.slot) > now:  # gone before its time: taken (a slot whose time came is just past)
-                last = previous if previous is not None and previous >= s.seen else None
+                last = None if previous is None else max(previous, s.seen)  # earlier: the run that first saw it
                 slots.append(dataclasses.replace(s, last=last, gone=now))
     for key, ids in sorted(answered.items()):
         first = key not in since  # its open slots have no known start
@@ -2759,7 +2759,7 @@ class Runner(Notices):
         verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
         verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
         self.in_time = [cadence_line(cadence, stamp)]
-        self.in_time_markdown = [markdown_text(self.in_time[0])]
+        self.in_time_markdown = [self.in_time[0]]  # our words only: no name in it
         for v in verdicts:
             place = f"{desk_name(v.desk, self.desks.names)}, {PRODUCTS[v.product].lower()}"
             self.in_time.append(verdict_line(v, place))
