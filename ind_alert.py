@@ -15,6 +15,7 @@ Environment:
   AWS_LAMBDA_FUNCTION_NAME  set by AWS Lambda: lambda_handler() then requires s3:// state
   AWS_*              credentials, region and AWS_ENDPOINT_URL_S3 for s3:// state (read by boto3)
   GITHUB_*           read when running in GitHub Actions (summary, annotations, repository, outputs)
+  GITHUB_TOKEN       in GitHub Actions: reads this workflow's run history (GITHUB_API_URL) for the cadence
   Recipients in alerts.toml name further variables (pushover_user_env, apprise_url_env).
 
 Exit codes:
@@ -2751,10 +2752,10 @@ class Runner(Notices):
         if cadence.kept:  # without check times no start or end could be bracketed
             lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
             self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
-        elif not self.dry_run:
-            return
         for o in self.outcomes:
             o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
+        if not cadence.kept and not self.dry_run:
+            return  # a one-shot run on this machine: its lines only in --dry-run
         gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
         verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
         verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
@@ -3234,9 +3235,9 @@ def mermaid_hours(times: Sequence[datetime]) -> str:
     return "\n".join(
         [
             "```mermaid",
-            f"%%{{init: {json.dumps({'xyChart': {'width': 672, 'height': 320}})}}}%%",
+            mermaid_axis([date.min] * 24)[1],
             "xychart-beta",
-            f'    title "New matching slots by hour of day (Amsterdam), last {LIFETIME_DAYS} days"',
+            f'    title "New matching slots by hour of day, Amsterdam time, last {LIFETIME_DAYS} days"',
             "    x-axis [" + ", ".join(f'"{h}"' for h in range(24)) + "]",
             f'    y-axis "slots" 0 --> {max(max(counts), 1)}',
             "    bar [" + ", ".join(str(n) for n in counts) + "]",

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import Run, Start
 from fakes import TESTS_DIR, FakeActions, FakeIND, FakePushover, Reply, Workdir, day, wait_until
+from test_pictures import mermaid_blocks, parse_chart
 
 import ind_alert
 
@@ -178,6 +179,39 @@ def test_what_the_run_page_reports_brackets_the_true_lifetimes_and_gaps(
     assert middle([lo for *_, lo, _ in known]) <= true_median <= middle([hi for *_, hi in known])
     assert "slots open at the first check have no known start" in page
     assert GITHUB_TOKEN not in page
+    chart = next(b for b in mermaid_blocks(page) if "New matching slots by hour of day" in b)
+    assert parse_chart(chart).kind == "bar"
+    appeared = sum(1 for s in sightings if s[3] is not None)
+    assert sum(parse_chart(chart).values) == appeared and "By weekday: Mon " in page
+
+
+def test_dry_run_prints_the_cadence_and_the_verdict(
+    run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover, actions: FakeActions
+) -> None:
+    workdir.write_config(CONFIG)
+    ind.set_slots("AM", "BIO", 1, [slot_spec(0)])
+    actions.runs = [(1, time.time() - 40 * MINUTE), (2, time.time() - 20 * MINUTE)]
+
+    result = run("--dry-run", env=github_env(actions, workdir, 3))
+
+    assert result.returncode == 0, result.output
+    assert "This watcher checked 3 times in the last 24 hours and 3 in 7 days; between checks: median 20 min" in (
+        result.stdout
+    )
+    assert f"{PLACE}: 0 slots seen to open and close so far: too few to say how long slots stay open." in result.stdout
+    assert not workdir.state.exists()
+
+
+def test_a_one_shot_run_on_this_machine_says_it_keeps_no_check_times_in_dry_run_only(
+    run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
+) -> None:
+    workdir.write_config(CONFIG)
+    ind.set_slots("AM", "BIO", 1, [slot_spec(0)])
+    line = "Cadence unknown (a one-shot run on this machine keeps no check times: --watch does)."
+    assert line in run("--dry-run").stdout
+    checked = run()
+    assert checked.returncode == 0 and line not in checked.stdout
+    assert "lifetimes" not in json.loads(workdir.state.read_text())
 
 
 def test_a_quiet_run_changes_no_byte_of_the_state_with_lifetimes_tracked(
