@@ -1606,7 +1606,7 @@ def state_to_json(state: State) -> str:
         out["unreached"] = {n: {"since": u.since, "told": sorted(u.told)} for n, u in state.unreached.items()}
     if v := state.validated:
         out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": list(v.problems)}
-    if state.lifetimes.watched:
+    if state.lifetimes.watched or state.lifetimes.slots:
         out["lifetimes"] = lifetimes_doc(state.lifetimes)
     if state.checks:  # the last time, then the gaps before it: a third of the bytes of the times themselves
         out["checks"] = {"last": state.checks[-1], "gaps": [b - a for a, b in itertools.pairwise(state.checks)]}
@@ -2418,6 +2418,7 @@ class Outcome:
     slots: Sequence[Slot] = ()  # the open matching slots, for the pictures
     history: Mapping[str, str | None] = field(default_factory=dict)
     answered: tuple[str, ...] = ()  # the desks that answered
+    tracked: Sequence[Slot] = ()  # the open slots whose lifetimes are recorded: matching, days_ahead aside
     appeared: Sequence[datetime] = ()  # when new matching slots appeared at its desks, last 30 days
 
     def line(self) -> str:
@@ -2745,7 +2746,7 @@ class Runner(Notices):
                     answered.setdefault(key, set())
                 else:
                     failed.add(key)
-            for slot in o.slots:
+            for slot in o.tracked:
                 answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
         answered = {k: ids for k, ids in answered.items() if k not in failed}
         lifetimes = self.state.lifetimes
@@ -2841,6 +2842,9 @@ class Runner(Notices):
         for slot in reversed(matching):
             outcome.earliest_by_desk[slot.desk] = slot
         outcome.slots = matching
+        # days_ahead moves with the date: a slot entering the window at midnight did not just open.
+        steady = dataclasses.replace(alert, days_ahead=None)
+        outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
         outcome.history = record_history(previous.history, today(now), outcome.earliest)
         previous = dataclasses.replace(previous, history=outcome.history)
         recipients = self.config.recipients_of(alert)

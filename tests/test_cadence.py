@@ -526,3 +526,24 @@ def test_lambda_keeps_its_check_times_in_the_state_watch_in_memory_and_a_one_sho
     watching.start_cadence(1000)
     assert watching.start_cadence(1120)().checks == (1000, 1120)  # --watch: this process's own checks
     assert watching.state.checks == ()
+
+
+def test_a_slot_entering_days_ahead_at_midnight_is_not_taken_for_a_new_one(
+    run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover, actions: FakeActions
+) -> None:
+    from datetime import datetime, timedelta
+
+    workdir.write_config(CONFIG + "days_ahead = 14\n")
+    midnight = datetime.combine(day(1), datetime.min.time(), ind_alert.AMSTERDAM)
+    before, after = midnight.timestamp() - 10 * MINUTE, midnight.timestamp() + 10 * MINUTE
+    inside = ((midnight.date() + timedelta(days=3)).isoformat(), "09:00", "09:10")
+    entering = ((midnight.date() + timedelta(days=14)).isoformat(), "09:00", "09:10")  # in the window after midnight
+    ind.set_slots("AM", "BIO", 1, [inside, entering])
+    actions.runs = [(1, before)]
+    assert run(env=github_env(actions, workdir, 1, shift=before - time.time())).returncode == 0
+    actions.runs = [(1, before), (2, after)]
+    assert run(env=github_env(actions, workdir, 2, shift=after - time.time())).returncode == 0
+
+    assert len(pushover.delivered) == 2  # the entering slot is pushed once it matches ...
+    sightings = json.loads(workdir.state.read_text())["lifetimes"]["slots"]
+    assert [s[2] < midnight.timestamp() for s in sightings] == [True, True]  # ... but it was open before
