@@ -15,6 +15,7 @@ Environment:
   AWS_LAMBDA_FUNCTION_NAME  set by AWS Lambda: lambda_handler() then requires s3:// state
   AWS_*              credentials, region and AWS_ENDPOINT_URL_S3 for s3:// state (read by boto3)
   GITHUB_*           read when running in GitHub Actions (summary, annotations, repository, outputs)
+  GITHUB_TOKEN       in GitHub Actions: reads this workflow's run history (GITHUB_API_URL) for the cadence
   Recipients in alerts.toml name further variables (pushover_user_env, apprise_url_env).
 
 Exit codes:
@@ -42,6 +43,7 @@ import dataclasses
 import difflib
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import math
@@ -105,6 +107,14 @@ EMERGENCY_RETRY = 60  # seconds between repeats of a priority-2 push (Pushover: 
 EMERGENCY_EXPIRE = 3600  # stop repeating after an hour (Pushover: <= 10800)
 HISTORY_DAYS = 30  # points of "earliest slot" history kept per alert, one per Amsterdam day
 CHART_DAYS = 42  # the slots-per-day chart covers at most six weeks
+CADENCE_DAYS = 7  # the cadence figures cover the last week of checks
+MAX_CHECKS = 5040  # check times a Lambda state keeps: a week of checks every 2 minutes
+LIFETIME_DAYS = 30  # slot lifetimes are kept for 30 days
+MAX_LIFETIMES = 300  # ... and at most this many closed slots
+CADENCE_WAIT = 5.0  # seconds the run history (GitHub's Actions API) may take, beside IND's answers
+SLOW_EVERY = 7 * 86400  # a push saying the watcher is too slow goes out at most once a week
+FAST_GAP = 120  # seconds between checks of a watcher on AWS Lambda or your own machine
+MIN_SAMPLE = 5  # slot lifetimes needed before a verdict
 
 PRODUCTS = {
     "DOC": "Collect residence document",
@@ -389,6 +399,34 @@ class Unreached:
 
 
 @dataclass(frozen=True)
+class Sighting:
+    """One slot of a watched desk and product: when it was first seen and when first seen gone (unix times).
+
+    Its start lies between before and seen, its end between last and gone: the checks around each sighting.
+    """
+
+    product: str
+    slot: str  # slot id, desk first
+    seen: int
+    before: int | None = None  # the check before the first sighting; None: open at the desk's first check
+    last: int | None = None  # the last check that saw it, when known
+    gone: int | None = None  # the first check that found it gone; None: still open
+
+    @property
+    def desk(self) -> str:
+        return self.slot.split(" ")[0]
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """How long slots stay open: the watched desks (product and desk key -> since when) and their slots."""
+
+    watched: Mapping[str, int] = field(default_factory=dict)  # "BIO AM" -> first check that tracked it
+    slots: tuple[Sighting, ...] = ()
+    warned: int | None = None  # when the "too slow" push last went out
+
+
+@dataclass(frozen=True)
 class State:
     alerts: Mapping[str, AlertState] = field(default_factory=dict)
     repository: str | None = None
@@ -396,6 +434,8 @@ class State:
     validated: Validation | None = None
     quota_told: frozenset[str] = frozenset()  # when not everyone was warned about that period: who was
     unreached: Mapping[str, Unreached] = field(default_factory=dict)  # recipient -> since when no push reached it
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    checks: tuple[int, ...] = ()  # on AWS Lambda: the last week's check times, oldest first
 
 
 # ------------------------------------------------------------------- config
@@ -1581,6 +1621,14 @@ ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_TIME = 2**35  # unix seconds (the year 3058): beyond any date a state holds, within every clock function
 
 
+def lifetimes_doc(lifetimes: Lifetimes) -> dict[str, Any]:
+    slots = [[s.product, s.slot, s.seen, s.before, s.last, s.gone] for s in lifetimes.slots]
+    doc: dict[str, Any] = {"watched": dict(lifetimes.watched), "slots": slots}
+    if lifetimes.warned is not None:
+        doc["warned"] = lifetimes.warned
+    return doc
+
+
 def state_to_json(state: State) -> str:
     alerts: dict[str, Any] = {}
     for name, a in state.alerts.items():
@@ -1608,6 +1656,10 @@ def state_to_json(state: State) -> str:
         out["unreached"] = {n: {"since": u.since, "told": sorted(u.told)} for n, u in state.unreached.items()}
     if v := state.validated:
         out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": list(v.problems)}
+    if state.lifetimes.watched or state.lifetimes.slots:
+        out["lifetimes"] = lifetimes_doc(state.lifetimes)
+    if state.checks:  # the last time, then the gaps before it: a third of the bytes of the times themselves
+        out["checks"] = {"last": state.checks[-1], "gaps": [b - a for a, b in itertools.pairwise(state.checks)]}
     if state.repository and (alerts or len(out) > 2):
         out["repository"] = state.repository  # an empty state belongs to no one
     return json.dumps(out, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -1736,6 +1788,44 @@ def unreached_from(doc: Any) -> dict[str, Unreached]:
     return {n: Unreached(e["since"], recipient_names(e["told"], f"unreached {n}: told")) for n, e in doc.items()}
 
 
+WATCHED_KEY = re.compile(rf"[A-Z]{{3}} {DESK_KEY}")  # product and desk: "BIO AM"
+
+
+def lifetimes_from(doc: Any) -> Lifetimes:
+    expect(
+        isinstance(doc, dict) and {"watched", "slots"} <= set(doc) <= {"watched", "slots", "warned"}, "bad lifetimes"
+    )
+    watched, slots, warned = doc["watched"], doc["slots"], doc.get("warned")
+    expect(isinstance(watched, dict), "lifetimes: watched is not an object")
+    for key, since in watched.items():
+        expect(
+            bool(WATCHED_KEY.fullmatch(key)) and key[:3] in PRODUCTS and is_int(since), "lifetimes: bad watched desk"
+        )
+    expect(isinstance(slots, list), "lifetimes: slots is not a list")
+    sightings = []
+    for item in slots:
+        expect(isinstance(item, list) and len(item) == 6, "lifetimes: a slot is malformed")
+        product, slot, seen, *times = item
+        expect(isinstance(product, str) and product in PRODUCTS, "lifetimes: a slot has an unknown product")
+        expect(isinstance(slot, str) and bool(SLOT_ID.fullmatch(slot)), "lifetimes: a slot is malformed")
+        expect(is_int(seen) and all(t is None or is_int(t) for t in times), "lifetimes: a slot time is not a time")
+        sightings.append(Sighting(product, slot, seen, *times))
+    expect(warned is None or is_int(warned), "lifetimes: warned is not a time")
+    return Lifetimes(watched, tuple(sightings), warned)
+
+
+def checks_from(doc: Any) -> tuple[int, ...]:
+    """Check times from the last one and the gaps before it."""
+    expect(isinstance(doc, dict) and set(doc) == {"last", "gaps"} and is_int(doc["last"]), "bad checks")
+    gaps = doc["gaps"]
+    expect(isinstance(gaps, list) and len(gaps) < MAX_CHECKS and all(is_int(g) for g in gaps), "bad checks gaps")
+    times = [doc["last"]]
+    for gap in reversed(gaps):
+        times.append(times[-1] - gap)
+    expect(times[-1] >= 0, "checks go back before 1970")
+    return tuple(reversed(times))
+
+
 def writable_text(state: State) -> bool:
     """Whether the state can be written back: JSON's escapes can spell a lone surrogate, which UTF-8 cannot."""
     try:
@@ -1758,7 +1848,8 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         if is_int(version, STATE_VERSION + 1):
             raise Invalid(f"version {version} is newer than this ind-alert reads ({STATE_VERSION}): update it")
         expect(is_int(version, 1, STATE_VERSION), f"no version this ind-alert reads ({STATE_VERSION})")
-        extra = set(doc) - {"version", "alerts", "repository", "quota_notified", "quota_told", "validated", "unreached"}
+        known = {"version", "alerts", "repository", "quota_notified", "quota_told", "validated", "unreached"}
+        extra = set(doc) - known - {"lifetimes", "checks"}
         expect(not extra, f"unknown keys {sorted(extra)}")
         expect(isinstance(doc.get("alerts"), dict), "alerts is not an object")
         repository, quota = doc.get("repository"), doc.get("quota_notified")
@@ -1774,6 +1865,10 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         validated = validation_from(doc["validated"]) if "validated" in doc else None
         told = recipient_names(doc.get("quota_told", []), "quota_told")
         state = State(alerts, repository, quota, validated, told, unreached_from(doc.get("unreached", {})))
+        if "lifetimes" in doc:
+            state = dataclasses.replace(state, lifetimes=lifetimes_from(doc["lifetimes"]))
+        if "checks" in doc:
+            state = dataclasses.replace(state, checks=checks_from(doc["checks"]))
         expect(writable_text(state), "it holds text that is not Unicode (a lone surrogate like \\ud800)")
         return state
     except Invalid as exc:
@@ -1822,7 +1917,30 @@ def merge_states(ours: State, theirs: State) -> State:
     for name, ours_u in ours.unreached.items():  # kept while either run kept it: a later run that reaches it drops it
         theirs_u = unreached.get(name, ours_u)
         unreached[name] = Unreached(min(ours_u.since, theirs_u.since), ours_u.told | theirs_u.told)
-    return State(alerts, ours.repository, quota, ours.validated or theirs.validated, quota_told, unreached)
+    return State(
+        alerts,
+        ours.repository,
+        quota,
+        ours.validated or theirs.validated,
+        quota_told,
+        unreached,
+        merge_lifetimes(ours.lifetimes, theirs.lifetimes),
+        tuple(sorted({*ours.checks, *theirs.checks}))[-MAX_CHECKS:],
+    )
+
+
+def merge_lifetimes(ours: Lifetimes, theirs: Lifetimes) -> Lifetimes:
+    """Both runs' sightings; of one slot seen at the same time by both, the one that saw it go wins."""
+    watched = dict(theirs.watched)
+    for key, since in ours.watched.items():
+        watched[key] = min(since, watched.get(key, since))
+    by_key: dict[tuple[str, str, int], Sighting] = {}
+    for sighting in (*theirs.slots, *ours.slots):
+        same = (sighting.product, sighting.slot, sighting.seen)
+        if same not in by_key or by_key[same].gone is None:
+            by_key[same] = sighting
+    warned = max((w for w in (ours.warned, theirs.warned) if w is not None), default=None)
+    return Lifetimes(watched, tuple(sorted(by_key.values(), key=lambda s: (s.seen, s.product, s.slot))), warned)
 
 
 def told_by_either(told_lists: Sequence[frozenset[str]]) -> frozenset[str]:
@@ -2031,6 +2149,309 @@ def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> 
     return FileStore(Path(location), legacy_desks or {})
 
 
+# ------------------------------------------------------------------ in time
+# How often this watcher really looks, and how long slots stay open. GitHub's own run history gives the
+# first without a write per run; slot lifetimes change the state only when a slot appears or goes.
+
+ACTIONS_API_URL = "https://api.github.com"
+GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """The times this watcher checked (unix, oldest first, this check included), or why they are unknown."""
+
+    checks: tuple[int, ...] = ()
+    source: str = ""  # where the times come from, in words
+    unknown: str | None = None  # why they are not known, in a few words
+    kept: bool = True  # False: this watcher keeps no check times at all, so it records no lifetimes either
+
+    def previous(self, now: int) -> int | None:
+        """The check before this one, when known."""
+        return max((t for t in self.checks if t < now), default=None)
+
+
+def workflow_file(env: Mapping[str, str]) -> str:
+    """The running workflow's file name, from GITHUB_WORKFLOW_REF ("owner/repo/.github/workflows/x.yml@ref")."""
+    name = env.get("GITHUB_WORKFLOW_REF", "").split("@")[0].rsplit("/", 1)[-1]
+    return name if re.fullmatch(r"[A-Za-z0-9._-]+\.ya?ml", name) else "ind-alert.yml"
+
+
+def run_times(doc: Any, current: str) -> tuple[list[int], int]:
+    """The start times of the runs in one page of the Actions API's list, and how many runs it listed.
+
+    The running run itself (GITHUB_RUN_ID) is left out, and so are runs that never checked (cancelled,
+    skipped). Raises Invalid on any other shape.
+    """
+    expect(isinstance(doc, dict) and isinstance(doc.get("workflow_runs"), list), "no workflow_runs")
+    times = []
+    for run in doc["workflow_runs"]:
+        expect(isinstance(run, dict), "a run is not an object")
+        if str(run.get("id")) == current or run.get("conclusion") in ("cancelled", "skipped"):
+            continue
+        stamp = run.get("run_started_at") or run.get("created_at")
+        expect(isinstance(stamp, str) and bool(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)), "no time")
+        times.append(int(datetime.fromisoformat(stamp[:-1] + "+00:00").timestamp()))
+    return times, len(doc["workflow_runs"])
+
+
+def github_cadence(env: Mapping[str, str], now: int) -> Cadence:
+    """This workflow's scheduled runs of the last week, from the Actions API (at most two pages of 100)."""
+    base = (env.get("GITHUB_API_URL") or ACTIONS_API_URL).rstrip("/")
+    url = f"{base}/repos/{env['GITHUB_REPOSITORY']}/actions/workflows/{workflow_file(env)}/runs"
+    week_ago = datetime.fromtimestamp(now - CADENCE_DAYS * 86400, tz.UTC)
+    headers = {**GITHUB_HEADERS, "User-Agent": USER_AGENT, "Authorization": f"Bearer {env['GITHUB_TOKEN']}"}
+    times: list[int] = []
+    try:
+        for page in (1, 2):
+            params = {"event": "schedule", "created": f">={week_ago:%Y-%m-%d}", "per_page": "100", "page": str(page)}
+            with requests.get(url, params=params, headers=headers, timeout=(3, CADENCE_WAIT), stream=True) as answer:
+                if answer.status_code in (401, 403, 404):
+                    return Cadence(unknown=f"the Actions API refused (HTTP {answer.status_code}): needs actions: read")
+                if answer.status_code != 200:
+                    return Cadence(unknown=f"the Actions API answered HTTP {answer.status_code}")
+                found, listed = run_times(strict_json(read_body(answer)), env.get("GITHUB_RUN_ID", ""))
+            times += found
+            if listed < 100:
+                break
+    except requests.Timeout:
+        return Cadence(unknown="the Actions API did not answer in time")
+    except requests.RequestException:
+        return Cadence(unknown="the Actions API is out of reach")
+    except (ValueError, TooLarge):  # Invalid is a ValueError
+        return Cadence(unknown="the Actions API answered in an unexpected form")
+    recent = sorted({t for t in times if now - CADENCE_DAYS * 86400 < t < now} | {now})
+    return Cadence(tuple(recent), "GitHub's run history")
+
+
+class RunHistory:
+    """github_cadence in a background thread, started before IND is asked: it never delays the check."""
+
+    def __init__(self, env: Mapping[str, str], now: int) -> None:
+        self.result: Cadence | None = None
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self.read, args=(env, now), daemon=True)
+        self.thread.start()
+
+    def read(self, env: Mapping[str, str], now: int) -> None:
+        try:
+            self.result = github_cadence(env, now)
+        except Exception:  # noqa: BLE001 - a failing history must never fail the check
+            self.result = Cadence(unknown="the Actions API failed")
+
+    def wait(self) -> Cadence:
+        """The history, waiting at most CADENCE_WAIT seconds from the start in all."""
+        self.thread.join(max(0.0, CADENCE_WAIT - (time.monotonic() - self.started)))
+        return self.result or Cadence(unknown="the Actions API did not answer in time")
+
+
+def recent_checks(times: Iterable[int], now: int) -> tuple[int, ...]:
+    """The check times of the last week, now included, at most MAX_CHECKS."""
+    return tuple(sorted({t for t in times if now - CADENCE_DAYS * 86400 < t < now} | {now}))[-MAX_CHECKS:]
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """What a cadence says: checks in the last 24 hours and 7 days, and the gaps between them (seconds)."""
+
+    day: int
+    week: int
+    median: float | None = None
+    p90: float | None = None
+    longest: float | None = None
+
+
+def nearest_rank(values: Sequence[float], share: float) -> float:
+    """The share-th percentile of sorted values (nearest rank)."""
+    return values[max(0, math.ceil(share * len(values)) - 1)]
+
+
+def middle(values: Sequence[float]) -> float:
+    """The median of sorted values."""
+    half = len(values) // 2
+    return values[half] if len(values) % 2 else (values[half - 1] + values[half]) / 2
+
+
+def gap_figures(checks: Sequence[int], now: int) -> Gaps:
+    times = sorted(t for t in checks if now - CADENCE_DAYS * 86400 < t <= now)
+    gaps = sorted(float(b - a) for a, b in itertools.pairwise(times))
+    day = sum(1 for t in times if t > now - 86400)
+    if not gaps:
+        return Gaps(day, len(times))
+    return Gaps(day, len(times), middle(gaps), nearest_rank(gaps, 0.9), gaps[-1])
+
+
+def watched_key(product: str, desk: str) -> str:
+    return f"{product} {desk}"
+
+
+def slot_start(slot_id: str) -> float:
+    """When a slot begins, from its id ("AM 2026-12-01 09:00-09:10"), Amsterdam time."""
+    start = datetime.strptime(slot_id.split(" ", 1)[1][:16], "%Y-%m-%d %H:%M").replace(tzinfo=AMSTERDAM)
+    return start.timestamp()
+
+
+def prune_sightings(slots: Iterable[Sighting], now: int) -> tuple[Sighting, ...]:
+    """Open slots all; closed ones of the last LIFETIME_DAYS, the newest MAX_LIFETIMES."""
+    slots = sorted(slots, key=lambda s: (s.seen, s.product, s.slot))
+    closed = [s for s in slots if s.gone is not None and s.gone > now - LIFETIME_DAYS * 86400][-MAX_LIFETIMES:]
+    kept = {id(s) for s in closed}
+    return tuple(s for s in slots if s.gone is None or id(s) in kept)
+
+
+def track(
+    lifetimes: Lifetimes, watched: set[str], answered: Mapping[str, set[str]], now: int, previous: int | None
+) -> Lifetimes:
+    """The sightings after a check. watched: every product-desk key the alerts watch; answered: for the keys
+    whose every query answered, the ids of the matching slots open now; previous: the check before, if known.
+
+    Returns lifetimes itself when nothing appeared or went, so a quiet check changes no byte of the state.
+    """
+    since = {k: v for k, v in lifetimes.watched.items() if k in watched}
+    changed = since != dict(lifetimes.watched)
+    slots: list[Sighting] = []
+    still_open: dict[str, set[str]] = {}
+    for s in lifetimes.slots:
+        key = watched_key(s.product, s.desk)
+        if s.gone is None and key not in since:  # no longer watched: its end will not be seen
+            changed = True
+        elif s.gone is not None or key not in answered or s.slot in answered[key]:
+            slots.append(s)  # closed, or its desk did not answer (not known to be gone), or still open
+            if s.gone is None:
+                still_open.setdefault(key, set()).add(s.slot)
+        else:
+            changed = True
+            if slot_start(s.slot) > now:  # gone before its time: taken (a slot whose time came is just past)
+                last = None if previous is None else max(previous, s.seen)  # earlier: the run that first saw it
+                slots.append(dataclasses.replace(s, last=last, gone=now))
+    for key, ids in sorted(answered.items()):
+        first = key not in since  # its open slots have no known start
+        if first and ids:  # a desk is recorded with its first slot: a check that finds none writes nothing
+            since[key], changed = now, True
+        for slot in sorted(ids - still_open.get(key, set())):
+            slots.append(Sighting(key.split(" ")[0], slot, now, None if first else previous))
+            changed = True
+    return Lifetimes(since, prune_sightings(slots, now), lifetimes.warned) if changed else lifetimes
+
+
+def share_seen(lifetimes: Sequence[float], gap: float) -> float:
+    """The share of slots with these lifetimes that a watcher checking every gap seconds sees at least once."""
+    return sum(min(1.0, life / gap) for life in lifetimes) / len(lifetimes) if gap > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the recorded slots of one desk and product say, for this watcher's cadence."""
+
+    product: str
+    desk: str
+    count: int  # closed slots with a known start, last LIFETIME_DAYS
+    median: float = 0.0  # seconds: the median of each lifetime's middle
+    low: float = 0.0  # the median of the lower bounds (last sighting - first sighting)
+    high: float = 0.0  # the median of the upper bounds (first seen gone - the check before the first sighting)
+    gap: float | None = None  # this watcher's median gap
+    share: float | None = None  # the share of such slots this watcher sees
+    fast: float = 1.0  # the share a FAST_GAP watcher would see
+    once: int = 0  # of count, the slots seen at one check only: gone by the next
+
+    @property
+    def blurred(self) -> bool:
+        """Most slots were gone by the next check: they last less than a gap, which is all the data can say."""
+        return self.gap is not None and self.gap > FAST_GAP and self.once * 3 > self.count * 2
+
+    @property
+    def slow(self) -> bool:
+        """Clearly too slow: most slots gone by its next check, or under half of them seen where a fast
+        watcher would see far more."""
+        if self.count < MIN_SAMPLE:
+            return False
+        return self.blurred or (self.share is not None and self.share < 0.5 and self.fast > self.share + 0.25)
+
+
+def verdict(lifetimes: Lifetimes, key: str, gap: float | None, now: int) -> Verdict:
+    product, desk = key.split(" ", 1)
+    bounds = []
+    for s in lifetimes.slots:
+        recent = s.seen > now - LIFETIME_DAYS * 86400
+        if watched_key(s.product, s.desk) == key and s.gone is not None and s.before is not None and recent:
+            bounds.append((float(s.last - s.seen if s.last is not None else 0), float(s.gone - s.before)))
+    if not bounds:
+        return Verdict(product, desk, 0, gap=gap)
+    mids = sorted((lo + hi) / 2 for lo, hi in bounds)
+    lows, highs = sorted(lo for lo, _ in bounds), sorted(hi for _, hi in bounds)
+    share = share_seen(mids, gap) if gap else None
+    once = sum(1 for lo, _ in bounds if lo == 0)
+    fast = share_seen(mids, FAST_GAP)
+    return Verdict(product, desk, len(bounds), middle(mids), middle(lows), middle(highs), gap, share, fast, once)
+
+
+def appeared(lifetimes: Lifetimes, keys: set[str], now: int) -> list[datetime]:
+    """When new slots appeared at these keys in the last LIFETIME_DAYS (first sightings after an earlier check)."""
+    return [
+        datetime.fromtimestamp(s.seen, AMSTERDAM)
+        for s in lifetimes.slots
+        if s.before is not None and watched_key(s.product, s.desk) in keys and s.seen > now - LIFETIME_DAYS * 86400
+    ]
+
+
+def minutes(seconds: float) -> str:
+    """A duration in words: "12 min", "1 h 05 min", "under a minute"."""
+    if seconds < 60:
+        return "under a minute"
+    whole = round(seconds / 60)
+    return f"{whole} min" if whole < 60 else f"{whole // 60} h {whole % 60:02d} min"
+
+
+def how_many(share: float) -> str:
+    if share >= 0.9:
+        words = "nearly all of them"
+    elif share >= 0.65:
+        words = "most of them"
+    elif share >= 0.35:
+        words = "roughly half of them"
+    else:
+        words = f"about 1 in {max(2, round(1 / share)) if share > 0 else 'many'}"
+    return f"{words} ({round(share * 100)}%)"
+
+
+def cadence_line(cadence: Cadence, now: int) -> str:
+    if cadence.unknown:
+        return f"Cadence unknown ({cadence.unknown})."
+    g = gap_figures(cadence.checks, now)
+    checked = f"This watcher checked {plural(g.day, 'time')} in the last 24 hours and {g.week} in 7 days"
+    if g.median is None or g.p90 is None or g.longest is None:
+        return f"{checked}: no gap between checks yet ({cadence.source})."
+    gaps = f"median {minutes(g.median)}, 90% within {minutes(g.p90)}, longest {minutes(g.longest)}"
+    return f"{checked}; between checks: {gaps} ({cadence.source})."
+
+
+def verdict_line(v: Verdict, place: str) -> str:
+    """One desk and product's verdict in words; place is its name, made safe for where it is shown."""
+    if v.count < MIN_SAMPLE:
+        seen = plural(v.count, "slot")
+        return f"{place}: {seen} seen to open and close so far: too few to say how long slots stay open."
+    within = f"median of {v.count}, last {LIFETIME_DAYS} days; each known to within the checks around it:"
+    within += f" {minutes(v.low)} to {minutes(v.high)}"
+    fast = "A 2-minute watcher (AWS Lambda or your own machine)"
+    if v.gap is not None and v.blurred:
+        return (
+            f"{place}: {v.once} of {v.count} slots were gone by the next check ({within}): they stay open less"
+            f" than the {minutes(v.gap)} between checks, so this watcher misses many. {fast} would see far more."
+        )
+    life = f"{place}: slots stayed open about {minutes(v.median)} ({within})"
+    if v.gap is None or v.share is None:
+        return f"{life}; how many this watcher sees is unknown without its cadence."
+    sees = f"this watcher checks every {minutes(v.gap)}: it sees {how_many(v.share)}"
+    return f"{life}; {sees}. {fast} would see {how_many(v.fast)}."
+
+
+CAVEAT = (
+    "A lifetime is known only to within the gaps around its first and last sighting; slots open at the first"
+    " check have no known start; slots that open and close between two checks are never seen, so a slow"
+    " watcher's figures lean long."
+)
+
+
 # --------------------------------------------------------------------- run
 
 
@@ -2063,6 +2484,9 @@ class Outcome:
     earliest_by_desk: dict[str, Slot] = field(default_factory=dict)
     slots: Sequence[Slot] = ()  # the open matching slots, for the pictures
     history: Mapping[str, str | None] = field(default_factory=dict)
+    answered: tuple[str, ...] = ()  # the desks that answered
+    tracked: Sequence[Slot] = ()  # the open slots whose lifetimes are recorded: matching, days_ahead aside
+    appeared: Sequence[datetime] = ()  # when new matching slots appeared at its desks, last 30 days
 
     def line(self) -> str:
         """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
@@ -2282,6 +2706,10 @@ class Runner(Notices):
     retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
     tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
     rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
+    recent: list[int] = field(default_factory=list)  # --watch: the times of this process's checks
+    watching: bool = False
+    in_time: list[str] = field(default_factory=list)  # this run's cadence and verdict lines, for the summary
+    in_time_markdown: list[str] = field(default_factory=list)  # the same, names escaped for Markdown
 
     def run(self) -> int:
         """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
@@ -2290,6 +2718,7 @@ class Runner(Notices):
 
     def check_all(self) -> int:
         self.exit_code, self.outcomes, self.disabled, self.frozen, self.tried = 0, [], set(), False, {}
+        self.in_time, self.in_time_markdown = [], []
         self.rehearsed = False
         self.deadline = Deadline(self.deadline_seconds)
         if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
@@ -2301,6 +2730,7 @@ class Runner(Notices):
         alerts = {a.name: self.asked_now(a, loaded, implicit) for a in self.config.alerts}
         self.state = dataclasses.replace(loaded, alerts=alerts)
         self.check_secrets(now)
+        cadence = self.start_cadence(int(now.timestamp()))  # before IND is asked, beside it
         try:
             base = (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
             self.desks.refresh(base, sorted({a.product for a in self.config.alerts}), self.fetch_deadline() / 2)
@@ -2318,13 +2748,16 @@ class Runner(Notices):
             )
             if self.health:
                 self.health.blind = deaf or any(self.is_blind(a, now) for a in self.config.alerts)
+            self.judge(now, cadence())  # after the pushes: the run history never delays one
         finally:
             self.save()  # whatever went wrong, what was delivered is recorded first
         for outcome in self.outcomes:
             say(outcome.line())
             if self.dry_run:
                 print_pictures(outcome, now)
-        write_summary(self.env, self.outcomes, self.dry_run, now, self.desks.names)
+        for line in self.in_time:
+            say(line)
+        write_summary(self.env, self.outcomes, self.dry_run, now, self.desks.names, self.in_time_markdown)
         pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
@@ -2360,6 +2793,87 @@ class Runner(Notices):
                 self.disabled |= set(users)
             self.disabled |= {name for name in users if problem.startswith(f"recipient {name}:")}
             self.bad_sounds |= {name for name in sounds if problem.startswith(f'alert "{name}":')}
+
+    def start_cadence(self, now: int) -> Callable[[], Cadence]:
+        """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
+        state on AWS Lambda (the only place a write per check costs no commit), this process in --watch."""
+        if self.env.get("GITHUB_ACTIONS") == "true":
+            if not (self.env.get("GITHUB_TOKEN") and self.env.get("GITHUB_REPOSITORY")):
+                return lambda: Cadence(unknown="the check step has no GITHUB_TOKEN")
+            return RunHistory(self.env, now).wait
+        if self.env.get("AWS_LAMBDA_FUNCTION_NAME") and self.store.location.startswith("s3://"):
+            if not self.dry_run:
+                self.state = dataclasses.replace(self.state, checks=recent_checks(self.state.checks, now))
+            checks = recent_checks(self.state.checks, now)
+            return lambda: Cadence(checks, "the check times in the state")
+        if self.watching:
+            self.recent[:] = recent_checks(self.recent, now)
+            return lambda: Cadence(tuple(self.recent), "this --watch")
+        return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
+
+    def judge(self, now: datetime, cadence: Cadence) -> None:
+        """Record which slots appeared and went, then say whether this watcher is in time for them."""
+        stamp = int(now.timestamp())
+        watched: set[str] = set()
+        answered: dict[str, set[str]] = {}
+        failed: set[str] = set()
+        for o in self.outcomes:
+            for desk in o.desks:
+                key = watched_key(o.alert.product, desk)
+                watched.add(key)
+                if desk in o.answered:
+                    answered.setdefault(key, set())
+                else:
+                    failed.add(key)
+            for slot in o.tracked:
+                answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
+        answered = {k: ids for k, ids in answered.items() if k not in failed}
+        lifetimes = self.state.lifetimes
+        if cadence.kept:  # without check times no start or end could be bracketed
+            lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
+            self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
+        for o in self.outcomes:
+            o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
+        if not cadence.kept and not self.dry_run:
+            return  # a one-shot run on this machine: its lines only in --dry-run
+        gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
+        verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
+        verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
+        self.in_time = [cadence_line(cadence, stamp)]
+        self.in_time_markdown = [self.in_time[0]]  # our words only: no name in it
+        for v in verdicts:
+            place = f"{desk_name(v.desk, self.desks.names)}, {PRODUCTS[v.product].lower()}"
+            self.in_time.append(verdict_line(v, place))
+            self.in_time_markdown.append(verdict_line(v, markdown_text(place)))
+        if any(v.count for v in verdicts):
+            self.in_time.append(CAVEAT)
+            self.in_time_markdown.append(CAVEAT)
+        self.too_slow([v for v in verdicts if v.slow], stamp)
+
+    def too_slow(self, slow: Sequence[Verdict], now: int) -> None:
+        """A warning on every run while the watcher misses most slots; a push about it at most once a week."""
+        if not slow:
+            return
+        names = ", ".join(f"{desk_name(v.desk, self.desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
+        gap = max(v.gap or 0.0 for v in slow)
+        log.warning(
+            f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
+            " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
+        )
+        warned = self.state.lifetimes.warned
+        if self.dry_run or (warned is not None and now - warned < SLOW_EVERY):
+            return
+        push = Push.about(
+            "ind-alert is too slow for these slots",
+            f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
+            f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
+            " see the README, What cadence to expect.",
+            slow[0].product,
+        )
+        if self.broadcast(self.audience(self.config.alerts), push):
+            lifetimes = dataclasses.replace(self.state.lifetimes, warned=now)
+            self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
+            self.save()
 
     def fetch_deadline(self) -> float:
         """IND gets most of the run's time; what is left is for the pushes."""
@@ -2398,6 +2912,10 @@ class Runner(Notices):
             self.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
             return
         outcome.failed_desks = len(failed)
+        # Only a complete answer can show a slot gone: a desk that failed or had an unreadable entry keeps it.
+        outcome.answered = tuple(
+            d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed
+        )
         result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
         open_slots = [s for s in result if s.start > now]
         matching = [s for s in open_slots if matches(alert, s, now)]
@@ -2406,11 +2924,14 @@ class Runner(Notices):
         for slot in reversed(matching):
             outcome.earliest_by_desk[slot.desk] = slot
         outcome.slots = matching
+        # days_ahead moves with the date: a slot entering the window at midnight did not just open.
+        steady = dataclasses.replace(alert, days_ahead=None)
+        outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
         outcome.history = record_history(previous.history, today(now), outcome.earliest)
         previous = dataclasses.replace(previous, history=outcome.history)
         recipients = self.config.recipients_of(alert)
         kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
-        answered = {d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed}
+        answered = set(outcome.answered)
         open_ids = {s.id for s in open_slots} | not_known_gone(previous, answered, now)
         current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
         current = self.cancel_emergencies(alert, current, open_ids, now)
@@ -2647,12 +3168,17 @@ def table_cell(text: str) -> str:
 
 
 def write_summary(
-    env: Mapping[str, str], outcomes: Sequence[Outcome], dry_run: bool, now: datetime, names: Mapping[str, str] = DESKS
+    env: Mapping[str, str],
+    outcomes: Sequence[Outcome],
+    dry_run: bool,
+    now: datetime,
+    names: Mapping[str, str] = DESKS,
+    in_time: Sequence[str] = (),
 ) -> None:
     """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new.
 
     Below it, for each alert with several desks, the earliest slot at each desk (where to travel for it),
-    then each alert's pictures.
+    then whether the watcher is in time (in_time: Markdown lines), then each alert's pictures.
     """
     rows = [
         "## ind-alert" + (" (dry run)" if dry_run else ""),
@@ -2677,6 +3203,8 @@ def write_summary(
             for slot in sorted(o.earliest_by_desk.values()):
                 details.append(f"| {markdown_text(short_desk(slot.desk, names))} | {slot.label()} |")
     rows += [*details, ""]
+    if in_time:
+        rows += ["### In time?", "", in_time[0], "", *(f"- {line}" for line in in_time[1:]), ""]
     for o in outcomes:
         rows += summary_pictures(o, now)
     append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows) + "\n")
@@ -2768,6 +3296,42 @@ def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
     return mermaid_chart("line", "Days until the earliest matching slot", "days", points, floor=1)
 
 
+def by_hour(times: Iterable[datetime]) -> list[int]:
+    counts = [0] * 24
+    for moment in times:
+        counts[moment.hour] += 1
+    return counts
+
+
+def by_weekday(times: Iterable[datetime]) -> list[int]:
+    counts = [0] * 7
+    for moment in times:
+        counts[moment.weekday()] += 1
+    return counts
+
+
+def weekday_counts(times: Sequence[datetime]) -> str:
+    """ "Mon 3, Tue 0, …" """
+    return ", ".join(f"{name.capitalize()} {n}" for name, n in zip(WEEKDAYS, by_weekday(times), strict=True))
+
+
+def mermaid_hours(times: Sequence[datetime]) -> str:
+    """A bar chart of when new matching slots appeared, by Amsterdam hour of day: only numbers inside."""
+    counts = by_hour(times)
+    return "\n".join(
+        [
+            "```mermaid",
+            mermaid_axis([date.min] * 24)[1],
+            "xychart-beta",
+            f'    title "New matching slots by hour of day, Amsterdam time, last {LIFETIME_DAYS} days"',
+            "    x-axis [" + ", ".join(f'"{h}"' for h in range(24)) + "]",
+            f'    y-axis "slots" 0 --> {max(max(counts), 1)}',
+            "    bar [" + ", ".join(str(n) for n in counts) + "]",
+            "```",
+        ]
+    )
+
+
 def markdown_text(text: str) -> str:
     """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
     text = " ".join(CONTROL.sub(" ", REDACT.scrub(text)).split())  # scrubbed first: escaping hides a secret
@@ -2798,6 +3362,8 @@ def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
     elif points:
         out.append(f"Days until the earliest matching slot, {text_trend(points)} (a chart from two such days on).")
     out.append("")
+    if outcome.appeared:
+        out += [mermaid_hours(outcome.appeared), "", f"By weekday: {weekday_counts(outcome.appeared)}.", ""]
     return out
 
 
@@ -2840,6 +3406,10 @@ def print_pictures(outcome: Outcome, now: datetime) -> None:
             say("  no matching slot is open" + (f" until {day_label(window[1])}" if window else ""))
     if points := trend(outcome.history):
         say(f"  days until the earliest slot, {text_trend(points)}")
+    if outcome.appeared:
+        hours = " ".join(f"{h:02d}h {n}" for h, n in enumerate(by_hour(outcome.appeared)) if n)
+        say(f"  new matching slots by hour (Amsterdam), last {LIFETIME_DAYS} days: {hours}")
+        say(f"  by weekday: {weekday_counts(outcome.appeared)}")
 
 
 # ---------------------------------------------------------------- S3 state
@@ -3202,7 +3772,8 @@ def watch(
             return 0
         if (current := stamp(seen)) != seen:
             try:
-                runner = make(load_config(opts.config))
+                recent, runner = runner.recent, make(load_config(opts.config))
+                runner.recent = recent  # the check times go on across a config change
                 notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
             except ConfigError as exc:
                 log.error(f"{exc} (still running with the previous config)")
@@ -3441,15 +4012,19 @@ def dispatch(
     def make(config: Config) -> Runner:
         redact.add(env.get(name, "") for name in secret_vars(config))
         if opts.dry_run:
-            return Runner(config, open_store(opts.state, legacy_desks(config)), env, {}, None, dry_run=True)
+            store = open_store(opts.state, legacy_desks(config))
+            return Runner(config, store, env, {}, None, dry_run=True, watching=opts.watch)
         require_secrets(config, env)  # before the store: an unconfigured copy does nothing else
         client = pushover_client(config, env)
         channels = build_channels(config, env, client)
         store = open_store(opts.state, legacy_desks(config))
-        return Runner(config, store, env, channels, client, deadline_seconds=deadline, health=health)
+        return Runner(
+            config, store, env, channels, client, deadline_seconds=deadline, health=health, watching=opts.watch
+        )
 
     if not opts.watch:
         return make(config).run()
+
     global STAMPED
     STAMPED = True
     import random

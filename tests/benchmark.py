@@ -21,6 +21,14 @@
    Python's start and exit), without a traceback, under ``MEMORY_TARGET_MIB`` of peak RSS. Takes up
    to ~95 s (the drips run side by side); ``--skip-hostile`` skips it.
 
+6. In time (issue 21), in-process: 30 days of checks every 2 minutes at a busy desk (40 slots always
+   open, a new one every 10 minutes on average, lifetimes drawn from an assumed mix: 40% ~4 min, 40%
+   ~20 min, 20% ~3 h; nobody has measured IND's). Reported: the CPU a check spends recording and
+   judging lifetimes, and the state's size after the 30 days (and the week of check times a Lambda
+   state adds). Then, from the lifetimes that watcher recorded, a simulation of the share of slots each
+   path would see: GitHub healthy (gaps: median 21 min, 90% within 34), GitHub bad (median 67, 90%
+   within 190) and Lambda (2 min +-10%). Targets: under 5 ms of CPU a check, under 200 kB of state.
+
 Prints a table and exits 1 when a target is missed. Not a pytest module: its name does not start with
 ``test_`` and it defines no test functions.
 """
@@ -28,7 +36,10 @@ Prints a table and exits 1 when a target is missed. Not a pytest module: its nam
 from __future__ import annotations
 
 import argparse
+import bisect
+import dataclasses
 import json
+import math
 import os
 import random
 import resource
@@ -611,6 +622,105 @@ def any_desk(work: Path) -> list[Row]:
     ]
 
 
+CHECK_EVERY = 120  # seconds: Lambda's schedule, or --watch's default
+DAYS = 30
+CHECK_CPU_TARGET = 0.005  # seconds a check spends on lifetimes
+STATE_TARGET = 200_000  # bytes
+
+
+def assumed_lifetime(rng: random.Random) -> float:
+    """A slot's lifetime in seconds, from the assumed mix (40% ~4 min, 40% ~20 min, 20% ~3 h)."""
+    kind = rng.random()
+    mean = 240 if kind < 0.4 else 1200 if kind < 0.8 else 10800
+    return rng.expovariate(1 / mean)
+
+
+def lognormal_gaps(rng: random.Random, median: float, p90: float, span: float) -> list[float]:
+    """Check times over span seconds whose gaps have this median and 90th percentile."""
+    sigma = math.log(p90 / median) / 1.2816
+    times, now = [], rng.uniform(0, median)
+    while now < span:
+        times.append(now)
+        now += rng.lognormvariate(math.log(median), sigma)
+    return times
+
+
+def share_seen_by(checks: list[float], lifetimes: list[float], span: float, rng: random.Random) -> float:
+    """Slots of these lifetimes opened at random moments: the share that some check finds open."""
+    seen = 0
+    for life in lifetimes:
+        opens = rng.uniform(0, span - life) if life < span else 0.0
+        i = bisect.bisect_left(checks, opens)
+        seen += i < len(checks) and checks[i] < opens + life
+    return seen / len(lifetimes)
+
+
+def in_time(seed: int) -> list[Row]:
+    rng = random.Random(seed)
+    start = int(time.time()) - DAYS * 86400
+    span = DAYS * 86400
+    ids = (
+        f"AM {date(2099, 1, 1) + timedelta(days=n // 100)} {8 + n % 100 * 5 // 60:02d}:{n % 100 * 5 % 60:02d}-"
+        f"{8 + (n % 100 * 5 + 5) // 60:02d}:{(n % 100 * 5 + 5) % 60:02d}"
+        for n in range(10**6)
+    )
+    always = {next(ids) for _ in range(40)}
+    arrivals: list[tuple[float, float, str]] = []  # opens, closes, id
+    moment = float(start)
+    while moment < start + span:
+        moment += rng.expovariate(1 / 600)
+        life = assumed_lifetime(rng)
+        arrivals.append((moment, moment + life, next(ids)))
+    lifetimes, previous, cpu = ind_alert.Lifetimes(), None, 0.0
+    checks = [start + k * CHECK_EVERY + rng.uniform(-12, 12) for k in range(span // CHECK_EVERY)]
+    first = 0
+    for at in checks:
+        now = int(at)
+        while first < len(arrivals) and arrivals[first][1] < at - 86400:
+            first += 1  # closed long ago: never open again
+        open_now = set(always) | {i for o, c, i in arrivals[first:] if o <= at < c}
+        began = time.process_time()
+        lifetimes = ind_alert.track(lifetimes, {"BIO AM"}, {"BIO AM": open_now}, now, previous)
+        ind_alert.verdict(lifetimes, "BIO AM", float(CHECK_EVERY), now)
+        cpu += time.process_time() - began
+        previous = now
+    state = ind_alert.State(lifetimes=lifetimes)
+    size = len(ind_alert.state_to_json(state).encode())
+    week = [int(t) for t in checks if t > checks[-1] - 7 * 86400]
+    lambda_size = len(ind_alert.state_to_json(dataclasses.replace(state, checks=tuple(week))).encode())
+    recorded = [
+        ((s.last - s.seen) + (s.gone - s.before)) / 2
+        for s in lifetimes.slots
+        if s.gone is not None and s.before is not None and s.last is not None
+    ]
+    true = [c - o for o, c, _ in arrivals]
+    paths = {
+        "GitHub healthy (median 21 min)": lognormal_gaps(rng, 21 * 60, 34 * 60, span),
+        "GitHub bad (median 67 min)": lognormal_gaps(rng, 67 * 60, 190 * 60, span),
+        "Lambda (2 min)": [k * CHECK_EVERY + rng.uniform(-12, 12) for k in range(span // CHECK_EVERY)],
+    }
+    per_check = cpu / len(checks)
+    rows = [
+        Row("checks simulated (30 days, 2 min)", str(len(checks))),
+        Row("slots opened (plus 40 always open)", str(len(arrivals))),
+        Row("CPU a check spends on lifetimes", f"{per_check * 1000:.2f} ms", "< 5 ms", per_check < CHECK_CPU_TARGET),
+        Row("closed slots kept (30 days, 300 at most)", str(sum(1 for s in lifetimes.slots if s.gone))),
+        Row("state size after 30 days", f"{size / 1000:.1f} kB", "< 200 kB", size < STATE_TARGET),
+        Row(
+            "... with a week of check times (Lambda)",
+            f"{lambda_size / 1000:.1f} kB",
+            "< 200 kB",
+            lambda_size < STATE_TARGET,
+        ),
+        Row("recorded lifetimes: median", f"{sorted(recorded)[len(recorded) // 2] / 60:.1f} min"),
+        Row("true lifetimes: median", f"{sorted(true)[len(true) // 2] / 60:.1f} min"),
+    ]
+    for path, times in paths.items():
+        rows.append(Row(f"share seen: {path}", f"{share_seen_by(times, recorded, span, rng):.0%}"))
+        rows.append(Row("  (of all slots, true lifetimes)", f"{share_seen_by(times, true, span, rng):.0%}"))
+    return rows
+
+
 def table(title: str, rows: list[Row]) -> bool:
     print(f"\n{title}")
     print(f"  {'measure':<40} {'value':>12}  {'target':<24} result")
@@ -648,6 +758,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
             ok = table("5. hostile servers (each a child process; peak RSS its own)", hostile_servers(Path(tmp))) and ok
+    ok = (
+        table("6. in time: 30 days of 2-minute checks at a busy desk, then each path by simulation", in_time(args.seed))
+        and ok
+    )
     print("\nall targets met" if ok else "\nsome targets missed")
     return 0 if ok else 1
 

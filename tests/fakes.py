@@ -1175,6 +1175,61 @@ class FakeHealthcheck(_FakeServer):
         return Reply(self.status, "OK", {"Content-Type": "text/plain"})
 
 
+# ------------------------------------------------------------------ GitHub's Actions API
+
+
+def github_time(unix: float) -> str:
+    """A time as the Actions API writes it: "2026-12-03T12:08:41Z"."""
+    return datetime.fromtimestamp(int(unix), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeActions(_FakeServer):
+    """The one list of GitHub's Actions API that ind-alert reads: a workflow's runs, newest first.
+
+    ``runs`` holds ``(run id, start time)`` pairs; ``conclusions`` may name a run's conclusion (default
+    "success"). ``reply`` scripts every answer instead (a 500, a web page, a hang). ``answer_when``, if set,
+    holds each answer until it returns true (another fake saw its request, say). Requests are recorded
+    with their headers (``requests``), the Authorization header included.
+    """
+
+    name = "FakeActions"
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, float]] = []
+        self.conclusions: dict[int, str] = {}
+        self.reply: Reply | None = None
+        self.answer_when: Callable[[], object] | None = None
+        super().__init__()
+
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
+        if method != "GET" or not re.fullmatch(r"/repos/[^/]+/[^/]+/actions/workflows/[^/]+/runs", path):
+            return Reply(404, '{"message": "Not Found"}')
+        condition = self.answer_when
+        while condition is not None and not condition() and not self._closing.is_set():
+            self._closing.wait(0.01)
+        if self.reply is not None:
+            return self.reply
+        since = query.get("created", ">=1970-01-01").removeprefix(">=")
+        runs = sorted(((i, t) for i, t in self.runs if github_time(t)[:10] >= since), key=lambda r: -r[1])
+        per_page, page = int(query.get("per_page", "30")), int(query.get("page", "1"))
+        listed = runs[(page - 1) * per_page : page * per_page]
+        doc = {
+            "total_count": len(runs),
+            "workflow_runs": [
+                {
+                    "id": i,
+                    "event": query.get("event", "schedule"),
+                    "status": "completed",
+                    "conclusion": self.conclusions.get(i, "success"),
+                    "created_at": github_time(t - 3),
+                    "run_started_at": github_time(t),
+                }
+                for i, t in listed
+            ],
+        }
+        return Reply(200, json.dumps(doc))
+
+
 # ------------------------------------------------------------------ Apprise
 
 APPRISE_TOKEN = "tok3nSECRETvalue123"  # the secret last path segment of AppriseServer.url

@@ -540,6 +540,7 @@ def test_watch_mode_reads_an_s3_config_again_only_when_its_etag_changes(
 
         def __init__(self, config: Any) -> None:
             self.config = config
+            self.recent: list[int] = []  # the check times a watch keeps across config changes
             made.append([a.name for a in config.alerts])
 
         def run(self) -> int:

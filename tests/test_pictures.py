@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -427,14 +428,24 @@ def test_the_summary_charts_render_with_the_real_mermaid_cli(
     yesterday = day(-1).isoformat()
     points = {(day(-29 + i)).isoformat(): day(20 - i // 2).isoformat() for i in range(29)}
     workdir.state.parent.mkdir(parents=True, exist_ok=True)
+    now = int(time.time())
+    appeared = [
+        ["DOC", f"AM {day(30)} 0{i}:00-0{i}:10", now - 3600 * i, now - 3600 * i - 600, None, None] for i in range(5)
+    ]
     workdir.state.write_text(
-        json.dumps({"version": ind_alert.STATE_VERSION, "alerts": {HOSTILE_NAME: {"sent": {}, "history": points}}}),
+        json.dumps(
+            {
+                "version": ind_alert.STATE_VERSION,
+                "alerts": {HOSTILE_NAME: {"sent": {}, "history": points}},
+                "lifetimes": {"watched": {"DOC AM": now - 86400}, "slots": appeared},  # the third chart
+            }
+        ),
         encoding="utf-8",
     )
     assert yesterday in points
     assert run().returncode == 0
     blocks = mermaid_blocks(summary(workdir))
-    assert [parse_chart(b).kind for b in blocks] == ["bar", "line"]
+    assert [parse_chart(b).kind for b in blocks] == ["bar", "line", "bar"]
     config = tmp_path / "puppeteer.json"
     args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
     args += ["--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -452,7 +463,8 @@ def test_the_summary_charts_render_with_the_real_mermaid_cli(
 
     assert done.returncode == 0, done.stderr[-2000:]
     svgs = sorted(tmp_path.glob("out-*.svg"))
-    assert len(svgs) == 2
+    assert len(svgs) == 3
     bars = svgs[0].read_text(encoding="utf-8")
     assert "Open matching slots per day" in bars and "Syntax error" not in bars
     assert "Days until the earliest matching slot" in svgs[1].read_text(encoding="utf-8")
+    assert "New matching slots by hour of day" in svgs[2].read_text(encoding="utf-8")
