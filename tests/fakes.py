@@ -1271,6 +1271,12 @@ class AppriseServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def full_disk(folder: Path, room: int = 0) -> Path:
     """A launcher for ``start_script(..., script=...)`` that runs ind_alert.py as on a disk with ``room``
