@@ -1,6 +1,6 @@
 """Benchmark ind_alert.py against a loopback IND that answers every request after 300 ms.
 
-    python tests/benchmark.py [--skip-watch] [--skip-hostile] [--seed N]
+    python tests/benchmark.py [--skip-watch] [--skip-hostile] [--only PART ...] [--seed N]
 
 1. One run (issue 2): 48 distinct queries (desks AM, DH, ZW, DB x products DOC, BIO, VAA, TKV x 1-3
    persons), run as ``python ind_alert.py --dry-run``, beside the same 48 requests made one after
@@ -18,8 +18,19 @@
    desks list and Pushover dripping one byte every 2 s, a 1 MB gzip body that expands to 1 GiB, and a
    40,000-slot answer (refused as larger than ``MAX_BODY``; one push of 40,000 slots is also formatted
    in-process and timed). Targets: every run ends by ``RUN_DEADLINE`` (plus ``STARTUP_SLACK`` for
-   Python's start and exit), without a traceback, under ``MEMORY_TARGET_MIB`` of peak RSS. Takes up
-   to ~95 s (the drips run side by side); ``--skip-hostile`` skips it.
+   Python's start and exit), without a traceback, under ``MEMORY_TARGET_MIB`` of peak RSS. With Pushover
+   dripping (a Pushover and an Apprise recipient), IND must still be asked, no IND failure be reported,
+   and the slot reach the Apprise recipient. Takes up to ~95 s (the drips run side by side);
+   ``--skip-hostile`` skips it.
+6. Many alerts (issue 22): a real run of 1,000 alerts, each with a new slot (one push and one save per
+   alert), against one of 250. Target: at most ``SCALE_RATIO`` times the CPU (linear is ~4x; a state
+   saved whole after every push made it quadratic, ~16x), every push delivered within the deadline.
+7. ``--watch`` soak (issue 22): the watch loop with a 4 s deadline and a 1 s interval (a launcher sets
+   them) against a dripping IND, then a dripping Pushover; threads and open files of the process are
+   read from /proc at the start of each of ``SOAK_CYCLES`` cycles. Target: flat (the last cycles at
+   most ``SOAK_SLACK`` above the first ones). About a minute each.
+
+``--only PART`` (one-run, watch, lambda, any, hostile, scale, soak; repeatable) runs only those parts.
 
 Prints a table and exits 1 when a target is missed. Not a pytest module: its name does not start with
 ``test_`` and it defines no test functions.
