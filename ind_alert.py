@@ -3123,8 +3123,9 @@ class Healthcheck(logging.Handler):
         def send() -> int:
             url = self.url if ok else fail_url(self.url)
             headers = {"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"}
-            with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0)) as response:
-                return response.status_code
+            # stream: only the status is read, so a body that drips keeps no thread waiting for it
+            with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0), stream=True) as got:
+                return got.status_code
 
         try:
             status = within(Deadline(HEALTHCHECK_WAIT), send)
