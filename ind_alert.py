@@ -63,6 +63,8 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 import requests
+import requests.adapters
+import urllib3
 from dateutil import tz
 
 if sys.version_info >= (3, 11):
@@ -669,6 +671,12 @@ def load_config(location: str | Path) -> Config:
 # ---------------------------------------------------------- waiting on others
 
 
+def shut_socket(sock: Any) -> None:
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def shut(response: requests.Response) -> None:
     """End a read another thread is blocked in: the socket is shut down, so its recv returns at once.
 
@@ -678,9 +686,10 @@ def shut(response: requests.Response) -> None:
     connection = getattr(response.raw, "_connection", None)
     body = getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None)
     for sock in (getattr(connection, "sock", None), getattr(body, "_sock", None)):
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        shut_socket(sock)
+
+
+READING = threading.local()  # .watch: what this thread's requests tell their socket to (Deadline.reading)
 
 
 class Deadline:
@@ -692,7 +701,9 @@ class Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
-        self.reading: set[requests.Response] = set()
+        self.answers: set[requests.Response] = set()
+        self.sockets: set[Any] = set()
+        self.given_up = False
         self.guard = threading.Lock()
 
     def left(self) -> float:
@@ -711,21 +722,46 @@ class Deadline:
     def holding(self, response: requests.Response) -> Iterator[requests.Response]:
         """Read a response under this deadline: abort() (or a deadline already passed) ends the read."""
         with self.guard:
-            self.reading.add(response)
+            self.answers.add(response)
         try:
             if self.left() <= 0:
                 shut(response)
             yield response
         finally:
             with self.guard:
-                self.reading.discard(response)
+                self.answers.discard(response)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Requests this thread makes meanwhile (on a watched_session) tell this deadline their socket
+        before they wait for the answer's first line, so abort() ends even an answer whose head drips."""
+        mine: list[Any] = []
+
+        def watch(sock: Any) -> None:
+            with self.guard:
+                self.sockets.add(sock)
+                mine.append(sock)
+                given_up = self.given_up
+            if given_up:
+                shut_socket(sock)
+
+        saved, READING.watch = getattr(READING, "watch", None), watch
+        try:
+            yield
+        finally:
+            READING.watch = saved
+            with self.guard:
+                self.sockets.difference_update(mine)
 
     def abort(self) -> None:
         """Give up: every answer still being read under this deadline is cut off."""
         with self.guard:
-            reading = list(self.reading)
-        for response in reading:
+            self.given_up = True
+            answers, sockets = list(self.answers), list(self.sockets)
+        for response in answers:
             shut(response)
+        for sock in sockets:
+            shut_socket(sock)
 
 
 class TimedOut(Exception):
@@ -758,6 +794,45 @@ def within(deadline: Deadline, call: Callable[[], Any]) -> Any:
     if not ok:
         raise value
     return value
+
+
+class WatchedHTTP(urllib3.connection.HTTPConnection):
+    """A connection that tells the thread's reading deadline its socket before it waits for an answer."""
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 declares it
+        if (watch := getattr(READING, "watch", None)) is not None:
+            watch(self.sock)
+        return super().getresponse()
+
+
+class WatchedHTTPS(urllib3.connection.HTTPSConnection):
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 declares it
+        if (watch := getattr(READING, "watch", None)) is not None:
+            watch(self.sock)
+        return super().getresponse()
+
+
+class WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = WatchedHTTP
+
+
+class WatchedTLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPS
+
+
+class WatchedAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": WatchedPool, "https": WatchedTLSPool}
+
+
+def watched_session() -> requests.Session:
+    """A Session whose requests can be cut off by the Deadline they are read under (Deadline.reading)."""
+    session = requests.Session()
+    adapter = WatchedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 class TooLarge(Exception):
@@ -882,6 +957,7 @@ def ind_get(
     for attempt in (1, 2):
         try:
             with (
+                deadline.reading(),
                 session.get(url, params=params, headers=IND_HEADERS, timeout=deadline.timeout(), stream=True) as got,
                 deadline.holding(got) as response,
             ):
@@ -962,7 +1038,7 @@ def fetch_all(
     until = Deadline(deadline)
 
     def work() -> None:
-        with requests.Session() as session:
+        with watched_session() as session:
             while not stop.is_set():
                 try:
                     query = todo.get_nowait()
@@ -1310,7 +1386,7 @@ class PushoverClient:
 
     api_url: str
     token: str = field(repr=False)
-    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    session: requests.Session = field(default_factory=lambda: watched_session(), repr=False)
     sleep: Callable[[float], None] = time.sleep
     quota: tuple[int, int, int] | None = None  # limit, remaining, reset (unix time)
     token_rejected: bool = False
@@ -1332,6 +1408,7 @@ class PushoverClient:
             args: dict[str, Any] = {"params": data} if method == "GET" else {"data": data}
             deadline = self.deadline
             with (
+                deadline.reading(),
                 self.session.request(
                     method, url, timeout=deadline.timeout(), stream=True, allow_redirects=False, **args
                 ) as got,

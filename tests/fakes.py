@@ -176,7 +176,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         fake._leave()
         self._left = True
-        self.end_headers()
+        if fake.drip_head:  # the status line and headers drip too: the client never sees the answer start
+            head = b"".join(self._headers_buffer) + b"\r\n"  # type: ignore[attr-defined]
+            self._headers_buffer = []  # type: ignore[attr-defined]
+            data = head + data
+            drip = fake.drip_head
+        else:
+            self.end_headers()
         if self.command == "HEAD":
             return
         if not drip:
@@ -217,6 +223,7 @@ class _FakeServer:
         self.delay = 0.0
         #: Seconds between two bytes of every answer's body (0: sent at once): a server that drips.
         self.drip = 0.0
+        self.drip_head = 0.0  # the same for the status line and headers: nothing of the answer arrives in time
         self.drips = 0  # answers being dripped right now: back to 0 once every client gave up and closed
         self._server = _Server(self)
         self._thread = threading.Thread(

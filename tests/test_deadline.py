@@ -151,6 +151,18 @@ def test_giving_up_on_a_dripping_pushover_ends_its_reading_thread_and_closes_the
     client.session.close()
 
 
+def test_giving_up_on_an_answer_whose_head_drips_ends_the_wait_too(pushover: FakePushover, settled: None) -> None:
+    pushover.drip_head = DRIP  # not even the status line arrives in time: there is no response to close
+    client = ind_alert.PushoverClient(pushover.url, "azGDORePK8gMaC0QOYAMyEEuzJnyUi", patient=False)
+    client.deadline = ind_alert.Deadline(0.5)
+
+    with pytest.raises(ind_alert.NotifyError, match="did not answer in the time"):
+        client.validate(FAKE_USER)
+
+    wait_until(lambda: pushover.drips == 0, timeout=10, what="the client to close its end")
+    client.session.close()
+
+
 def test_giving_up_on_a_dripping_ind_ends_every_worker_and_closes_their_sockets(ind: FakeIND, settled: None) -> None:
     ind.drip = DRIP
     queries = [ind_alert.Query(desk, "DOC", 1) for desk in ("AM", "DH", "ZW")]
