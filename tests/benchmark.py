@@ -26,7 +26,8 @@
    alert), against one of 250. Target: at most ``SCALE_RATIO`` times the CPU (linear is ~4x; a state
    saved whole after every push made it quadratic, ~16x), every push delivered within the deadline.
 7. ``--watch`` soak (issue 22): the watch loop with a 4 s deadline and a 1 s interval (a launcher sets
-   them) against a dripping IND, then a dripping Pushover; threads and open files of the process are
+   them) against a dripping IND (its bodies, then its status lines and headers), then a dripping
+   Pushover; threads and open files of the process are
    read from /proc at the start of each of ``SOAK_CYCLES`` cycles. Target: flat (the last cycles at
    most ``SOAK_SLACK`` above the first ones). About a minute each.
 
@@ -721,15 +722,18 @@ def counts(pid: int) -> tuple[int, int]:
     return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def soak_one(work: Path, what: str, drip_ind: bool) -> list[Row]:
+def soak_one(work: Path, what: str, drip: str) -> list[Row]:
+    """drip: "IND" (its answers' bodies), "IND head" (their status lines and headers too) or "Pushover"."""
     home = work / what.replace(" ", "-")
     home.mkdir()
     (home / "alerts.toml").write_text(
         '[[alert]]\nname = "Amsterdam biometrics"\ndesk = "AM"\nproduct = "BIO"\n', encoding="utf-8"
     )
     with FakeIND() as ind, FakePushover() as pushover:
-        if drip_ind:
+        if drip == "IND":
             ind.drip = 0.2  # 400 bytes and more: each answer would take over a minute
+        elif drip == "IND head":
+            ind.drip_head = 0.2  # not even the status line arrives within the deadline
         else:
             ind.set_slots("AM", "BIO", 1, future_slots(1, 0))
             pushover.drip = 0.2  # the secret check and every push drip; the slot is tried again every cycle
@@ -766,7 +770,11 @@ def soak_one(work: Path, what: str, drip_ind: bool) -> list[Row]:
 def soak(work: Path) -> list[Row]:
     if not os.path.isdir(f"/proc/{os.getpid()}/task"):
         return [Row("--watch soak", "skipped", "needs /proc (Linux)")]
-    return soak_one(work, "IND drips", drip_ind=True) + soak_one(work, "Pushover drips", drip_ind=False)
+    return (
+        soak_one(work, "IND drips", "IND")
+        + soak_one(work, "IND's head drips", "IND head")
+        + soak_one(work, "Pushover drips", "Pushover")
+    )
 
 
 def table(title: str, rows: list[Row]) -> bool:
