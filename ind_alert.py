@@ -51,6 +51,7 @@ import os
 import queue
 import re
 import secrets
+import socket
 import stat
 import threading
 import time
@@ -64,6 +65,8 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 import requests
+import requests.adapters
+import urllib3
 from dateutil import tz
 
 if sys.version_info >= (3, 11):
@@ -88,6 +91,9 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 FETCH_DEADLINE = 50.0  # a run ends within 60 s even if IND never answers
 RUN_DEADLINE = 90.0  # everything a run waits on (IND, Pushover, Apprise, S3) ends by then
+SAVE_GRACE = 5.0  # seconds at the end of a run kept for saving the state: nothing else waits into them
+SIDE_WAIT, SIDE_SHARE = 10.0, 0.25  # the secret check and each emergency cancel: at most 10 s and 1/4 of what is left
+PUSH_SHARE = 0.5  # one push waits at most half of what is left, so a recipient that drips leaves time to the others
 MAX_BODY = 2_000_000  # bytes of an answer, decompressed: IND and Pushover answer a few kB
 MAX_PARALLEL = 4  # IND requests at once: polite, and fast enough
 MAX_PERSONS = 6  # IND books at most six people in one appointment
@@ -732,11 +738,40 @@ def load_config(location: str | Path) -> Config:
 # ---------------------------------------------------------- waiting on others
 
 
+def shut_socket(sock: Any) -> None:
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def shut(response: requests.Response) -> None:
+    """End a read another thread is blocked in: the socket is shut down, so its recv returns at once.
+
+    The socket is the connection's, or, once http.client has handed it to the answer (a server that
+    closes after answering), the answer's own file's.
+    """
+    connection = getattr(response.raw, "_connection", None)
+    body = getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None)
+    for sock in (getattr(connection, "sock", None), getattr(body, "_sock", None)):
+        shut_socket(sock)
+
+
+READING = threading.local()  # .watch: what this thread's requests tell their socket to (Deadline.reading)
+
+
 class Deadline:
-    """One end time for everything a run waits on, so no server can hold a run open."""
+    """One end time for everything a run waits on, so no server can hold a run open.
+
+    It also knows the answers being read under it (holding), so giving up ends those reads (abort): a
+    server that drips its answer leaves no thread and no open socket behind.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
+        self.answers: set[requests.Response] = set()
+        self.sockets: set[Any] = set()
+        self.given_up = False
+        self.guard = threading.Lock()
 
     def left(self) -> float:
         return max(0.0, self.end - time.monotonic())
@@ -745,6 +780,55 @@ class Deadline:
         """A requests timeout (connect, read) that never reaches past the deadline."""
         left = max(self.left(), 0.01)
         return min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left)
+
+    def part(self, most: float, share: float) -> Deadline:
+        """A deadline inside this one for side work: at most `most` seconds and `share` of what is left."""
+        return Deadline(min(most, self.left() * share))
+
+    @contextlib.contextmanager
+    def holding(self, response: requests.Response) -> Iterator[requests.Response]:
+        """Read a response under this deadline: abort() (or a deadline already passed) ends the read."""
+        with self.guard:
+            self.answers.add(response)
+        try:
+            if self.left() <= 0:
+                shut(response)
+            yield response
+        finally:
+            with self.guard:
+                self.answers.discard(response)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Requests this thread makes meanwhile (on a watched_session) tell this deadline their socket
+        before they wait for the answer's first line, so abort() ends even an answer whose head drips."""
+        mine: list[Any] = []
+
+        def watch(sock: Any) -> None:
+            with self.guard:
+                self.sockets.add(sock)
+                mine.append(sock)
+                given_up = self.given_up
+            if given_up:
+                shut_socket(sock)
+
+        saved, READING.watch = getattr(READING, "watch", None), watch
+        try:
+            yield
+        finally:
+            READING.watch = saved
+            with self.guard:
+                self.sockets.difference_update(mine)
+
+    def abort(self) -> None:
+        """Give up: every answer still being read under this deadline is cut off."""
+        with self.guard:
+            self.given_up = True
+            answers, sockets = list(self.answers), list(self.sockets)
+        for response in answers:
+            shut(response)
+        for sock in sockets:
+            shut_socket(sock)
 
 
 class TimedOut(Exception):
@@ -755,7 +839,8 @@ def within(deadline: Deadline, call: Callable[[], Any]) -> Any:
     """Run a call that waits on another service, giving up when the deadline passes.
 
     The call runs on a daemon thread: a server that drips a byte at a time cannot hold the run (or the
-    process) open. Its exception, if any, is raised here.
+    process) open. Its exception, if any, is raised here. Giving up aborts what the call reads under the
+    deadline (Deadline.holding), so its thread ends too.
     """
     if deadline.left() <= 0:
         raise TimedOut
@@ -771,10 +856,50 @@ def within(deadline: Deadline, call: Callable[[], Any]) -> Any:
     try:
         ok, value = box.get(timeout=deadline.left())
     except queue.Empty:
+        deadline.abort()
         raise TimedOut from None
     if not ok:
         raise value
     return value
+
+
+class WatchedHTTP(urllib3.connection.HTTPConnection):
+    """A connection that tells the thread's reading deadline its socket before it waits for an answer."""
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 declares it
+        if (watch := getattr(READING, "watch", None)) is not None:
+            watch(self.sock)
+        return super().getresponse()
+
+
+class WatchedHTTPS(urllib3.connection.HTTPSConnection):
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 declares it
+        if (watch := getattr(READING, "watch", None)) is not None:
+            watch(self.sock)
+        return super().getresponse()
+
+
+class WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = WatchedHTTP
+
+
+class WatchedTLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPS
+
+
+class WatchedAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": WatchedPool, "https": WatchedTLSPool}
+
+
+def watched_session() -> requests.Session:
+    """A Session whose requests can be cut off by the Deadline they are read under (Deadline.reading)."""
+    session = requests.Session()
+    adapter = WatchedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 class TooLarge(Exception):
@@ -898,9 +1023,11 @@ def ind_get(
     deadline = deadline or Deadline(FETCH_DEADLINE)
     for attempt in (1, 2):
         try:
-            with session.get(
-                url, params=params, headers=IND_HEADERS, timeout=deadline.timeout(), stream=True
-            ) as response:
+            with (
+                deadline.reading(),
+                session.get(url, params=params, headers=IND_HEADERS, timeout=deadline.timeout(), stream=True) as got,
+                deadline.holding(got) as response,
+            ):
                 if response.status_code >= 500 and attempt == 1:
                     continue
                 if response.status_code != 200:
@@ -978,7 +1105,7 @@ def fetch_all(
     until = Deadline(deadline)
 
     def work() -> None:
-        with requests.Session() as session:
+        with watched_session() as session:
             while not stop.is_set():
                 try:
                     query = todo.get_nowait()
@@ -999,7 +1126,7 @@ def fetch_all(
             query, result = done.get(timeout=until.left())
             results[query] = result
     except queue.Empty:
-        pass
+        until.abort()  # what is still being read ends now: no thread or socket outlives the run
     finally:
         stop.set()
     for query in queries:
@@ -1347,11 +1474,12 @@ class PushoverClient:
 
     api_url: str
     token: str = field(repr=False)
-    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    session: requests.Session = field(default_factory=lambda: watched_session(), repr=False)
     sleep: Callable[[float], None] = time.sleep
     quota: tuple[int, int, int] | None = None  # limit, remaining, reset (unix time)
     token_rejected: bool = False
     quota_gone: bool = False  # a 429 with no message left this month: not asked again this run
+    silent: bool = False  # Pushover gave no answer in the time it had: not asked again this run
     deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE), repr=False)
     patient: bool = True  # retry once after PUSH_RETRY_WAIT; not for a person waiting on --check
 
@@ -1366,9 +1494,14 @@ class PushoverClient:
         def call() -> tuple[int, dict[str, Any] | None]:
             url = f"{self.api_url}{path}"
             args: dict[str, Any] = {"params": data} if method == "GET" else {"data": data}
-            with self.session.request(
-                method, url, timeout=self.deadline.timeout(), stream=True, allow_redirects=False, **args
-            ) as response:
+            deadline = self.deadline
+            with (
+                deadline.reading(),
+                self.session.request(
+                    method, url, timeout=deadline.timeout(), stream=True, allow_redirects=False, **args
+                ) as got,
+                deadline.holding(got) as response,
+            ):
                 self.read_quota(response)
                 code = response.status_code
                 try:
@@ -1385,6 +1518,8 @@ class PushoverClient:
             raise NotifyError("not sent: Pushover rejected the application token earlier in this run", permanent=True)
         if self.quota_gone:
             raise NotifyError(f"not sent: {QUOTA_GONE}; will retry next run")
+        if self.silent:
+            raise NotifyError("not sent: Pushover did not answer earlier in this run; will retry next run")
         for attempt in (1, 2):
             try:
                 status, body = self.request(method, path, form)
@@ -1393,7 +1528,10 @@ class PushoverClient:
                     "Pushover's TLS certificate could not be verified (check the clock or proxy)"
                 ) from None
             except TimedOut:
-                raise NotifyError("Pushover did not answer before the run's deadline; will retry next run") from None
+                self.silent = True  # a Pushover that drips would take every push's time: the others get it
+                raise NotifyError(
+                    "Pushover did not answer in the time this run had for it; will retry next run"
+                ) from None
             except (requests.RequestException, TooLarge):
                 problem = "Pushover could not be reached"
             except Exception as exc:  # noqa: BLE001 - an answer we cannot read is a failed send, not a crash
@@ -1448,6 +1586,15 @@ class PushoverClient:
             )
             if 0 <= remaining <= limit and 0 <= reset < MAX_TIME:  # anything else is not a quota we can use
                 self.quota = limit, remaining, reset
+
+    @contextlib.contextmanager
+    def waiting(self, deadline: Deadline) -> Iterator[None]:
+        """Calls made meanwhile end by this deadline (a share of the run's), not the run's own."""
+        saved, self.deadline = self.deadline, deadline
+        try:
+            yield
+        finally:
+            self.deadline = saved
 
     def message(self, user: str, push: Push) -> None:
         form: dict[str, str | int] = {
@@ -1629,25 +1776,51 @@ def lifetimes_doc(lifetimes: Lifetimes) -> dict[str, Any]:
     return doc
 
 
+def nested_json(value: Any, depth: int) -> str:
+    """json.dumps(value, indent=2, sort_keys=True) as it reads nested `depth` levels deep in a larger dump."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", "\n" + "  " * depth)
+
+
+def alert_doc(a: AlertState) -> dict[str, Any]:
+    """An alert's part of the state; {"sent": {}} when there is nothing to keep (it is then left out)."""
+    doc: dict[str, Any] = {"sent": {r: sorted(ids) for r, ids in a.sent.items() if ids}}
+    if a.emergencies:
+        doc["emergencies"] = {t: {"slots": sorted(e.slots), "expires": e.expires} for t, e in a.emergencies.items()}
+    if a.failing_since is not None:
+        doc["failing_since"] = a.failing_since
+    if a.blind_notified:
+        doc["blind_notified"] = True
+    if a.blind_told:
+        doc["blind_told"] = sorted(a.blind_told)
+    if a.history:
+        doc["history"] = dict(a.history)
+    if a.asked and (doc["sent"] or a.emergencies):  # what was pushed is known by what was asked
+        doc["asked"] = {"product": a.asked.product, "persons": a.asked.persons}
+    return doc
+
+
+# An alert's text in the state, kept while its AlertState is the same object (records are never changed in
+# place): a save after one push writes that alert's text anew, not every alert's, so a run stays linear.
+ALERT_TEXTS: dict[str, tuple[AlertState, str | None]] = {}
+
+
+def alert_text(name: str, a: AlertState) -> str | None:
+    """The state's `"name": {...}` line for one alert (None when it keeps nothing), from ALERT_TEXTS."""
+    cached = ALERT_TEXTS.get(name)
+    if cached is not None and cached[0] is a:
+        return cached[1]
+    doc = alert_doc(a)
+    text = None if doc == {"sent": {}} else f"    {json.dumps(name, ensure_ascii=False)}: {nested_json(doc, 2)}"
+    ALERT_TEXTS[name] = (a, text)
+    return text
+
+
 def state_to_json(state: State) -> str:
-    alerts: dict[str, Any] = {}
-    for name, a in state.alerts.items():
-        doc: dict[str, Any] = {"sent": {r: sorted(ids) for r, ids in a.sent.items() if ids}}
-        if a.emergencies:
-            doc["emergencies"] = {t: {"slots": sorted(e.slots), "expires": e.expires} for t, e in a.emergencies.items()}
-        if a.failing_since is not None:
-            doc["failing_since"] = a.failing_since
-        if a.blind_notified:
-            doc["blind_notified"] = True
-        if a.blind_told:
-            doc["blind_told"] = sorted(a.blind_told)
-        if a.history:
-            doc["history"] = dict(a.history)
-        if a.asked and (doc["sent"] or a.emergencies):  # what was pushed is known by what was asked
-            doc["asked"] = {"product": a.asked.product, "persons": a.asked.persons}
-        if doc != {"sent": {}}:
-            alerts[name] = doc
-    out: dict[str, Any] = {"version": STATE_VERSION, "alerts": alerts}
+    """The state's text: exactly json.dumps(indent=2, sort_keys=True) of its document, alert by alert."""
+    for gone in ALERT_TEXTS.keys() - state.alerts.keys():
+        del ALERT_TEXTS[gone]
+    entries = [t for name in sorted(state.alerts) if (t := alert_text(name, state.alerts[name])) is not None]
+    out: dict[str, Any] = {"version": STATE_VERSION}
     if state.quota_notified is not None:
         out["quota_notified"] = state.quota_notified
     if state.quota_told:
@@ -1660,9 +1833,11 @@ def state_to_json(state: State) -> str:
         out["lifetimes"] = lifetimes_doc(state.lifetimes)
     if state.checks:  # the last time, then the gaps before it: a third of the bytes of the times themselves
         out["checks"] = {"last": state.checks[-1], "gaps": [b - a for a, b in itertools.pairwise(state.checks)]}
-    if state.repository and (alerts or len(out) > 2):
+    if state.repository and (entries or len(out) > 1):
         out["repository"] = state.repository  # an empty state belongs to no one
-    return json.dumps(out, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    fields = {name: nested_json(value, 1) for name, value in out.items()}
+    fields["alerts"] = "{\n" + ",\n".join(entries) + "\n  }" if entries else "{}"
+    return "{\n" + ",\n".join(f'  "{name}": {fields[name]}' for name in sorted(fields)) + "\n}\n"
 
 
 class Invalid(ValueError):
@@ -1966,6 +2141,10 @@ class Store(Protocol):
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Held for a whole run, so two runs on one state never push the same slot (StateLocked if taken)."""
 
+    def bind(self, run: Deadline, grace: float) -> None:
+        """Wait no longer than this run has left: every call but a save leaves the last `grace` seconds
+        to the save."""
+
     def writable(self) -> None:
         """Rehearse a save before a run's first push: write the state's own bytes the way save() does, and
         raise StateError (exit 1) when that fails, so a push that could not be recorded is never made."""
@@ -2103,6 +2282,9 @@ class FileStore:
         state = state_from_json(text, str(self.path), self.legacy_desks)
         self.loaded = text
         return state
+
+    def bind(self, run: Deadline, grace: float) -> None:
+        """A file is written locally: nothing to bound (the lock has its own LOCK_TRIES)."""
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """The lock file sits beside the state's path as given (a link's, not its target's: never in /dev)."""
@@ -2720,10 +2902,12 @@ class Runner(Notices):
         self.exit_code, self.outcomes, self.disabled, self.frozen, self.tried = 0, [], set(), False, {}
         self.in_time, self.in_time_markdown = [], []
         self.rehearsed = False
-        self.deadline = Deadline(self.deadline_seconds)
+        grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
+        self.store.bind(Deadline(self.deadline_seconds), grace)  # the save's grace is the run's last seconds
+        self.deadline = Deadline(self.deadline_seconds - grace)
         if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
             self.pushover.quota, self.pushover.token_rejected, self.pushover.quota_gone = None, False, False
-            self.pushover.deadline = self.deadline
+            self.pushover.silent, self.pushover.deadline = False, self.deadline
         now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
         loaded = self.claim(self.store.load())
         implicit = self.config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
@@ -2781,7 +2965,8 @@ class Runner(Notices):
         self.bad_sounds = set()
         if self.pushover is None or self.dry_run:
             return
-        record, users, sounds = checked_secrets(self.pushover, self.config, self.env, self.state.validated, now)
+        with self.pushover.waiting(self.deadline.part(SIDE_WAIT, SIDE_SHARE)):  # IND's time is IND's
+            record, users, sounds = checked_secrets(self.pushover, self.config, self.env, self.state.validated, now)
         if record is None:
             return
         self.state = dataclasses.replace(self.state, validated=record)
@@ -2990,8 +3175,10 @@ class Runner(Notices):
             return False
         reached = self.tried.get(recipient.name, False)
         self.tried[recipient.name] = reached
+        share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
         try:
-            within(self.deadline, lambda: self.channels[recipient.name].send(push))
+            with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
+                within(share, lambda: self.channels[recipient.name].send(push))
             self.tried[recipient.name] = True
             return True
         except NotifyError as exc:
@@ -3003,7 +3190,9 @@ class Runner(Notices):
             else:
                 log.warning(f"recipient {recipient.name}: {exc}")
         except TimedOut:
-            log.warning(f"recipient {recipient.name}: no answer before the run's deadline; will retry next run")
+            if recipient.pushover_user_env and self.pushover:
+                self.pushover.silent = True  # its other recipients are not kept waiting the same way
+            log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; will retry next run")
         except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
             log.warning(f"recipient {recipient.name}: the push failed ({type(exc).__name__}); will retry next run")
         return False
@@ -3018,7 +3207,8 @@ class Runner(Notices):
                 kept[tag] = emergency
                 continue
             try:
-                self.pushover.cancel(tag)
+                with self.pushover.waiting(self.deadline.part(SIDE_WAIT, SIDE_SHARE)):
+                    self.pushover.cancel(tag)
                 log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
             except NotifyError as exc:
                 log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
@@ -3207,7 +3397,27 @@ def write_summary(
         rows += ["### In time?", "", in_time[0], "", *(f"- {line}" for line in in_time[1:]), ""]
     for o in outcomes:
         rows += summary_pictures(o, now)
-    append_to(env, "GITHUB_STEP_SUMMARY", "\n".join(rows) + "\n")
+    append_to(env, "GITHUB_STEP_SUMMARY", cut_summary(rows))
+
+
+SUMMARY_LIMIT = 1_000_000  # bytes of a job summary: GitHub refuses one over 1 MiB, and the whole page with it
+SUMMARY_CUT = "*The summary was cut here: it would be over GitHub's 1 MiB limit. Every alert's line is in the log.*"
+
+
+def cut_summary(rows: Sequence[str]) -> str:
+    """The summary's text, cut at a whole line below SUMMARY_LIMIT with a note saying so (an open chart is
+    closed first)."""
+    text = "\n".join(rows) + "\n"
+    if len(text.encode("utf-8")) <= SUMMARY_LIMIT:
+        return text
+    room, kept, fenced = SUMMARY_LIMIT - len(SUMMARY_CUT.encode()) - 16, [], False
+    for line in text.split("\n"):
+        room -= len(line.encode("utf-8")) + 1
+        if room < 0:
+            break
+        kept.append(line)
+        fenced ^= line.startswith("```")  # a chart opens and closes with one; user text never starts a line so
+    return "\n".join([*kept, *(["```"] if fenced else []), "", SUMMARY_CUT]) + "\n"
 
 
 # ---------------------------------------------------------------- pictures
@@ -3427,6 +3637,9 @@ class S3Store:
     needs: str = "s3:GetObject, s3:PutObject and s3:ListBucket"  # for the access-denied message
     loaded: str | None = None  # the text and ETag last read or written: the condition of the next write
     etag: str | None = None
+    run: Deadline | None = None  # the run's deadline (bind); without one, each call gets FETCH_DEADLINE
+    grace: float = 0.0
+    saving: bool = False
 
     @classmethod
     def from_url(cls, url: str, what: str = "state", legacy_desks: Mapping[str, str] | None = None) -> S3Store:
@@ -3466,9 +3679,18 @@ class S3Store:
             " ind-alert needs so two runs lose nothing: use AWS S3 or a store that has them",
         }.get(code, f"S3 answered {clip(code, 40)} for {self.location}" + ("; will retry next run" if passing else ""))
 
+    def bind(self, run: Deadline, grace: float) -> None:
+        self.run, self.grace = run, grace
+
+    def wait(self) -> Deadline:
+        """What one S3 request may wait: what the run has left (a save may use the grace), at most FETCH_DEADLINE."""
+        if self.run is None:
+            return Deadline(FETCH_DEADLINE)
+        return Deadline(min(FETCH_DEADLINE, self.run.left() - (0.0 if self.saving else self.grace)))
+
     def call(self, method: str, **args: Any) -> Any:
         """An S3 request, bounded by the run's deadline like every other wait."""
-        return within(Deadline(FETCH_DEADLINE), lambda: getattr(self.client, method)(Bucket=self.bucket, **args))
+        return within(self.wait(), lambda: getattr(self.client, method)(Bucket=self.bucket, **args))
 
     def read(self) -> tuple[str | None, str | None]:
         """The object's text and ETag; (None, None) when there is no object."""
@@ -3476,11 +3698,12 @@ class S3Store:
         from botocore.exceptions import ConnectionError as NetworkError
 
         try:
-            response = self.call("get_object", Key=self.key)
-            body, etag = (
-                within(Deadline(FETCH_DEADLINE), lambda: response["Body"].read(MAX_BODY + 1)),
-                response.get("ETag"),
-            )
+
+            def get() -> tuple[bytes, Any]:
+                response = self.client.get_object(Bucket=self.bucket, Key=self.key)
+                return response["Body"].read(MAX_BODY + 1), response.get("ETag")
+
+            body, etag = within(self.wait(), get)
         except (BotoCoreError, ClientError, TimedOut) as exc:
             error = exc.response if isinstance(exc, ClientError) else {}
             if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
@@ -3539,6 +3762,13 @@ class S3Store:
             self.load()
 
     def save(self, state: State) -> State | None:
+        self.saving = True  # the grace kept at the run's end is the save's
+        try:
+            return self.put_state(state)
+        finally:
+            self.saving = False
+
+    def put_state(self, state: State) -> State | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         for _ in range(self.attempts):
@@ -3619,8 +3849,9 @@ class Healthcheck(logging.Handler):
         def send() -> int:
             url = self.url if ok else fail_url(self.url)
             headers = {"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"}
-            with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0)) as response:
-                return response.status_code
+            # stream: only the status is read, so a body that drips keeps no thread waiting for it
+            with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0), stream=True) as got:
+                return got.status_code
 
         try:
             status = within(Deadline(HEALTHCHECK_WAIT), send)
@@ -3693,21 +3924,21 @@ class S3Lease:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.lock.client.put_object(Bucket=self.lock.bucket, Key=self.lock.key, Body=body, **condition)
+            self.lock.call("put_object", Key=self.lock.key, Body=body, **condition)
             return True
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
                 return False
             raise StateError(self.lock.explain(exc), 1) from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, TimedOut) as exc:
             raise StateError(self.lock.explain(exc), 1) from None
 
     def release(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.lock.client.delete_object(Bucket=self.lock.bucket, Key=self.lock.key)
-        except (BotoCoreError, ClientError) as exc:
+            self.lock.call("delete_object", Key=self.lock.key)
+        except (BotoCoreError, ClientError, TimedOut) as exc:
             log.warning(f"{self.lock.explain(exc)}; the lease ends by itself at its expiry")
 
 
@@ -3818,8 +4049,12 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
             raise ConfigError("on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see README)")
         if state.startswith("s3://"):
-            lease = S3Lease.take(S3Store.from_url(state), (left or LEASE_SECONDS) + LEASE_MARGIN)
+            store = S3Store.from_url(state)
+            if left:  # the lease's requests, like the check's, end before Lambda's timeout
+                store.bind(Deadline(left - LEASE_MARGIN), 0.0)
+            lease = S3Lease.take(store, (left or LEASE_SECONDS) + LEASE_MARGIN)
         # Finish before Lambda's timeout: a killed check records no outage and so never says it is blind.
+        left = remaining() / 1000 if callable(remaining) else 0.0  # asked again: the lease took its time
         deadline = min(RUN_DEADLINE, max(left - LAMBDA_SPARE, MIN_DEADLINE)) if left else RUN_DEADLINE
         code = main(["--config", config, "--state", state or DEFAULT_STATE], env, deadline)
     except LeaseHeld as exc:
@@ -3832,6 +4067,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         summary["checked"] = True
     finally:
         if lease is not None:
+            if callable(remaining):  # the release too waits only for what Lambda has left
+                lease.lock.bind(Deadline(remaining() / 1000 - 1.0), 0.0)
             lease.release()
         sys.stdout.flush()  # the per-alert lines belong to this invocation's log, not the next one's
     if code:

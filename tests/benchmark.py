@@ -1,6 +1,6 @@
 """Benchmark ind_alert.py against a loopback IND that answers every request after 300 ms.
 
-    python tests/benchmark.py [--skip-watch] [--skip-hostile] [--seed N]
+    python tests/benchmark.py [--skip-watch] [--skip-hostile] [--only PART ...] [--seed N]
 
 1. One run (issue 2): 48 distinct queries (desks AM, DH, ZW, DB x products DOC, BIO, VAA, TKV x 1-3
    persons), run as ``python ind_alert.py --dry-run``, beside the same 48 requests made one after
@@ -18,8 +18,20 @@
    desks list and Pushover dripping one byte every 2 s, a 1 MB gzip body that expands to 1 GiB, and a
    40,000-slot answer (refused as larger than ``MAX_BODY``; one push of 40,000 slots is also formatted
    in-process and timed). Targets: every run ends by ``RUN_DEADLINE`` (plus ``STARTUP_SLACK`` for
-   Python's start and exit), without a traceback, under ``MEMORY_TARGET_MIB`` of peak RSS. Takes up
-   to ~95 s (the drips run side by side); ``--skip-hostile`` skips it.
+   Python's start and exit), without a traceback, under ``MEMORY_TARGET_MIB`` of peak RSS. With Pushover
+   dripping (a Pushover and an Apprise recipient), IND must still be asked, no IND failure be reported,
+   and the slot reach the Apprise recipient. Takes up to ~95 s (the drips run side by side);
+   ``--skip-hostile`` skips it.
+6. Many alerts (issue 22): a real run of 1,000 alerts, each with a new slot (one push and one save per
+   alert), against one of 250. Target: at most ``SCALE_RATIO`` times the CPU (linear is ~4x; a state
+   saved whole after every push made it quadratic, ~16x), every push delivered within the deadline.
+7. ``--watch`` soak (issue 22): the watch loop with a 4 s deadline and a 1 s interval (a launcher sets
+   them) against a dripping IND (its bodies, then its status lines and headers), then a dripping
+   Pushover; threads and open files of the process are
+   read from /proc at the start of each of ``SOAK_CYCLES`` cycles. Target: flat (the last cycles at
+   most ``SOAK_SLACK`` above the first ones). About a minute each.
+
+``--only PART`` (one-run, watch, lambda, any, hostile, scale, soak; repeatable) runs only those parts.
 
 6. In time (issue 21), in-process: 30 days of checks every 2 minutes at a busy desk (40 slots always
    open, a new one every 10 minutes on average, lifetimes drawn from an assumed mix: 40% ~4 min, 40%
@@ -58,7 +70,7 @@ from pathlib import Path
 import requests
 
 # Run as a script, Python puts this file's own directory (tests/) first on sys.path: fakes.py is there.
-from fakes import SCRIPT, FakeIND, FakePushover, script_env, start_script, wait_until
+from fakes import SCRIPT, AppriseServer, FakeIND, FakePushover, script_env, start_script, wait_until
 
 sys.path.insert(0, str(SCRIPT.parent))
 import ind_alert
@@ -385,6 +397,15 @@ def lambda_handler_time(work: Path) -> list[Row]:
 
 # ------------------------------------------------------------------ 5. hostile servers
 
+# A Pushover recipient and an Apprise one: when Pushover drips, the slot must still reach the other.
+TWO_RECIPIENTS = """[recipients.you]
+pushover_user_env = "PUSHOVER_USER"
+
+[recipients.phone]
+apprise_url_env = "APPRISE_URL"
+
+"""
+
 
 class _Hostile(BaseHTTPRequestHandler):
     """Answers every request with the server's ``(headers, body, drip)``: drip sends the body a byte at a time."""
@@ -519,21 +540,25 @@ def hostile_servers(work: Path) -> list[Row]:
     # dripping body is long enough (over 100 bytes, 2 s each) to outlast the run's deadline.
     with (
         _HostileServer(json_type, one_slot, drip=True) as drip_ind,
-        _HostileServer(json_type, one_slot, drip=False) as ind,
+        FakeIND() as ind,
         _HostileServer(json_type, b'{"status":1,"request":"x"}' + b" " * 100, drip=True) as drip_pushover,
+        AppriseServer() as phone,
     ):
+        ind.set_slots("AM", "BIO", 1, [((amsterdam_today() + timedelta(days=3)).isoformat(), "09:00", "09:10")])
+        pushover_drips = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": drip_pushover.url, "APPRISE_URL": phone.url}
         cases = {
             "IND drips": (["--dry-run"], {"IND_API_URL": drip_ind.url}),
             "IND desks list drips": (["--list-desks", "BIO"], {"IND_API_URL": drip_ind.url}),
-            "Pushover drips": ([], {"IND_API_URL": ind.url, "PUSHOVER_API_URL": drip_pushover.url}),
+            "Pushover drips": ([], pushover_drips),
         }
+        configs = {"Pushover drips": TWO_RECIPIENTS + alert}
         results: dict[str, Measured] = {}
 
         def one(name: str) -> None:
             args, extra = cases[name]
             home = work / name.replace(" ", "-")
             home.mkdir()
-            (home / "alerts.toml").write_text(alert, encoding="utf-8")
+            (home / "alerts.toml").write_text(configs.get(name, alert), encoding="utf-8")
             results[name] = run_measured(args, script_env({**FAKE_SECRETS, **extra}), home, limit)
 
         threads = [threading.Thread(target=one, args=(name,)) for name in cases]
@@ -543,6 +568,18 @@ def hostile_servers(work: Path) -> list[Row]:
             thread.join()
         for name in cases:
             rows += verdict(name, results[name])
+        said = results["Pushover drips"].output
+        asked, reached = ind.hits("AM", "BIO", 1), len(phone.delivered)
+        rows += [
+            Row("Pushover drips: IND asked", str(asked), ">= 1", asked >= 1),
+            Row(
+                "  and said IND failed",
+                "yes" if "IND unreachable" in said or "IND did not answer" in said else "no",
+                "no",
+                "IND unreachable" not in said and "IND did not answer" not in said,
+            ),
+            Row("  slot reached the Apprise recipient", str(reached), "1", reached == 1),
+        ]
 
     bomb = gzip_bomb()
     with _HostileServer({**json_type, "Content-Encoding": "gzip"}, bomb, drip=False) as server:
@@ -621,6 +658,137 @@ def any_desk(work: Path) -> list[Row]:
         ),
     ]
 
+
+# ------------------------------------------------------------------ 6. many alerts: a run stays linear
+
+SCALE_SMALL, SCALE_LARGE = 250, 1000
+SCALE_RATIO = 5.0  # CPU of 4x the alerts: ~4 when linear (a fixed start makes it a little less), ~16 when quadratic
+
+
+def many_alerts(work: Path, count: int) -> tuple[float, float, int, str]:
+    """A real run (not --dry-run) of `count` alerts, each with a new slot: one push and one save per alert.
+    Returns wall and CPU seconds, pushes delivered, and the run's output when it failed."""
+    from fakes import ALL_DESKS
+
+    home = work / f"alerts-{count}"
+    home.mkdir()
+    combos = [(desk, product, persons) for desk, _ in ALL_DESKS for product in PRODUCTS for persons in range(1, 7)]
+    (home / "alerts.toml").write_text(
+        "\n".join(
+            f'[[alert]]\nname = "alert {n}"\ndesk = "{desk}"\nproduct = "{product}"\npersons = {persons}\n'
+            for n, (desk, product, persons) in enumerate(combos[n % len(combos)] for n in range(count))
+        ),
+        encoding="utf-8",
+    )
+    with FakeIND() as ind, FakePushover() as pushover:
+        for n, (desk, product, persons) in enumerate(combos):
+            ind.set_slots(desk, product, persons, future_slots(3, n))
+        env = script_env({"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **FAKE_SECRETS})
+        cpu_before = children_cpu()
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, str(SCRIPT)], cwd=home, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        wall = time.perf_counter() - started
+        pushed = len(pushover.delivered)
+    failed = "" if done.returncode == 0 else done.stdout + done.stderr
+    return wall, children_cpu() - cpu_before, pushed, failed
+
+
+def scale(work: Path) -> list[Row]:
+    small_wall, small_cpu, small_pushed, small_failed = many_alerts(work, SCALE_SMALL)
+    wall, cpu, pushed, failed = many_alerts(work, SCALE_LARGE)
+    if small_failed or failed:
+        print(small_failed, failed, sep="\n", file=sys.stderr)
+    ratio = cpu / small_cpu
+    return [
+        Row(f"{SCALE_SMALL} alerts: wall time", f"{small_wall:.2f} s"),
+        Row(f"{SCALE_SMALL} alerts: CPU time (user+sys)", f"{small_cpu:.2f} s"),
+        Row(f"{SCALE_SMALL} alerts: pushes", str(small_pushed), str(SCALE_SMALL), small_pushed == SCALE_SMALL),
+        Row(f"{SCALE_LARGE} alerts: wall time", f"{wall:.2f} s", f"< {ind_alert.RUN_DEADLINE:.0f} s", wall < 90),
+        Row(f"{SCALE_LARGE} alerts: CPU time (user+sys)", f"{cpu:.2f} s"),
+        Row(f"{SCALE_LARGE} alerts: pushes", str(pushed), str(SCALE_LARGE), pushed == SCALE_LARGE),
+        Row("CPU ratio (4x the alerts)", f"{ratio:.2f}x", f"<= {SCALE_RATIO:.0f}x (linear: ~4x)", ratio <= SCALE_RATIO),
+        Row("wall ratio (4x the alerts)", f"{wall / small_wall:.2f}x"),
+    ]
+
+
+# ------------------------------------------------------------------ 7. --watch against dripping servers
+
+SOAK_CYCLES = 12
+SOAK_SLACK = 2  # threads or files a sample may have over the first cycles' most: an answer being read right now
+# --watch with a short deadline and interval, so a soak takes a minute rather than hours; the watch loop and
+# every wait in it are the script's own.
+SOAK_LAUNCHER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import ind_alert
+ind_alert.MIN_INTERVAL = 1.0
+sys.exit(ind_alert.main(["--watch", "--interval", "1"], None, 4.0))
+"""
+
+
+def counts(pid: int) -> tuple[int, int]:
+    """Threads and open files of a running process, from /proc."""
+    return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def soak_one(work: Path, what: str, drip: str) -> list[Row]:
+    """drip: "IND" (its answers' bodies), "IND head" (their status lines and headers too) or "Pushover"."""
+    home = work / what.replace(" ", "-")
+    home.mkdir()
+    (home / "alerts.toml").write_text(
+        '[[alert]]\nname = "Amsterdam biometrics"\ndesk = "AM"\nproduct = "BIO"\n', encoding="utf-8"
+    )
+    with FakeIND() as ind, FakePushover() as pushover:
+        if drip == "IND":
+            ind.drip = 0.2  # 400 bytes and more: each answer would take over a minute
+        elif drip == "IND head":
+            ind.drip_head = 0.2  # not even the status line arrives within the deadline
+        else:
+            ind.set_slots("AM", "BIO", 1, future_slots(1, 0))
+            pushover.drip = 0.2  # the secret check and every push drip; the slot is tried again every cycle
+        env = script_env({"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **FAKE_SECRETS})
+        samples: list[tuple[int, int]] = []
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SOAK_LAUNCHER, str(SCRIPT.parent)],
+            cwd=home,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for cycle in range(1, SOAK_CYCLES + 1):
+                wait_until(lambda: ind.hits("AM", "BIO", 1) >= cycle, timeout=60, what=f"cycle {cycle}")  # noqa: B023
+                samples.append(counts(proc.pid))  # as a cycle starts: what the ones before left behind
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    threads, files = [t for t, _ in samples], [f for _, f in samples]
+    first, last = slice(0, 3), slice(-3, None)
+    flat_threads = max(threads[last]) <= max(threads[first]) + SOAK_SLACK
+    flat_files = max(files[last]) <= max(files[first]) + SOAK_SLACK
+    return [
+        Row(f"{what}: threads, cycles 1-{SOAK_CYCLES}", " ".join(map(str, threads)), "flat", flat_threads),
+        Row(f"{what}: open files, cycles 1-{SOAK_CYCLES}", " ".join(map(str, files)), "flat", flat_files),
+    ]
+
+
+def soak(work: Path) -> list[Row]:
+    if not os.path.isdir(f"/proc/{os.getpid()}/task"):
+        return [Row("--watch soak", "skipped", "needs /proc (Linux)")]
+    return (
+        soak_one(work, "IND drips", "IND")
+        + soak_one(work, "IND's head drips", "IND head")
+        + soak_one(work, "Pushover drips", "Pushover")
+    )
+
+
+# ------------------------------------------------------------------ 8. in time: cost of lifetimes, share each path sees
 
 CHECK_EVERY = 120  # seconds: Lambda's schedule, or --watch's default
 DAYS = 30
@@ -730,38 +898,41 @@ def table(title: str, rows: list[Row]) -> bool:
     return all(row.ok is not False for row in rows)
 
 
+SECTIONS = ("one-run", "watch", "lambda", "any", "hostile", "scale", "soak", "in-time")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--skip-watch", action="store_true", help="skip the watch-mode latency (~35 s)")
     parser.add_argument("--skip-hostile", action="store_true", help="skip the hostile servers (~95 s)")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this part (repeatable)")
     parser.add_argument("--seed", type=int, default=6, help="seed of the moment the slot appears (default 6)")
     args = parser.parse_args(argv)
+    skipped = {"watch"} if args.skip_watch else set()
+    skipped |= {"hostile"} if args.skip_hostile else set()
+    chosen = [name for name in SECTIONS if name in (args.only or SECTIONS) and name not in skipped]
+    parts = {
+        "one-run": (f"1. one run, {len(queries())} distinct queries (4 desks x 4 products x 1-3 persons)", one_run),
+        "watch": (f"2. watch mode, --interval {INTERVAL}", lambda work: watch_latency(work, args.seed)),
+        "lambda": ("3. AWS Lambda handler, example alerts.toml, state in S3 (moto)", lambda_handler_time),
+        "any": ('4. desk = "any" (17 desks) x 4 products x persons 1-2', any_desk),
+        "hostile": ("5. hostile servers (each a child process; peak RSS its own)", hostile_servers),
+        "scale": (f"6. {SCALE_SMALL} and {SCALE_LARGE} alerts, each pushed and saved (not --dry-run)", scale),
+        "soak": (f"7. --watch against a dripping server, {SOAK_CYCLES} cycles (4 s deadline, 1 s interval)", soak),
+        "in-time": (
+            "8. in time: 30 days of 2-minute checks at a busy desk, then each path by simulation",
+            lambda work: in_time(args.seed),
+        ),
+    }
     print(f"ind-alert benchmark: Python {sys.version.split()[0]}, {sys.platform}, IND answers after {IND_DELAY} s")
-    with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
-        ok = table(
-            f"1. one run, {len(queries())} distinct queries (4 desks x 4 products x 1-3 persons)", one_run(Path(tmp))
-        )
-    if args.skip_watch:
-        print("\n2. watch-mode detection latency: skipped (--skip-watch)")
-    else:
+    ok = True
+    for name in SECTIONS:
+        title, measure = parts[name]
+        if name not in chosen:
+            print(f"\n{title.split(',')[0]}: skipped")
+            continue
         with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
-            ok = table(f"2. watch mode, --interval {INTERVAL}", watch_latency(Path(tmp), args.seed)) and ok
-    with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
-        ok = (
-            table("3. AWS Lambda handler, example alerts.toml, state in S3 (moto)", lambda_handler_time(Path(tmp)))
-            and ok
-        )
-    with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
-        ok = table('4. desk = "any" (17 desks) x 4 products x persons 1-2', any_desk(Path(tmp))) and ok
-    if args.skip_hostile:
-        print("\n5. hostile servers: skipped (--skip-hostile)")
-    else:
-        with tempfile.TemporaryDirectory(prefix="ind-alert-bench-") as tmp:
-            ok = table("5. hostile servers (each a child process; peak RSS its own)", hostile_servers(Path(tmp))) and ok
-    ok = (
-        table("6. in time: 30 days of 2-minute checks at a busy desk, then each path by simulation", in_time(args.seed))
-        and ok
-    )
+            ok = table(title, measure(Path(tmp))) and ok
     print("\nall targets met" if ok else "\nsome targets missed")
     return 0 if ok else 1
 

@@ -40,6 +40,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 FIXTURES_DIR = TESTS_DIR / "fixtures"
 SCRIPT = TESTS_DIR.parent / "ind_alert.py"
 
+DRIP_PADDING = 400  # bytes of spaces after a dripping answer's body
+
 # Angular's anti-XSSI prefix: every real IND body starts with it.
 XSSI_PREFIX = ")]}',\n"
 
@@ -81,6 +83,7 @@ class Reply:
     ``hang`` waits until ``release_hangs()`` or ``close()``, then drops the connection.
     ``hold`` waits the same way, then answers normally (to order two clients exactly).
     ``drop`` closes the connection without sending a status line.
+    ``drip`` sends the body one byte every ``drip`` seconds (the fake's own ``drip`` when 0).
     """
 
     status: int = 200
@@ -90,6 +93,7 @@ class Reply:
     hang: bool = False
     hold: bool = False
     drop: bool = False
+    drip: float = 0.0
 
 
 class Request(NamedTuple):
@@ -163,14 +167,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if "content-type" not in names:
             self.send_header("Content-Type", _guess_type(reply.body))
-        self.send_header("Content-Length", str(len(data)))
         # Answered: counted out before the client can see the answer and send its next request, so
         # max_in_flight never counts a finished request beside the next one.
-        self.server.fake._leave()
+        fake = self.server.fake
+        drip = reply.drip or fake.drip
+        if drip:
+            data += b" " * DRIP_PADDING  # JSON allows it: long enough to outlast any deadline
+        self.send_header("Content-Length", str(len(data)))
+        fake._leave()
         self._left = True
-        self.end_headers()
-        if self.command != "HEAD":
+        if fake.drip_head:  # the status line and headers drip too: the client never sees the answer start
+            head = b"".join(self._headers_buffer) + b"\r\n"  # type: ignore[attr-defined]
+            self._headers_buffer = []  # type: ignore[attr-defined]
+            data = head + data
+            drip = fake.drip_head
+        else:
+            self.end_headers()
+        if self.command == "HEAD":
+            return
+        if not drip:
             self.wfile.write(data)
+            return
+        fake._dripping(+1)
+        try:
+            for byte in data:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                if fake._closing.wait(drip):
+                    return
+        finally:
+            fake._dripping(-1)  # the client closed its end (a write failed) or the fake is closing
 
 
 def _guess_type(body: str) -> str:
@@ -195,6 +221,10 @@ class _FakeServer:
         self.max_in_flight = 0
         #: Seconds every request waits before it is answered (the benchmark's latency).
         self.delay = 0.0
+        #: Seconds between two bytes of every answer's body (0: sent at once): a server that drips.
+        self.drip = 0.0
+        self.drip_head = 0.0  # the same for the status line and headers: nothing of the answer arrives in time
+        self.drips = 0  # answers being dripped right now: back to 0 once every client gave up and closed
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"{self.name}-serve", daemon=True
@@ -256,6 +286,10 @@ class _FakeServer:
     def _leave(self) -> None:
         with self._lock:
             self._in_flight -= 1
+
+    def _dripping(self, change: int) -> None:
+        with self._lock:
+            self.drips += change
 
     def _wait(self, reply: Reply) -> None:
         seconds = self.delay + reply.delay
@@ -607,6 +641,7 @@ class _Queued:
     headers: Mapping[str, str] | None = None
     delay: float = 0.0
     drop: bool = False
+    drip: float = 0.0
 
 
 class FakePushover(_FakeServer):
@@ -654,6 +689,7 @@ class FakePushover(_FakeServer):
         headers: Mapping[str, str] | None = None,
         *,
         delay: float = 0.0,
+        drip: float = 0.0,
     ) -> None:
         """Script the next answer of ``endpoint`` (``messages``/``validate``/``cancel``).
 
@@ -661,13 +697,13 @@ class FakePushover(_FakeServer):
         error shape (token invalid) for 4xx, quota text for 429, an HTML page for 5xx; a
         mapping is sent as JSON. ``headers=None`` gives the ``X-Limit-App-*`` headers on
         ``messages``; pass ``{}`` to send none. A 200 whose body has ``status`` 1 counts
-        as delivered.
+        as delivered, unless it drips (``drip`` seconds a byte): that answer never arrives whole.
         """
         self._check_endpoint(endpoint)
         text = body if body is None or isinstance(body, str) else json.dumps(body)
         kept = dict(headers) if headers is not None else None
         with self._lock:
-            self._queues[endpoint].append(_Queued(status, text, kept, delay))
+            self._queues[endpoint].append(_Queued(status, text, kept, delay, drip=drip))
 
     def drop_next(self, endpoint: str = "messages") -> None:
         """Close the next connection to ``endpoint`` without answering (after reading it)."""
@@ -788,13 +824,13 @@ class FakePushover(_FakeServer):
         body = queued.body
         if body is None:
             body = self._usual_body(endpoint, status)
-        if endpoint == "messages" and status == 200 and _status_is_1(body):
+        if endpoint == "messages" and status == 200 and _status_is_1(body) and not queued.drip:
             self._deliver(form)
         if queued.headers is not None:
             headers = dict(queued.headers)
         else:
             headers = self._limit_headers() if endpoint == "messages" else {}
-        return Reply(status, body, headers, delay=queued.delay)
+        return Reply(status, body, headers, delay=queued.delay, drip=queued.drip)
 
     def _usual_body(self, endpoint: str, status: int) -> str:
         if status == 200:
@@ -839,6 +875,8 @@ class FakePushover(_FakeServer):
     def _deliver(self, form: dict[str, str]) -> str:
         """Count a delivered message; return a receipt for an emergency one, else ""."""
         with self._lock:
+            if self.drip:  # its answer never arrives whole: not delivered
+                return ""
             self._delivered.append(form)
             self.remaining -= 1
             if form.get("priority", "").strip() != "2":
@@ -1294,6 +1332,12 @@ class AppriseServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def full_disk(folder: Path, room: int = 0) -> Path:

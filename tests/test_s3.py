@@ -642,6 +642,9 @@ class LoadThen:
     def lock(self) -> Any:
         return self.inner.lock()
 
+    def bind(self, run: Any, grace: float) -> None:
+        self.inner.bind(run, grace)
+
     def writable(self) -> None:
         self.inner.writable()
 
