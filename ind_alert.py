@@ -12,6 +12,7 @@ Environment:
   PUSHOVER_API_URL   Pushover API base URL (default https://api.pushover.net/1)
   IND_ALERT_STATE    state location when --state is not given: a path or s3://bucket/key
   IND_ALERT_CONFIG   alerts file when --config is not given: a path or s3://bucket/key
+  IND_ALERT_STAMP    1: every line starts with the Amsterdam time, as in --watch (for a cron log)
   AWS_LAMBDA_FUNCTION_NAME  set by AWS Lambda: lambda_handler() then requires s3:// state
   AWS_*              credentials, region and AWS_ENDPOINT_URL_S3 for s3:// state (read by boto3)
   GITHUB_*           read when running in GitHub Actions (summary, annotations, repository, outputs)
@@ -2647,7 +2648,7 @@ def clip(text: str, limit: int) -> str:
     return REDACT.clip(text, limit)
 
 
-STAMPED = False  # --watch: lines start with the Amsterdam time; cron and GitHub add their own to one-shot runs
+STAMPED = False  # --watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own
 
 
 def stamped(line: str) -> str:
@@ -2683,7 +2684,7 @@ class Formatter(logging.Formatter):
 
 def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
     global REDACT, STAMPED
-    STAMPED = False  # until --watch starts
+    STAMPED = env.get("IND_ALERT_STAMP") == "1"  # --watch sets it when it starts
     redact = REDACT = Redact(v for k, v in env.items() if is_secret_var(k))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true"))

@@ -115,6 +115,7 @@ def test_the_cron_line_of_the_guide_runs_with_its_own_python_and_logs_outside_th
     assert done.returncode == 0, done.stderr
     log = (home / ".local" / "state" / "ind-alert.log").read_text(encoding="utf-8")
     assert "open" in log and "No module named" not in log
+    assert log and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in log.splitlines())
     assert not list((home / "ind-alert").glob("*.log"))
 
 
