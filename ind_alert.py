@@ -3429,22 +3429,20 @@ def pushover_client(config: Config, env: Mapping[str, str], patient: bool = True
     return PushoverClient(url, env["PUSHOVER_TOKEN"], patient=patient)
 
 
-def tidy_secrets(config: Config, env: Mapping[str, str], noted: set[str]) -> dict[str, str]:
+def tidy_secrets(config: Config, env: Mapping[str, str]) -> dict[str, str]:
     """The environment with the recipients' secrets stripped of spaces and line breaks around them: GitHub
     keeps a pasted newline, and Pushover would reject the key for it (its keys are letters and digits).
-    Each variable is named once (noted), never its value."""
+    Each variable is named, never its value: once a run, as what is stripped once stays stripped."""
     tidy = dict(env)
     for name in secret_vars(config):
         value = env.get(name)
         if value is None or value == value.strip():
             continue
         tidy[name] = value.strip()
-        if name not in noted:
-            noted.add(name)
-            notice(
-                f"{name} has a space or line break around it (pasted with it?): ind-alert leaves it out;"
-                " to tidy up, paste the secret again without it"
-            )
+        notice(
+            f"{name} has a space or line break around it (pasted with it?): ind-alert leaves it out;"
+            " to tidy up, paste the secret again without it"
+        )
     return tidy
 
 
@@ -3558,8 +3556,7 @@ def dispatch(
                 say(f"  {key:<34} {name}")
             return 1
     config = load_config(opts.config)
-    noted: set[str] = set()
-    env = tidy_secrets(config, env, noted)
+    env = tidy_secrets(config, env)
     redact.add(env.get(name, "") for name in secret_vars(config))
     if opts.check:
         examples_noted(config)
@@ -3572,7 +3569,7 @@ def dispatch(
         return each_channel(config, env, lambda c: c.send(push), "test push delivered")
 
     def make(config: Config) -> Runner:
-        tidy = tidy_secrets(config, env, noted)
+        tidy = tidy_secrets(config, env)  # a recipient added while watching: dispatch tidied the others
         redact.add(tidy.get(name, "") for name in secret_vars(config))
         if opts.dry_run:
             examples_noted(config)
