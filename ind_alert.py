@@ -24,7 +24,7 @@ Exit codes:
   1  a failure to act on: Pushover rejected the token, a key or a request, a recipient no push has reached
      for blind_after_minutes, the state could not be saved, or an unexpected error (reported in one line;
      -v adds the traceback)
-  2  usage or config error, missing secret, unreadable state
+  2  usage or config error (the shipped example alert not yet edited too), missing secret, unreadable state
   130  interrupted (Ctrl-C, SIGINT); every push delivered until then is recorded
   143  --watch stopped by SIGTERM (systemctl stop, docker stop) after its current check
 
@@ -705,7 +705,7 @@ def load_config(location: str | Path) -> Config:
     """The alerts file at a path or an s3://bucket/key URL."""
     path = str(location)
     if path.startswith("s3://"):
-        text = s3_config_text(path)
+        text = s3_config_text(path).removeprefix("\ufeff")  # a byte-order mark, as for a file
     else:
         try:
             data = read_file(Path(path))
