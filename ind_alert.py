@@ -1348,6 +1348,8 @@ def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
 
 
 QUOTA_GONE = "Pushover's monthly message quota is used up (HTTP 429)"
+# Since 1 May 2026 the quota is the account's, shared by its applications: another token adds nothing.
+QUOTA_SHARED = "shared by all of the account's applications: fewer or narrower alerts, or a longer interval"
 
 
 def top_level_status(text: str) -> Any:
@@ -2303,20 +2305,14 @@ class Notices(ABC):
         if remaining >= limit * QUOTA_WARN:
             return
         until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
-        log.warning(
-            f"Pushover quota is low: {remaining} of {limit} messages left until {until} (shared by all of the"
-            " account's applications): fewer or narrower alerts, or a longer interval"
-        )
+        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
         everyone = self.audience(self.config.alerts)
         done = told(self.state.quota_notified == reset, self.state.quota_told, everyone)
         if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
             return
         push = Push(
             title="ind-alert: Pushover quota almost used up",
-            message=(
-                f"{remaining} of {limit} messages left this month, for all of your Pushover account's"
-                " applications together. Fewer alerts, narrower ones or a longer interval will help."
-            ),
+            message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
             url="https://pushover.net/apps",
             url_title="Pushover applications",
         )

@@ -82,7 +82,7 @@ def test_a_low_quota_is_said_to_be_the_accounts_and_never_advises_a_second_token
     [warning] = [p for p in problems(result) if "quota" in p]
     assert "shared by all of the account's applications" in warning
     [notice] = [m for m in pushover.delivered if "quota" in m["title"]]
-    assert "for all of your Pushover account's applications together" in notice["message"]
+    assert "shared by all of the account's applications" in notice["message"]
     for text in (warning, notice["message"], README):
         assert "second application token" not in text and "second Pushover application token" not in text
     assert "10,000 a month per Pushover\naccount since 1 May 2026" in README

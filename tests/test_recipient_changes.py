@@ -283,8 +283,8 @@ def checking_message(since: int | None) -> str:
 
 def quota_message(remaining: int) -> str:
     return (
-        f"{remaining} of 10000 messages left this month, for all of your Pushover account's applications together."
-        " Fewer alerts, narrower ones or a longer interval will help."
+        f"{remaining} of 10000 messages left this month (shared by all of the account's applications:"
+        " fewer or narrower alerts, or a longer interval)."
     )
 
 
