@@ -232,10 +232,11 @@ def cause(exc: BaseException) -> str:
         return exc.strerror
     if isinstance(exc, UnicodeError):
         return "not valid text"
-    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-        return "no connection"
-    if isinstance(exc, (requests.exceptions.Timeout, TimeoutError)):
+    kind = type(exc).__name__  # read, never shown: requests', botocore's and Python's own kinds alike
+    if "Timeout" in kind:
         return "no answer in time"
+    if "Connection" in kind or "Endpoint" in kind or "SSL" in kind or "Proxy" in kind:
+        return "the connection failed"
     if isinstance(exc, (ValueError, KeyError, TypeError)):
         return "malformed"
     return "an unforeseen failure"
