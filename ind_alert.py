@@ -12,6 +12,7 @@ Environment:
   PUSHOVER_API_URL   Pushover API base URL (default https://api.pushover.net/1)
   IND_ALERT_STATE    state location when --state is not given: a path or s3://bucket/key
   IND_ALERT_CONFIG   alerts file when --config is not given: a path or s3://bucket/key
+  IND_ALERT_STAMP    1: every line starts with the Amsterdam time, as in --watch (for a cron log)
   AWS_LAMBDA_FUNCTION_NAME  set by AWS Lambda: lambda_handler() then requires s3:// state
   AWS_*              credentials, region and AWS_ENDPOINT_URL_S3 for s3:// state (read by boto3)
   GITHUB_*           read when running in GitHub Actions (summary, annotations, repository, outputs)
@@ -24,8 +25,9 @@ Exit codes:
   1  a failure to act on: Pushover rejected the token, a key or a request, a recipient no push has reached
      for blind_after_minutes, the state could not be saved, or an unexpected error (reported in one line;
      -v adds the traceback)
-  2  usage or config error, missing secret, unreadable state
-  130  interrupted (Ctrl-C); every push delivered until then is recorded
+  2  usage or config error (the shipped example alert not yet edited too), missing secret, unreadable state
+  130  interrupted (Ctrl-C, SIGINT); every push delivered until then is recorded
+  143  --watch stopped by SIGTERM (systemctl stop, docker stop) after its current check
 
 On AWS Lambda the handler is ind_alert.lambda_handler: exit 0 returns a summary, 1 and 2 raise RunFailed.
 """
@@ -56,6 +58,7 @@ import stat
 import threading
 import time
 import traceback
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,10 +236,27 @@ class SourceError(AlertError):
 class NotifyError(AlertError):
     """A push was not delivered. Permanent errors must never be sent again as they were."""
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    def __init__(self, message: str, permanent: bool = False, rejected: str = "") -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.rejected = rejected  # "token" or "user": which secret Pushover called invalid
         self.exit_code = 1
+
+
+def cause(exc: BaseException) -> str:
+    """Why something failed, in words for the user: never a Python class name (-v shows the traceback)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeError):
+        return "not valid text"
+    kind = type(exc).__name__  # read, never shown: requests', botocore's and Python's own kinds alike
+    if "Timeout" in kind:
+        return "no answer in time"
+    if "Connection" in kind or "Endpoint" in kind or "SSL" in kind or "Proxy" in kind:
+        return "the connection failed"
+    if isinstance(exc, (ValueError, KeyError, TypeError)):
+        return "malformed"
+    return "an unforeseen failure"
 
 
 # ------------------------------------------------------------------ records
@@ -322,6 +342,8 @@ class Alert:
     urgent_within_days: int | None = None
     urgent_priority: int = 1
     blind_after_minutes: int = 60
+    booked: date | None = None  # the appointment already held: only slots before it match
+    example: bool = False  # the shipped example, not yet edited: a real run refuses it
 
     def __post_init__(self) -> None:
         if isinstance(self.desk, str):  # one desk, as written in alerts.toml
@@ -459,6 +481,22 @@ def reject_unknown(table: Mapping[str, Any], allowed: Iterable[str], where: str)
             raise ConfigError(f'{where}: unknown key "{key}"{suggest(key, allowed)}')
 
 
+DESK_CUTOFF = 0.8  # difflib's 0.6 offers "eindhoven" for "Leiden": a wrong city is worse than none
+
+
+def near_desk(wanted: str) -> str:
+    """A desk whose name is close to what was typed, spelt as IND spells it ("" when none is close)."""
+    forms: dict[str, str] = {}
+    for name in DESKS.values():
+        for form in (name, name.removeprefix("IND ")):
+            forms.setdefault(form.casefold(), form)
+    for alias, keys in DESK_ALIASES.items():
+        if len(keys) == 1:
+            forms.setdefault(alias, DESKS[keys[0]])
+    near = difflib.get_close_matches(wanted, list(forms), n=1, cutoff=DESK_CUTOFF)
+    return f' (did you mean "{forms[near[0]]}"?)' if near else ""
+
+
 def resolve_desk(value: str, where: str) -> str:
     wanted = " ".join(value.strip().casefold().replace("expat center", "expatcenter").split())
     if re.fullmatch(r"[0-9a-f]{32}", wanted):  # a desk IND lists that the table lacks: checked against IND's list
@@ -475,8 +513,7 @@ def resolve_desk(value: str, where: str) -> str:
             return key
     if value.upper() in RETIRED_DESKS:
         raise ConfigError(f'{where}: desk "{value}" is retired; use "{RETIRED_DESKS[value.upper()]}"')
-    choices = [*DESKS, *DESKS.values(), *(n.removeprefix("IND ") for n in DESKS.values()), *DESK_ALIASES]
-    raise ConfigError(f'{where}: unknown desk "{value}"{suggest(value, choices)}; run --list-desks')
+    raise ConfigError(f'{where}: unknown desk "{value}"{near_desk(wanted)}; run --list-desks')
 
 
 def resolve_desks(value: Any, where: str) -> tuple[str, ...]:
@@ -525,10 +562,19 @@ def _typed(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wh
     return value
 
 
+URGENT_HINT = ": for a push that repeats until acknowledged, set urgent_priority = 2 with urgent_within_days"
+
+
 def _int(table: Mapping[str, Any], key: str, where: str, low: int, high: int) -> int | None:
+    value = table.get(key)
+    if isinstance(value, float):  # shown as written: "not 1.5" says what is wrong, "not a number" does not
+        raise ConfigError(f"{where}: {key} must be a whole number from {low} to {high}, not {value}")
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        raise ConfigError(f'{where}: {key} = "{value}" is in quotes: remove the quotes ({key} = {value.strip()})')
     value = _typed(table, key, int, where, f"a whole number from {low} to {high}")
     if value is not None and not low <= value <= high:
-        raise ConfigError(f"{where}: {key} must be a whole number from {low} to {high}, not {value}")
+        hint = URGENT_HINT if key == "priority" and value == 2 else ""
+        raise ConfigError(f"{where}: {key} must be a whole number from {low} to {high}, not {value}{hint}")
     return value  # type: ignore[no-any-return]
 
 
@@ -608,9 +654,13 @@ def parse_alert(table: Mapping[str, Any], where: str, recipients: Mapping[str, R
         urgent_within_days=_int(table, "urgent_within_days", where, 0, 365),
         urgent_priority=_int_or(1, table, "urgent_priority", where, -2, 2),
         blind_after_minutes=_int_or(60, table, "blind_after_minutes", where, 1, 10080),
+        booked=_date(table, "booked", where),
+        example=bool(_typed(table, "example", bool, where, "true or false")),
     )
     if alert.after and alert.before and alert.after > alert.before:
         raise ConfigError(f"{where}: after ({alert.after}) is later than before ({alert.before})")
+    if alert.after and alert.booked and alert.after >= alert.booked:
+        raise ConfigError(f"{where}: after ({alert.after}) is not before booked ({alert.booked}): no slot could match")
     if alert.earliest and alert.latest and alert.earliest > alert.latest:
         raise ConfigError(f"{where}: earliest ({alert.earliest:%H:%M}) is later than latest ({alert.latest:%H:%M})")
     return alert
@@ -709,23 +759,41 @@ def read_file(path: Path, limit: int = MAX_BODY) -> bytes:
         return file.read(limit + 1)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"  # Windows Notepad's "UTF-8 with BOM": TOML has no place for it, so it is skipped
+
+
+def config_text(data: bytes, path: str) -> str:
+    """The alerts file's text: UTF-8, with or without a byte-order mark; anything else is named as such."""
+    try:
+        text = data.removeprefix(UTF8_BOM).decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text or text.startswith("\ufeff"):  # UTF-16 (a NUL in every other byte), or a second mark
+        raise ConfigError(
+            f"{path} is not saved as UTF-8 (it looks like UTF-16 or Latin-1): save it as UTF-8 in your editor"
+        )
+    return text
+
+
 def load_config(location: str | Path) -> Config:
     """The alerts file at a path or an s3://bucket/key URL."""
     path = str(location)
     if path.startswith("s3://"):
-        text = s3_config_text(path)
+        text = s3_config_text(path).removeprefix("\ufeff")  # a byte-order mark, as for a file
     else:
         try:
             data = read_file(Path(path))
-            text = data.decode("utf-8")
         except FileNotFoundError:
-            raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+            if path == DEFAULT_CONFIG:
+                raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+            raise ConfigError(f"{path} not found: check the path given by --config or IND_ALERT_CONFIG") from None
         except NotAFile as exc:
             raise ConfigError(f"{path} is {exc.kind}, not a file: pass --config with your alerts.toml") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} cannot be read: {type(exc).__name__}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc.strerror or 'refused by the system'})") from None
         if len(data) > MAX_BODY:
             raise ConfigError(f"{path} is over 2 MB, not an alerts file (one is a few kB): check --config")
+        text = config_text(data, path)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -1067,7 +1135,7 @@ Desks = list[tuple[str, str]]  # (key, name) of the desks IND lists for a produc
 
 def unreadable(exc: BaseException) -> SourceError:
     """Any other failure of one query: that query's failure, told in one honest line."""
-    return SourceError(f"IND's answer could not be read ({type(exc).__name__})", "IND answer unreadable")
+    return SourceError(f"IND's answer could not be read ({cause(exc)})", "IND answer unreadable")
 
 
 def fetch_desks(session: requests.Session, base_url: str, product: str, deadline: Deadline | None = None) -> Desks:
@@ -1231,10 +1299,27 @@ def matches(alert: Alert, slot: Slot, now: datetime) -> bool:
         and (alert.days_ahead is None or day <= today(now) + timedelta(days=alert.days_ahead))
         and (alert.after is None or day >= alert.after)
         and (alert.before is None or day <= alert.before)
+        and (alert.booked is None or day < alert.booked)
         and (alert.weekdays is None or day.weekday() in alert.weekdays)
         and (alert.earliest is None or start >= alert.earliest)
         and (alert.latest is None or start <= alert.latest)
     )
+
+
+def dates_passed(alert: Alert, now: datetime) -> str | None:
+    """What to fix when no slot can match any more because the alert's dates are past; None while one can."""
+    day = today(now)
+    if alert.booked is not None and alert.booked <= day and (alert.before is None or alert.before >= alert.booked):
+        return (
+            f"booked = {alert.booked} is not after today, so no slot can be earlier: set booked to the date"
+            " of the appointment you hold now, or delete the alert"
+        )
+    if alert.before is not None and alert.before < day:
+        return (
+            f"before = {alert.before} has passed, so no slot can match: change before (and after) in"
+            " alerts.toml, or delete the alert"
+        )
+    return None
 
 
 def is_urgent(alert: Alert, slot: Slot, now: datetime) -> bool:
@@ -1327,10 +1412,19 @@ def short_desk(desk: str, names: Mapping[str, str]) -> str:
     return desk_name(desk, names).removeprefix("IND ")
 
 
-def format_push(alert: Alert, slots: Sequence[Slot], now: datetime, names: Mapping[str, str] = DESKS) -> Push:
+def sooner(booked: date, slot: Slot) -> str:
+    """How much a slot gains on the appointment held: "19 days earlier than your 15 Jan appointment"."""
+    return f"{plural((booked - slot.start.date()).days, 'day')} earlier than your {booked.day} {booked:%b} appointment"
+
+
+def format_push(
+    alert: Alert, slots: Sequence[Slot], now: datetime, names: Mapping[str, str] = DESKS, edit_url: str = ""
+) -> Push:
     """The push for new slots: title with desk and type, one line per slot, earliest first.
 
-    An alert for several desks gets one push for all of them, each line naming its desk.
+    An alert for several desks gets one push for all of them, each line naming its desk. With booked, the
+    first line says how much sooner the earliest is, and edit_url (a GitHub copy's alerts.toml, opened in
+    the browser) ends the message, so "I booked it" is said from the phone.
     """
     slots = sorted(slots)
     persons = f" ({alert.persons} persons)" if alert.persons > 1 else ""
@@ -1343,8 +1437,13 @@ def format_push(alert: Alert, slots: Sequence[Slot], now: datetime, names: Mappi
         title = f"{desk_name(alert.desk[0], names)}: {what}"
         lines = [s.label() for s in slots]
         book = f"Book at IND ({desk_name(alert.desk[0], names)})"
+    tail = ""
+    if alert.booked:
+        lines.insert(0, sooner(alert.booked, slots[0]))
+        tail = f"\nBooked one? Set booked to its date: {edit_url}" if edit_url else ""
     urgent = [s for s in slots if is_urgent(alert, s, now)]
-    return alert_push(alert, title, fit(lines, MESSAGE_LIMIT), book, bool(urgent), str([s.id for s in urgent]))
+    message = fit(lines, MESSAGE_LIMIT - len(tail)) + tail
+    return alert_push(alert, title, message, book, bool(urgent), str([s.id for s in urgent]))
 
 
 def alert_push(alert: Alert, title: str, message: str, book: str, urgent: bool, tag_of: str) -> Push:
@@ -1395,7 +1494,12 @@ def slot_push(alert: Alert, slot: Slot, rest: Sequence[Slot], now: datetime, nam
 
 
 def pushes_for(
-    alert: Alert, recipient: Recipient, slots: Sequence[Slot], now: datetime, names: Mapping[str, str] = DESKS
+    alert: Alert,
+    recipient: Recipient,
+    slots: Sequence[Slot],
+    now: datetime,
+    names: Mapping[str, str] = DESKS,
+    edit_url: str = "",
 ) -> list[tuple[Push, list[Slot]]]:
     """The messages telling a recipient about new slots, each with the slots it counts as delivered.
 
@@ -1404,7 +1508,7 @@ def pushes_for(
     """
     slots = sorted(slots)
     if not recipient.per_slot:
-        return [(format_push(alert, slots, now, names), slots)]
+        return [(format_push(alert, slots, now, names, edit_url), slots)]
     cap = recipient.max_messages
     single = slots if len(slots) <= cap else slots[: cap - 1]
     out = [(slot_push(alert, s, [], now, names), [s]) for s in single]
@@ -1428,7 +1532,24 @@ class Channel(Protocol):
 
 
 TOKEN_REJECTED = "Pushover rejected the application token: check the PUSHOVER_TOKEN secret"
+TOKEN_QUOTED = "Pushover rejected the application token: PUSHOVER_TOKEN is in quotes: paste it again without them"
+TOKEN_SWAPPED = (
+    "Pushover rejected the application token, and accepts the two swapped: PUSHOVER_TOKEN holds the user key and"
+    " PUSHOVER_USER the application token: swap the two secrets' values"
+)
+TOKEN_PROBLEMS = (TOKEN_REJECTED, TOKEN_QUOTED, TOKEN_SWAPPED)
 USER_REJECTED = "Pushover rejected the user key"
+
+
+def quoted(value: str) -> bool:
+    return len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
+
+
+def user_rejected(var: str, value: str) -> str:
+    """A rejected user key's words: its variable, and quotes around it when it has them (never its value)."""
+    if quoted(value):
+        return f"Pushover rejected the user key in {var}: it is in quotes: paste it again without them"
+    return f"Pushover rejected the user key in {var}: check that secret"
 
 
 def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
@@ -1443,6 +1564,8 @@ def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
 
 
 QUOTA_GONE = "Pushover's monthly message quota is used up (HTTP 429)"
+# Since 1 May 2026 the quota is the account's, shared by its applications: another token adds nothing.
+QUOTA_SHARED = "shared by all of the account's applications: fewer or narrower alerts, or a longer interval"
 
 
 def top_level_status(text: str) -> Any:
@@ -1535,7 +1658,7 @@ class PushoverClient:
             except (requests.RequestException, TooLarge):
                 problem = "Pushover could not be reached"
             except Exception as exc:  # noqa: BLE001 - an answer we cannot read is a failed send, not a crash
-                problem = f"Pushover's answer could not be read ({type(exc).__name__})"
+                problem = f"Pushover's answer could not be read ({cause(exc)})"
             else:
                 if 300 <= status < 400:
                     problem = (
@@ -1546,7 +1669,9 @@ class PushoverClient:
                 if 400 <= status < 500 and status != 429:
                     # Permanent: repeating it gets a shared runner IP blocked.
                     self.token_rejected = (body or {}).get("token") == "invalid"
-                    raise NotifyError(pushover_problem(status, body or {}), permanent=True)
+                    user = (body or {}).get("user") == "invalid"
+                    rejected = "token" if self.token_rejected else "user" if user else ""
+                    raise NotifyError(pushover_problem(status, body or {}), permanent=True, rejected=rejected)
                 if status == 200 and body is not None and body.get("status") == 1:
                     return body
                 if status == 429 and self.quota and self.quota[1] == 0:
@@ -1694,6 +1819,22 @@ def build_channels(config: Config, env: Mapping[str, str], client: PushoverClien
 # ------------------------------------------------------ checking the secrets
 
 
+def token_problem(client: PushoverClient, users: Mapping[str, tuple[str, str]]) -> str:
+    """The words for a rejected token, sharpened by its look only now that Pushover has refused it: in quotes,
+    or swapped with PUSHOVER_USER (asked of Pushover with the two swapped, which it then accepts)."""
+    if quoted(client.token):
+        return TOKEN_QUOTED
+    user = next((key for var, key in users.values() if var == "PUSHOVER_USER"), "")
+    # Today a user key starts with u (a group key with g) and a token with a: only a pair that looks swapped
+    # is asked again, swapped, and only Pushover accepting it so says they are.
+    if user[:1] == "a" and client.token[:1] in ("u", "g"):
+        swapped = PushoverClient(client.api_url, user, client.session, patient=False, deadline=client.deadline)
+        with contextlib.suppress(NotifyError):
+            swapped.validate(client.token)
+            return TOKEN_SWAPPED
+    return TOKEN_REJECTED
+
+
 def pushover_problems(
     client: PushoverClient, users: Mapping[str, tuple[str, str]], sounds: Mapping[str, str]
 ) -> list[str]:
@@ -1711,9 +1852,9 @@ def pushover_problems(
             if not exc.permanent:
                 raise
             if client.token_rejected:
-                return [TOKEN_REJECTED]
-            if str(exc) == USER_REJECTED:
-                problems.append(f"recipient {name}: Pushover rejected the user key in {var}: check that secret")
+                return [token_problem(client, users)]
+            if exc.rejected == "user":
+                problems.append(f"recipient {name}: {user_rejected(var, user)}")
             else:  # refused for another reason: the key may be fine, so say what Pushover said
                 problems.append(f"recipient {name}: {exc}")
     if sounds:
@@ -2276,7 +2417,7 @@ class FileStore:
                 f"{self.path} is {exc.kind}, not a file: pass --state with a state file's path; it was left untouched"
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise StateError(f"{self.path} cannot be read ({type(exc).__name__}); it was left untouched") from None
+            raise StateError(f"{self.path} cannot be read ({cause(exc)}); it was left untouched") from None
         if len(data) > MAX_BODY:
             raise StateError(f"{self.path} is over 2 MB, not an ind-alert state; it was left untouched: move it away")
         state = state_from_json(text, str(self.path), self.legacy_desks)
@@ -2306,9 +2447,7 @@ class FileStore:
         try:
             write_durably(target, data, rename=self.loaded is not None)
         except OSError as exc:
-            raise StateError(
-                f"{self.path} cannot be written ({exc.strerror or type(exc).__name__}): {NOT_UNTIL_WRITABLE}", 1
-            ) from None
+            raise StateError(f"{self.path} cannot be written ({cause(exc)}): {NOT_UNTIL_WRITABLE}", 1) from None
 
     def save(self, state: State) -> State | None:
         text = state_to_json(state)
@@ -2318,9 +2457,7 @@ class FileStore:
         try:
             write_durably(self.target, data)
         except OSError as exc:
-            raise StateError(
-                f"state could not be saved to {self.path} ({exc.strerror or type(exc).__name__})", 1
-            ) from None
+            raise StateError(f"state could not be saved to {self.path} ({cause(exc)})", 1) from None
         self.loaded = text
         return state
 
@@ -2842,14 +2979,14 @@ class Notices(ABC):
         if remaining >= limit * QUOTA_WARN:
             return
         until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
-        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until}")
+        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
         everyone = self.audience(self.config.alerts)
         done = told(self.state.quota_notified == reset, self.state.quota_told, everyone)
         if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
             return
         push = Push(
             title="ind-alert: Pushover quota almost used up",
-            message=f"{remaining} of {limit} messages left this month. Fewer alerts or a longer interval will help.",
+            message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
             url="https://pushover.net/apps",
             url_title="Pushover applications",
         )
@@ -2973,7 +3110,7 @@ class Runner(Notices):
         for problem in record.problems:
             log.error(problem)
             self.exit_code = 1
-            if problem == TOKEN_REJECTED:
+            if problem in TOKEN_PROBLEMS:
                 self.pushover.token_rejected = True  # nothing more is sent with it this run
                 self.disabled |= set(users)
             self.disabled |= {name for name in users if problem.startswith(f"recipient {name}:")}
@@ -3085,6 +3222,9 @@ class Runner(Notices):
         previous = self.state.alerts[alert.name]
         outcome = Outcome(alert, desks=tuple(answers))
         self.outcomes.append(outcome)
+        passed = dates_passed(alert, now)
+        if passed:  # every run, until the dates are changed: such an alert would otherwise say "ok" for ever
+            log.warning(f'alert "{alert.name}": {passed}')
         failed = self.desks.failures(alert, answers)
         if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
             first = next(iter(failed.values()), None)
@@ -3128,7 +3268,7 @@ class Runner(Notices):
             if not slots:
                 continue
             outcome.new = max(outcome.new, len(slots))
-            for push, covered in pushes_for(alert, recipient, slots, now, self.desks.names):
+            for push, covered in pushes_for(alert, recipient, slots, now, self.desks.names, self.edit_url()):
                 if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
                     push = dataclasses.replace(push, sound=None)
                 if self.dry_run:
@@ -3151,6 +3291,17 @@ class Runner(Notices):
                 self.record(alert, current, delivered=True)
                 statuses.append("pushed")
         outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
+        if outcome.status == "ok" and passed:
+            outcome.status = "dates passed"
+        elif outcome.status == "ok" and any(r.name in self.disabled for r in recipients):
+            outcome.status = "secret rejected"  # nothing new now, and nothing new could be pushed either
+
+    def edit_url(self) -> str:
+        """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
+        repository, branch = self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_REF_NAME")
+        if not repository or not branch or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+            return ""
+        return f"https://github.com/{repository}/edit/{urllib.parse.quote(branch)}/alerts.toml"
 
     def ready_to_push(self) -> bool:
         """Before a run's first push, the store rehearses its write: a push that could not be recorded would
@@ -3183,7 +3334,8 @@ class Runner(Notices):
             return True
         except NotifyError as exc:
             if exc.permanent:
-                log.error(f"recipient {recipient.name}: {exc}")
+                words = user_rejected(recipient.env, self.env.get(recipient.env, "")) if exc.rejected == "user" else exc
+                log.error(f"recipient {recipient.name}: {words}")
                 self.exit_code = 1
                 if not notice:
                     self.disabled.add(recipient.name)  # never repeat a rejected request
@@ -3194,7 +3346,7 @@ class Runner(Notices):
                 self.pushover.silent = True  # its other recipients are not kept waiting the same way
             log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; will retry next run")
         except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
-            log.warning(f"recipient {recipient.name}: the push failed ({type(exc).__name__}); will retry next run")
+            log.warning(f"recipient {recipient.name}: the push failed ({cause(exc)}); will retry next run")
         return False
 
     def cancel_emergencies(self, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
@@ -3283,7 +3435,7 @@ def clip(text: str, limit: int) -> str:
     return REDACT.clip(text, limit)
 
 
-STAMPED = False  # --watch: lines start with the Amsterdam time; cron and GitHub add their own to one-shot runs
+STAMPED = False  # --watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own
 
 
 def stamped(line: str) -> str:
@@ -3319,7 +3471,7 @@ class Formatter(logging.Formatter):
 
 def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
     global REDACT, STAMPED
-    STAMPED = False  # until --watch starts
+    STAMPED = env.get("IND_ALERT_STAMP") == "1"  # --watch sets it when it starts
     redact = REDACT = Redact(v for k, v in env.items() if is_secret_var(k))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true"))
@@ -3666,7 +3818,7 @@ class S3Store:
             )
         if not isinstance(exc, ClientError):
             then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
-            return f"S3 could not be reached for {self.location} ({type(exc).__name__}); {then}"
+            return f"S3 could not be reached for {self.location} ({cause(exc)}); {then}"
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
         denied = f"S3 denied access to {self.location}: allow {self.needs} (see README)"
         return {
@@ -3755,7 +3907,7 @@ class S3Store:
                 return
             raise StateError(f"{self.explain(exc)}; {NOT_UNTIL_WRITABLE}", 1) from None
         except (BotoCoreError, TimedOut) as exc:
-            what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({type(exc).__name__})"
+            what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
             raise StateError(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}", 1) from None
         self.loaded, self.etag = text, response.get("ETag")
         if not self.etag:
@@ -3788,7 +3940,7 @@ class S3Store:
                 if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
                     raise StateError(self.explain(exc), 1) from None
             except (BotoCoreError, TimedOut) as exc:
-                what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({type(exc).__name__})"
+                what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
                 raise StateError(f"S3 {what} while saving {self.location}; it keeps its last save", 1) from None
             # Another run wrote first: take its state in, then try again on top of it.
             try:
@@ -3816,7 +3968,7 @@ def s3_client(what: str = "state") -> Any:
         return boto3.client("s3", region_name=region, config=timeouts)
     except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds for a bad setting
         raise ConfigError(
-            f"S3 client could not be set up ({type(exc).__name__}): check AWS_REGION, AWS_PROFILE,"
+            f"S3 client could not be set up ({cause(exc)}): check AWS_REGION, AWS_PROFILE,"
             " AWS_ENDPOINT_URL_S3 and AWS_MAX_ATTEMPTS"
         ) from None
 
@@ -4161,6 +4313,23 @@ def pushover_client(config: Config, env: Mapping[str, str], patient: bool = True
     return PushoverClient(url, env["PUSHOVER_TOKEN"], patient=patient)
 
 
+def tidy_secrets(config: Config, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment with the recipients' secrets stripped of spaces and line breaks around them: GitHub
+    keeps a pasted newline, and Pushover would reject the key for it (its keys are letters and digits).
+    Each variable is named, never its value: once a run, as what is stripped once stays stripped."""
+    tidy = dict(env)
+    for name in secret_vars(config):
+        value = env.get(name)
+        if value is None or value == value.strip():
+            continue
+        tidy[name] = value.strip()
+        notice(
+            f"{name} has a space or line break around it (pasted with it?): ind-alert leaves it out;"
+            " to tidy up, paste the secret again without it"
+        )
+    return tidy
+
+
 NOW_WHAT = "check this machine's internet connection and try again"
 
 
@@ -4171,12 +4340,20 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
     """
     require_secrets(config, env)
     code = 0
-    for name, channel in build_channels(config, env, pushover_client(config, env, patient=False)).items():
+    client = pushover_client(config, env, patient=False)
+    users = {r.name: (r.env, env.get(r.env, "")) for r in config.recipients.values() if r.pushover_user_env}
+    for name, channel in build_channels(config, env, client).items():
         try:
             act(channel)
             say(f"recipient {name}: {done}")
         except NotifyError as exc:
-            log.error(f"recipient {name}: {str(exc).replace('will retry next run', NOW_WHAT)}")
+            if exc.rejected == "token" and client is not None:
+                log.error(f"recipient {name}: {token_problem(client, users)}")
+            elif exc.rejected == "user":
+                var, key = users.get(name, ("", ""))
+                log.error(f"recipient {name}: {user_rejected(var, key)}")
+            else:
+                log.error(f"recipient {name}: {str(exc).replace('will retry next run', NOW_WHAT)}")
             code = 1
     return code
 
@@ -4208,16 +4385,43 @@ def trial_push(config: Config) -> Push:
     )
 
 
+def desk_order(desk: tuple[str, str]) -> tuple[bool, str]:
+    """--list-desks: IND's own desks first, then the expat centres, each by name."""
+    return not desk[1].startswith("IND "), desk[1].casefold()
+
+
 def print_desks(env: Mapping[str, str], product: str) -> int:
     products = list(PRODUCTS) if product == "ALL" else [resolve_product(product, "--list-desks")]
     base = (env.get("IND_API_URL") or IND_API_URL).rstrip("/")
     deadline = Deadline(FETCH_DEADLINE)
     for key in products:
         say(f"{key} ({PRODUCTS[key]}):")
-        for desk, name in list_desks(base, key, deadline):
+        listed = list_desks(base, key, deadline)
+        for desk, name in sorted(listed, key=desk_order):
             say(f"  {desk:<34} {name}")
     say('In alerts.toml: desk = "Den Haag", a list like desk = ["Amsterdam", "Den Haag"], or desk = "any".')
     return 0
+
+
+def example_words(alert: Alert) -> str:
+    return (
+        f'alert "{alert.name}" is the shipped example (example = true): change it to the appointment you need'
+        " and delete the line example = true in alerts.toml"
+    )
+
+
+def examples_noted(config: Config) -> None:
+    """--dry-run checks the example as it is, and says what a real run will ask for."""
+    for alert in config.alerts:
+        if alert.example:
+            notice(f"{example_words(alert)}; until then a real run stops here and pushes nothing")
+
+
+def refuse_examples(config: Config) -> None:
+    """The example must not go live the moment the secrets are added, before the user has edited it."""
+    for alert in config.alerts:
+        if alert.example:
+            raise ConfigError(f"{example_words(alert)}; nothing is checked or pushed until then")
 
 
 def dispatch(
@@ -4232,12 +4436,14 @@ def dispatch(
             return print_desks(env, opts.list_desks)
         except SourceError as exc:
             log.error(f"{exc}: IND's list could not be read. ind-alert's own table, which may be out of date:")
-            for key, name in DESKS.items():
+            for key, name in sorted(DESKS.items(), key=desk_order):
                 say(f"  {key:<34} {name}")
             return 1
     config = load_config(opts.config)
+    env = tidy_secrets(config, env)
     redact.add(env.get(name, "") for name in secret_vars(config))
     if opts.check:
+        examples_noted(config)
         code = max(each_channel(config, env, lambda c: c.check(), "ok"), check_sounds(config, env))
         if not code:
             say(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
@@ -4247,16 +4453,19 @@ def dispatch(
         return each_channel(config, env, lambda c: c.send(push), "test push delivered")
 
     def make(config: Config) -> Runner:
-        redact.add(env.get(name, "") for name in secret_vars(config))
+        tidy = tidy_secrets(config, env)  # a recipient added while watching: dispatch tidied the others
+        redact.add(tidy.get(name, "") for name in secret_vars(config))
         if opts.dry_run:
+            examples_noted(config)
             store = open_store(opts.state, legacy_desks(config))
-            return Runner(config, store, env, {}, None, dry_run=True, watching=opts.watch)
-        require_secrets(config, env)  # before the store: an unconfigured copy does nothing else
-        client = pushover_client(config, env)
-        channels = build_channels(config, env, client)
+            return Runner(config, store, tidy, {}, None, dry_run=True, watching=opts.watch)
+        require_secrets(config, tidy)  # before the store: an unconfigured copy does nothing else
+        refuse_examples(config)
+        client = pushover_client(config, tidy)
+        channels = build_channels(config, tidy, client)
         store = open_store(opts.state, legacy_desks(config))
         return Runner(
-            config, store, env, channels, client, deadline_seconds=deadline, health=health, watching=opts.watch
+            config, store, tidy, channels, client, deadline_seconds=deadline, health=health, watching=opts.watch
         )
 
     if not opts.watch:
@@ -4267,10 +4476,20 @@ def dispatch(
     import random
     import signal
 
-    stop = threading.Event()
+    stop, signals = threading.Event(), []
+
+    def stopping(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return watch(opts, make, stop.wait, random.uniform)
+        signal.signal(signum, stopping)
+    code = watch(opts, make, stop.wait, random.uniform)
+    if code == 0 and signals:  # the check under way was finished first: 128 + the signal, as a shell reports it
+        name = "Ctrl-C" if signals[0] == signal.SIGINT else "SIGTERM"
+        notice(f"stopped by {name}: every push delivered until now is recorded")
+        return 128 + signals[0]
+    return code
 
 
 def legacy_desks(config: Config) -> dict[str, str]:
@@ -4314,7 +4533,7 @@ def outcome_of(call: Callable[[], int], env: Mapping[str, str]) -> tuple[int, bo
         log.error("interrupted: every push delivered until now is recorded")
         return 130, True
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback, for what nobody foresaw
-        log.error(f"unexpected error ({type(exc).__name__}); what was pushed is recorded. Run with -v for details")
+        log.error("unexpected error; what was pushed is recorded. Run with -v for details, and report it")
         log.debug("".join(traceback.format_exception(exc)))  # scrubbed like every log line
         return 1, True
 

@@ -62,6 +62,16 @@ def load_fixture(name: str) -> str:
     return (FIXTURES_DIR / name).read_text(encoding="utf-8")
 
 
+EXAMPLE_LINE = re.compile(r"^example = true.*\n", re.MULTILINE)
+
+
+def as_edited(alerts_toml: str) -> str:
+    """The shipped alerts.toml once its user has made the alert theirs and deleted the line example = true."""
+    edited, count = EXAMPLE_LINE.subn("", alerts_toml)
+    assert count == 1, "the shipped alerts.toml has no line example = true to delete"
+    return edited
+
+
 def ind_body(payload: object) -> str:
     """Render ``payload`` as an IND body: the anti-XSSI prefix, then compact JSON."""
     return XSSI_PREFIX + json.dumps(payload, separators=(",", ":"))

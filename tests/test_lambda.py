@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import requests
-from fakes import SCRIPT, FakeIND, FakePushover, label, script_env, start_script, wait_until
+from fakes import SCRIPT, FakeIND, FakePushover, as_edited, label, script_env, start_script, wait_until
 
 # Optional backends: without them (a plain `pip install pytest responses`) these tests skip, saying why.
 boto3 = pytest.importorskip("boto3", reason="the Lambda tests need boto3: pip install -r tests/requirements.txt")
@@ -473,6 +473,7 @@ def test_the_built_zip_runs_in_a_clean_interpreter(
     work.mkdir()
     for name in ("ind_alert.py", "alerts.toml", "requirements.txt"):
         shutil.copy(REPO / name, work)
+    (work / "alerts.toml").write_text(as_edited((REPO / "alerts.toml").read_text(encoding="utf-8")), encoding="utf-8")
     build = subprocess.run(
         ["bash", "-c", readme_build_command()], cwd=work, capture_output=True, text=True, timeout=300, check=False
     )

@@ -108,7 +108,8 @@ def test_a_429_with_the_monthly_quota_used_up_is_not_retried_and_nothing_more_is
             " will retry next run"
         ),
         "warning: Pushover quota is low: 0 of 10000 messages left until "
-        + time.strftime("%Y-%m-%d", time.gmtime(pushover.reset)),
+        + time.strftime("%Y-%m-%d", time.gmtime(pushover.reset))
+        + " (shared by all of the account's applications: fewer or narrower alerts, or a longer interval)",
         (
             "warning: recipient you: not sent: Pushover's monthly message quota is used up (HTTP 429);"
             " will retry next run"

@@ -46,7 +46,12 @@ BLANK_MESSAGE = {
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        pytest.param(400, USER_INVALID, "error: recipient you: Pushover rejected the user key", id="user key"),
+        pytest.param(
+            400,
+            USER_INVALID,
+            "error: recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret",
+            id="user key",
+        ),
         pytest.param(
             400,
             REFUSED,
@@ -120,7 +125,11 @@ def test_the_daily_secret_check_names_a_rejected_user_key_only_when_pushover_sai
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        pytest.param(USER_INVALID, "error: recipient you: Pushover rejected the user key", id="user key"),
+        pytest.param(
+            USER_INVALID,
+            "error: recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret",
+            id="user key",
+        ),
         pytest.param(
             BLANK_MESSAGE,
             "error: recipient you: Pushover refused the request (HTTP 400: message cannot be blank)",

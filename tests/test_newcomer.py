@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Run, Start
-from fakes import FakeIND, FakePushover, Workdir, wait_until
+from fakes import FakeIND, FakePushover, Workdir, as_edited, wait_until
 
 import ind_alert
 
@@ -36,6 +36,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checkout.mkdir()
     for name in ("ind_alert.py", "alerts.toml", "requirements.txt"):
         shutil.copy(REPO / name, checkout / name)
+    assert "nano alerts.toml" in fenced("sh", "delete the line example = true")  # the guide's edit, made here
+    alerts = checkout / "alerts.toml"
+    alerts.write_text(as_edited(alerts.read_text(encoding="utf-8")), encoding="utf-8")
     subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=checkout, check=True)
     pip = subprocess.run(
         [".venv/bin/pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt"],
@@ -89,7 +92,8 @@ def test_the_systemd_unit_of_the_guide_runs_the_watch_with_its_own_python(home: 
         finally:
             running.terminate()
             _, err = running.communicate(timeout=30)
-    assert running.returncode == 0, err
+    assert running.returncode == 143, err  # SIGTERM, as systemctl stop sends: the unit counts it a success
+    assert keys["SuccessExitStatus"] == "143"
     assert "No module named" not in err
     assert len(pushover.delivered) == 1
 
@@ -111,6 +115,7 @@ def test_the_cron_line_of_the_guide_runs_with_its_own_python_and_logs_outside_th
     assert done.returncode == 0, done.stderr
     log = (home / ".local" / "state" / "ind-alert.log").read_text(encoding="utf-8")
     assert "open" in log and "No module named" not in log
+    assert log and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in log.splitlines())
     assert not list((home / "ind-alert").glob("*.log"))
 
 
@@ -283,7 +288,7 @@ def test_watch_says_what_it_watches_and_stamps_every_line(
     running.send_signal()
     result = running.finish(timeout=30)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 143, result.stderr
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
     assert re.fullmatch(
         stamp + r"notice: watching 1 alert every 30 s \(±10%\), state in state/seen\.json; Ctrl-C or SIGTERM stops",

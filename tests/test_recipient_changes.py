@@ -282,7 +282,10 @@ def checking_message(since: int | None) -> str:
 
 
 def quota_message(remaining: int) -> str:
-    return f"{remaining} of 10000 messages left this month. Fewer alerts or a longer interval will help."
+    return (
+        f"{remaining} of 10000 messages left this month (shared by all of the account's applications:"
+        " fewer or narrower alerts, or a longer interval)."
+    )
 
 
 def test_the_blind_push_reaches_each_recipient_once_even_while_one_key_is_rejected(

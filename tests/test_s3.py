@@ -1077,7 +1077,7 @@ def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
     assert result.returncode == 1
     assert error_lines(result.stderr) == [
         (
-            f"error: S3 could not be reached (ConnectionClosedError) while saving {url(bucket)}; it keeps its last"
+            f"error: S3 could not be reached (the connection failed) while saving {url(bucket)}; it keeps its last"
             " save; nothing more is pushed this run, so nothing is pushed twice"
         )
     ]

@@ -1303,7 +1303,7 @@ def test_an_unknown_key_anywhere_is_an_error_that_names_it(extra: str, expected:
         ),
         pytest.param("persons = 0", ["persons", "1 to 6", "not 0"], id="zero persons is refused"),
         pytest.param("persons = 7", ["persons", "1 to 6", "not 7"], id="seven persons are refused"),
-        pytest.param('persons = "2"', ["persons", "1 to 6"], id="persons as text is refused"),
+        pytest.param('persons = "2"', ["persons", "remove the quotes"], id="persons as text is refused"),
         pytest.param("persons = true", ["persons", "1 to 6"], id="persons as a boolean is refused"),
         pytest.param("days_ahead = -1", ["days_ahead"], id="a negative days_ahead is refused"),
         pytest.param('earliest = "9.30"', ["earliest", '"09:30"', "9.30"], id="a time with a dot is refused"),

@@ -285,7 +285,7 @@ def test_a_rejected_pushover_token_stops_the_watch_with_exit_code_1(
 # ------------------------------------------------------ watch, as a process
 
 
-def test_sigterm_during_a_cycle_finishes_it_and_exits_0_leaving_a_complete_state_file(
+def test_sigterm_during_a_cycle_finishes_it_and_exits_143_leaving_a_complete_state_file(
     start: Start, ind: FakeIND, pushover: FakePushover, workdir: Workdir
 ) -> None:
     workdir.write_config(AMSTERDAM_CONFIG)
@@ -299,7 +299,9 @@ def test_sigterm_during_a_cycle_finishes_it_and_exits_0_leaving_a_complete_state
     ind.release_hangs()
     result = running.finish(timeout=60)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 143, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.endswith("notice: stopped by SIGTERM: every push delivered until now is recorded")
     assert "Traceback" not in result.stderr
     assert ind.hits("AM", "DOC", 1) == 1
     assert len(pushover.delivered) == 1
@@ -320,7 +322,9 @@ def test_sigint_while_waiting_between_cycles_ends_the_watch_at_once(
     running.send_signal(signal.SIGINT)
     result = running.finish(timeout=60)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 130, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.endswith("notice: stopped by Ctrl-C: every push delivered until now is recorded")
     assert "Traceback" not in result.stderr
     assert len(pushover.delivered) == 1
 
