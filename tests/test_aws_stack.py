@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeIND, FakePushover, label, script_env, start_script
+from fakes import FakeIND, FakePushover, build_package, label, script_env, start_script
 
 boto3 = pytest.importorskip("boto3", reason="the AWS tests need boto3: pip install -r tests/requirements.txt")
 moto = pytest.importorskip("moto", reason="the AWS tests need moto: pip install -r tests/requirements.txt")
@@ -230,38 +230,12 @@ def test_what_moto_cannot_create_reads_right_in_the_template() -> None:
 # ------------------------------------------------------------------ the package
 
 
-def runtime_python() -> str:
-    """Python 3.12, Lambda's runtime, when this machine has one with pip; else the Python running the tests."""
-    for candidate in ("python3.12", *sorted(Path("/root/.pyenv/versions").glob("3.12*/bin/python3.12"))):
-        found = shutil.which(str(candidate))
-        if (
-            found
-            and subprocess.run([found, "-m", "pip", "--version"], capture_output=True, check=False).returncode == 0
-        ):
-            return found
-    return sys.executable
-
-
 def test_the_package_built_by_the_deploy_script_runs_on_a_clean_interpreter(
     lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     """Built by build.sh, as the workflow builds it; run as Lambda does: unpacked, nothing else on the path."""
-    work = tmp_path / "repo"
-    shutil.copytree(REPO / ".github", work / ".github", ignore=shutil.ignore_patterns("*.png"))
-    for name in ("ind_alert.py", "alerts.toml"):
-        shutil.copy(REPO / name, work)
-    python = runtime_python()
-    build = subprocess.run(
-        ["bash", str(work / ".github" / "aws" / "build.sh"), "out/ind-alert.zip"],
-        env={**os.environ, "PYTHON": python},
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    package, python, build = build_package(REPO, tmp_path)
     assert build.returncode == 0, build.stderr
-    package = work / "out" / "ind-alert.zip"
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
         archive.extractall(tmp_path / "task")
