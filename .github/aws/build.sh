@@ -26,7 +26,7 @@ fi
 
 package="$(mktemp -d)"
 trap 'rm -rf "$package"' EXIT
-"$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes --only-binary=:all: \
+PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes --only-binary=:all: \
   "${wheels[@]}" --python-version 3.12 --target "$package" "${locks[@]}"
 cp ind_alert.py alerts.toml "$package/"
 # botocore carries the models of every AWS service (nine tenths of the package); ind-alert uses S3, and

@@ -11,9 +11,9 @@ cd "$(dirname "$0")/../.."
 stack="${STACK:-ind-alert}"
 template=.github/aws/ind-alert.yml
 say() { echo "deploy: $*" >&2; }
-output() {
-  aws cloudformation describe-stacks --stack-name "$stack" --output text \
-    --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue"
+resource() { # the name of one of the stack's resources
+  aws cloudformation describe-stack-resource --stack-name "$stack" --logical-resource-id "$1" --output text \
+    --query StackResourceDetail.PhysicalResourceId
 }
 ask() { # ask NAME PROMPT [secret]: the variable, or a prompt when there is a terminal
   if [[ -z "${!1:-}" ]]; then
@@ -48,7 +48,8 @@ if [[ "$status" == NONE ]]; then
   origin="$(git remote get-url origin 2>/dev/null || true)"
   if [[ "$origin" =~ github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)$ ]]; then
     repo="${BASH_REMATCH[1]%.git}"
-    branch="$(git rev-parse --abbrev-ref HEAD)"
+    branch="$(git branch --show-current 2>/dev/null || true)"
+    branch="${branch:-main}"
     oidc=true  # an account has at most one provider for GitHub: use it when it is there
     if aws iam list-open-id-connect-providers --output text | grep -q 'oidc-provider/token.actions.githubusercontent.com'; then
       oidc=false
@@ -61,7 +62,7 @@ if [[ "$status" == NONE ]]; then
   settings=()
 fi
 
-bucket="$(output Bucket)"
+bucket="$(resource Bucket)"
 package="$(bash .github/aws/build.sh build/ind-alert.zip)"
 key="code/$(sha256sum "$package" | cut -c1-64).zip"
 aws s3 cp --only-show-errors "$package" "s3://$bucket/$key"
@@ -72,12 +73,13 @@ aws cloudformation deploy --stack-name "$stack" --template-file "$template" --ca
 
 if [[ "${GITHUB_ACTIONS:-}" != true ]]; then
   say "checking once now; the log of that check:"
-  function="$(output Function)"
+  function="$(resource Function)"
   aws lambda invoke --function-name "$function" --log-type Tail --query LogResult --output text \
     build/result.json | base64 --decode >&2
   say "the result: $(cat build/result.json)"
-  role="$(output DeployRole)"
-  if [[ -n "$role" && "$role" != None ]]; then
+  role="$(aws cloudformation describe-stacks --stack-name "$stack" --output text \
+    --query "Stacks[0].Outputs[?OutputKey=='DeployRole'].OutputValue")"
+  if [[ "$role" == arn:* ]]; then
     region="$(aws configure get region || true)"
     say "to stop GitHub's own checks and deploy from GitHub, set the repository variable IND_ALERT_ON_AWS to:"
     echo "${AWS_REGION:-$region} $role $stack"
