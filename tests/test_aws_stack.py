@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -353,3 +354,24 @@ def test_the_installed_botocore_makes_conditional_writes(
 
     assert result.returncode == 0, result.stderr
     assert f"{ALERT}: 1 open, 1 match, 1 new, pushed" in result.stdout
+
+
+# ------------------------------------------------------------------ the workflows
+
+
+def workflow(name: str) -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml", reason="needs PyYAML: pip install -r tests/requirements.txt")
+    return dict(yaml.safe_load((REPO / ".github" / "workflows" / name).read_text(encoding="utf-8")))
+
+
+def test_github_s_schedule_stands_down_while_lambda_checks_and_the_deploy_runs_only_then() -> None:
+    check = workflow("ind-alert.yml")["jobs"]["check"]
+    deploy = workflow("deploy-aws.yml")
+    assert check["if"] == "${{ vars.IND_ALERT_ON_AWS == '' || inputs.test_notification }}"
+    assert deploy["jobs"]["deploy"]["if"].startswith("${{ vars.IND_ALERT_ON_AWS != '' && ")
+    assert deploy[True]["push"]["paths"] == ["alerts.toml", "ind_alert.py"]  # YAML reads the key `on` as True
+    assert deploy["permissions"] == {}
+    assert deploy["jobs"]["deploy"]["permissions"] == {"contents": "read", "id-token": "write"}
+    steps = deploy["jobs"]["deploy"]["steps"]
+    assert all(re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", step["uses"]) for step in steps if "uses" in step)
+    assert any(step.get("run") == "bash .github/aws/deploy.sh" for step in steps)
