@@ -3965,12 +3965,32 @@ def s3_client(what: str = "state") -> Any:
             raise ConfigError(f"{var} must be a region name like eu-west-1, without spaces: check its value")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
     try:
-        return boto3.client("s3", region_name=region, config=timeouts)
+        client = boto3.client("s3", region_name=region, config=timeouts)
     except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds for a bad setting
         raise ConfigError(
             f"S3 client could not be set up ({cause(exc)}): check AWS_REGION, AWS_PROFILE,"
             " AWS_ENDPOINT_URL_S3 and AWS_MAX_ATTEMPTS"
         ) from None
+    conditional_writes(client)
+    return client
+
+
+CONDITIONAL_BOTOCORE = "1.35.70"  # the first botocore whose PutObject takes IfMatch (IfNoneMatch came earlier)
+
+
+def conditional_writes(client: Any) -> None:
+    """Refuse a boto3 that cannot make S3 conditional writes: it would fail every save after the pushes
+    went out, and the same slots would be pushed again on every run. Read from the client's own service
+    model, so a patched or backported botocore counts for what it can do, not for its version number."""
+    shape = client.meta.service_model.operation_model("PutObject").input_shape
+    if {"IfMatch", "IfNoneMatch"} <= set(shape.members):
+        return
+    import botocore
+
+    raise ConfigError(
+        f"the installed botocore {clip(str(getattr(botocore, '__version__', '?')), 20)} cannot make the"
+        f" conditional writes S3 state needs: pip install -U boto3 (botocore {CONDITIONAL_BOTOCORE} or newer)"
+    )
 
 
 # ------------------------------------------------------- dead-man's switch

@@ -9,9 +9,11 @@
 2. Watch mode (issue 6): ``python ind_alert.py --watch --interval 30``; after its first check a slot
    appears at a random (seeded) moment, and the time until its push reaches Pushover is measured.
    Target: at most interval + 2 s. Takes up to ~35 s; ``--skip-watch`` skips it.
-3. AWS Lambda (issue 13): ``lambda_handler`` in a new process with the example alerts.toml and its state
-   in moto's S3 server on loopback: the import, the first (cold) call and a second (warm) call, each
-   against the same 300 ms IND. For information; no target (Lambda bills the time used).
+3. AWS Lambda (issues 13, 23): the package built by ``.github/aws/build.sh`` (with Python 3.12, the
+   runtime's, when this machine has it), unpacked and run by a clean interpreter (``-I -S``) in a new
+   process with the example alerts.toml and its state in moto's S3 server on loopback: the package's
+   size, the import, the first (cold) call and a second (warm) call, each against the same 300 ms IND.
+   For information; no target (Lambda bills the time used).
 4. desk = "any" (issue 11), the worst realistic case: 17 desks x 4 products x persons 1-2, every
    request asked, at most 4 at a time, within IND's 50 s deadline.
 5. Hostile servers (issue 16), each run as a child that reports its own peak RSS: IND, its
@@ -61,6 +63,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -70,7 +73,7 @@ from pathlib import Path
 import requests
 
 # Run as a script, Python puts this file's own directory (tests/) first on sys.path: fakes.py is there.
-from fakes import SCRIPT, AppriseServer, FakeIND, FakePushover, script_env, start_script, wait_until
+from fakes import SCRIPT, AppriseServer, FakeIND, FakePushover, build_package, script_env, start_script, wait_until
 
 sys.path.insert(0, str(SCRIPT.parent))
 import ind_alert
@@ -331,6 +334,15 @@ def lambda_handler_time(work: Path) -> list[Row]:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    package, python, build = build_package(SCRIPT.parent, work)
+    if build.returncode != 0:
+        raise SystemExit(f"benchmark: the package could not be built: {build.stderr.strip()}")
+    with zipfile.ZipFile(package) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+        task = work / "task"
+        archive.extractall(task)
+    asked = [python, "-c", "import sys; print(sys.version.split()[0])"]
+    version = subprocess.run(asked, capture_output=True, text=True, check=False)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -369,7 +381,7 @@ def lambda_handler_time(work: Path) -> list[Row]:
             )
             started = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-c", LAMBDA_TIMER, str(SCRIPT.parent)],
+                [python, "-I", "-S", "-c", LAMBDA_TIMER, str(task)],
                 cwd=work,
                 env=env,
                 capture_output=True,
@@ -386,6 +398,8 @@ def lambda_handler_time(work: Path) -> list[Row]:
         raise SystemExit(f"benchmark: the handler failed (exit {done.returncode})")
     imported, cold, warm, maxrss, first, second = json.loads(done.stdout.splitlines()[-1])
     return [
+        Row(f"package: zip (built with Python {version.stdout.strip()})", f"{package.stat().st_size / 1e6:.1f} MB"),
+        Row("package: unpacked", f"{unpacked / 1e6:.1f} MB", "< 250 MB (Lambda's limit)", unpacked < 250e6),
         Row("import ind_alert", f"{imported:.2f} s"),
         Row("first call (imports boto3, pushes)", f"{cold:.2f} s", "info: IND answers in 0.3 s"),
         Row("second call (warm, nothing new)", f"{warm:.2f} s"),
@@ -914,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = {
         "one-run": (f"1. one run, {len(queries())} distinct queries (4 desks x 4 products x 1-3 persons)", one_run),
         "watch": (f"2. watch mode, --interval {INTERVAL}", lambda work: watch_latency(work, args.seed)),
-        "lambda": ("3. AWS Lambda handler, example alerts.toml, state in S3 (moto)", lambda_handler_time),
+        "lambda": ("3. AWS Lambda: the built package, state in S3 (moto)", lambda_handler_time),
         "any": ('4. desk = "any" (17 desks) x 4 products x persons 1-2', any_desk),
         "hostile": ("5. hostile servers (each a child process; peak RSS its own)", hostile_servers),
         "scale": (f"6. {SCALE_SMALL} and {SCALE_LARGE} alerts, each pushed and saved (not --dry-run)", scale),

@@ -1016,6 +1016,40 @@ _LAUNCHER = textwrap.dedent(
 )
 
 
+def runtime_python() -> str:
+    """Python 3.12 (Lambda's runtime) with pip when this machine has one, else the Python running the tests."""
+    candidates = ["python3.12"]
+    if pyenv := shutil.which("pyenv"):  # pyenv's python3.12 shim runs only where 3.12 is the chosen version
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False).stdout.strip()
+        candidates += sorted(str(p) for p in Path(root or ".").glob("versions/3.12*/bin/python3.12"))
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        works = found and subprocess.run([found, "-m", "pip", "--version"], capture_output=True, check=False)
+        if found and works and works.returncode == 0:
+            return found
+    return sys.executable
+
+
+def build_package(repo: Path, work: Path) -> tuple[Path, str, subprocess.CompletedProcess[str]]:
+    """The Lambda package, built by .github/aws/build.sh from a copy of the repository's files in `work`:
+    the zip, the Python that built it, and the build's output."""
+    copy = work / "repo"
+    shutil.copytree(repo / ".github", copy / ".github", ignore=shutil.ignore_patterns("*.png"))
+    shutil.copy(repo / "ind_alert.py", copy)
+    (copy / "alerts.toml").write_text(as_edited((repo / "alerts.toml").read_text(encoding="utf-8")), encoding="utf-8")
+    python = runtime_python()
+    build = subprocess.run(
+        ["bash", str(copy / ".github" / "aws" / "build.sh"), "out/ind-alert.zip"],
+        env={**os.environ, "PYTHON": python},
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return copy / "out" / "ind-alert.zip", python, build
+
+
 def script_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """A minimal copy of ``os.environ`` plus ``env`` (a ``None`` value removes the name)."""
     result = {

@@ -3,15 +3,14 @@
 Each invocation runs in its own Python process, as a Lambda container does: a small launcher imports
 ind_alert from the package directory and calls ``lambda_handler({}, context)``, printing the result, or
 the error type and message as Lambda records them. State and config live in S3 (moto's server on
-loopback, found through ``AWS_ENDPOINT_URL_S3``). The deployment package is built with the README's own
-command and run by a clean interpreter (``-I -S``) that sees only the package and boto3, as Lambda's does.
+loopback, found through ``AWS_ENDPOINT_URL_S3``). The function's role policy is the CloudFormation
+template's; the package the template deploys is tested in test_aws_stack.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,6 @@ import sys
 import textwrap
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
@@ -28,7 +26,7 @@ from typing import Any
 
 import pytest
 import requests
-from fakes import SCRIPT, FakeIND, FakePushover, as_edited, label, script_env, start_script, wait_until
+from fakes import SCRIPT, FakeIND, FakePushover, label, start_script, wait_until
 
 # Optional backends: without them (a plain `pip install pytest responses`) these tests skip, saying why.
 boto3 = pytest.importorskip("boto3", reason="the Lambda tests need boto3: pip install -r tests/requirements.txt")
@@ -411,16 +409,32 @@ def test_logging_does_not_pile_up_in_a_warm_container(
     assert len(warnings) == 3, out + err  # one per invocation: no handler added twice, nothing propagated
 
 
-def readme_role_policy(bucket: str) -> str:
-    """The function role's policy from the README, with the shell variables filled in."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    match = re.search(r'--policy-name ind-alert --policy-document "\$\(cat <<EOF\n(.*?)\nEOF\n', readme, re.DOTALL)
-    assert match, "the README's role policy was not found"
-    names = {"BUCKET": bucket, "REGION": REGION, "ACCOUNT": "123456789012", "FUNCTION": "ind-alert"}
-    return re.sub(r"\$([A-Z]+)", lambda m: names[m[1]], match[1])
+def template_role_policy(bucket: str) -> str:
+    """The function role's policy from the CloudFormation template, resolved for `bucket`."""
+    cfn_yaml = pytest.importorskip(
+        "cfnlint.decode.cfn_yaml", reason="needs cfn-lint: pip install -r tests/requirements.txt"
+    )
+    text = (REPO / ".github" / "aws" / "ind-alert.yml").read_text(encoding="utf-8")
+    role = json.loads(json.dumps(cfn_yaml.loads(text)))["Resources"]["FunctionRole"]["Properties"]
+    (policy,) = role["Policies"]
+    names = {"AWS::Partition": "aws", "Bucket": bucket, "AWS::Region": REGION, "AWS::AccountId": "123456789012"}
+    log_group = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/ind-alert:*"
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            return re.sub(r"\$\{([^}]+)\}", lambda m: names[m[1]], value["Fn::Sub"])
+        if value == {"Fn::GetAtt": ["LogGroup", "Arn"]}:
+            return log_group
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    return json.dumps(resolve(policy["PolicyDocument"]))
 
 
-def test_the_readme_role_policy_allows_everything_the_function_does(
+def test_the_template_s_role_policy_allows_everything_the_function_does(
     launcher: Path,
     lambda_env: dict[str, str],
     ind: FakeIND,
@@ -431,7 +445,7 @@ def test_the_readme_role_policy_allows_everything_the_function_does(
     iam_enforced: Callable[[], AbstractContextManager[None]],
 ) -> None:
     """Read the config, create, read, take over and delete the lock, read and write the state."""
-    policy = readme_role_policy(bucket)
+    policy = template_role_policy(bucket)
     name = f"ind-alert-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=name)
     iam.put_user_policy(UserName=name, PolicyName="ind-alert", PolicyDocument=policy)
@@ -454,72 +468,7 @@ def test_the_readme_role_policy_allows_everything_the_function_does(
     assert len(pushover.delivered) == 1
 
 
-# ------------------------------------------------------------------ the deployment package
-
-
-def readme_build_command() -> str:
-    """The README's one command that builds the deployment package."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    commands = [line for line in readme.splitlines() if "python -m zipfile -c" in line]
-    assert len(commands) == 1, "the README must show exactly one package build command"
-    return commands[0]
-
-
-def test_the_built_zip_runs_in_a_clean_interpreter(
-    lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str, tmp_path: Path
-) -> None:
-    """Built with the README's command; run as Lambda does: unpacked, with only boto3 beside it."""
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("ind_alert.py", "alerts.toml", "requirements.txt"):
-        shutil.copy(REPO / name, work)
-    (work / "alerts.toml").write_text(as_edited((REPO / "alerts.toml").read_text(encoding="utf-8")), encoding="utf-8")
-    build = subprocess.run(
-        ["bash", "-c", readme_build_command()], cwd=work, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert build.returncode == 0, build.stderr
-    package = work / "build" / "ind-alert.zip"
-    with zipfile.ZipFile(package) as archive:
-        names = archive.namelist()
-        compiled = [n for n in names if n.startswith("__pycache__/ind_alert.")]
-        assert len(compiled) == 1  # the package is read-only on Lambda: no compiling at every cold start
-        flags = int.from_bytes(archive.read(compiled[0])[4:8], "little")
-        assert flags == 1  # checked by hash, unchecked: valid whatever file times unzipping leaves
-        task = tmp_path / "task"
-        archive.extractall(task)
-    assert {"ind_alert.py", "alerts.toml"} <= set(names)
-    assert not any(n.startswith(("boto3/", "botocore/")) for n in names)  # the runtime has them
-    # Lambda's runtime provides boto3 (with botocore, s3transfer, jmespath); nothing else of ours.
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
-    for name in ("boto3", "botocore", "s3transfer", "jmespath"):
-        module = __import__(name)
-        (runtime / name).symlink_to(Path(module.__file__).parent)
-    example = ind_alert.load_config(REPO / "alerts.toml").alerts[0]
-    new = slot(2)
-    ind.set_slots(example.desk[0], example.product, example.persons, [new])
-    env = script_env({k: v for k, v in lambda_env.items() if k != "IND_ALERT_CONFIG"})
-    code = (
-        "import json, sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import ind_alert, requests, dateutil;"
-        "print(json.dumps([ind_alert.lambda_handler({}, None), ind_alert.__file__,"
-        " requests.__file__, dateutil.__file__]))"
-    )
-
-    clean = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, str(task), str(runtime)],
-        check=False,
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert clean.returncode == 0, clean.stderr
-    result, *files = json.loads(clean.stdout.splitlines()[-1])
-    assert result["checked"] is True and result["config"] == str(task / "alerts.toml")
-    assert all(f.startswith(str(task) + os.sep) for f in files), files
-    assert delivered_lines(pushover) == [label(new)]
+# The deployment package: tests/test_aws_stack.py builds it with .github/aws/build.sh and runs it.
 
 
 # ------------------------------------------------------------------ alerts.toml in S3, watch mode
