@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,16 @@ class _Server(ThreadingHTTPServer):
         self.fake = fake
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.fake._connected(client_address, +1)  # in the serving thread: accepted in the kernel's order
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.fake._connected(client_address, -1)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -229,6 +240,8 @@ class _FakeServer:
         self._errors: list[Exception] = []
         self._in_flight = 0
         self.max_in_flight = 0
+        self._connections = 0  # accepted and not yet done with
+        self._peers: set[Any] = set()  # every client address accepted so far
         #: Seconds every request waits before it is answered (the benchmark's latency).
         self.delay = 0.0
         #: Seconds between two bytes of every answer's body (0: sent at once): a server that drips.
@@ -260,6 +273,28 @@ class _FakeServer:
         """Every request received so far, in arrival order (a snapshot copy)."""
         with self._lock:
             return list(self._requests)
+
+    def settle(self, timeout: float = 10) -> None:
+        """Wait until every connection made to this fake before the call is done with: a request a killed
+        client had sent may still wait in the kernel's queue to be accepted, and is recorded only then.
+
+        A probe connection goes through the same queue (first in, first out): once it is accepted, every
+        earlier one is too, and then every handler is waited for. Not for a test holding a request open.
+        """
+        with self._lock:
+            self._peers.clear()  # a port used again later cannot pass for the probe
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as probe:
+            peer = probe.getsockname()
+            wait_until(lambda: self._accepted(peer), timeout, f"{self.name} to accept every waiting connection")
+        wait_until(self._idle, timeout, f"{self.name} to finish every accepted connection")
+
+    def _accepted(self, peer: Any) -> bool:
+        with self._lock:
+            return peer in self._peers
+
+    def _idle(self) -> bool:
+        with self._lock:
+            return self._connections == 0
 
     def release_hangs(self) -> None:
         """Let every request currently hanging go: its connection is dropped unanswered."""
@@ -296,6 +331,12 @@ class _FakeServer:
     def _leave(self) -> None:
         with self._lock:
             self._in_flight -= 1
+
+    def _connected(self, peer: Any, change: int) -> None:
+        with self._lock:
+            self._connections += change
+            if change > 0:
+                self._peers.add(peer)
 
     def _dripping(self, change: int) -> None:
         with self._lock:

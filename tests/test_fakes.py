@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -265,6 +266,34 @@ def test_a_dropped_connection_is_a_connection_error(pushover: FakePushover, http
     assert len(pushover.messages) == 1
     assert pushover.delivered == []
     assert send(http, pushover).status_code == 200
+
+
+def test_settle_waits_for_a_push_a_gone_client_left_in_the_queue(pushover: FakePushover) -> None:
+    # A killed run's last push: sent whole, its sender gone, its connection not yet accepted (the fake's
+    # serving thread is slow on a loaded machine). settle() returns only once that push is recorded.
+    form = f"token={FAKE_TOKEN}&user={FAKE_USER}&message=2+slots".encode()
+    head = "POST /1/messages.json HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    request = (head + f"Content-Length: {len(form)}\r\n\r\n").encode() + form
+    accepting = threading.Event()  # the serving thread takes nothing in until settle() has probed
+    process, accepted = pushover._server.process_request, pushover._accepted
+
+    def slow_to_accept(*args: Any) -> None:
+        assert accepting.wait(10), "settle() never waited for the queue"
+        process(*args)
+
+    def probed(peer: Any) -> bool:
+        accepting.set()
+        return accepted(peer)
+
+    pushover._server.process_request = slow_to_accept  # type: ignore[method-assign]
+    pushover._accepted = probed  # type: ignore[method-assign]
+    try:
+        with socket.create_connection(("127.0.0.1", pushover.port)) as gone:
+            gone.sendall(request)
+        pushover.settle()
+        assert len(pushover.delivered) == 1
+    finally:
+        accepting.set()
 
 
 def test_a_wrong_token_or_user_gets_pushovers_error_shape(pushover: FakePushover, http: requests.Session) -> None:
