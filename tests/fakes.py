@@ -324,6 +324,7 @@ class _FakeServer:
 
 SlotSpec = tuple[str, str, str] | Sequence[str] | Mapping[str, Any]
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+NAME = "Amsterdam biometrics"  # the alert most end-to-end tests use: AM, BIO, 1 person
 
 
 def day(offset: int) -> date:
@@ -349,6 +350,11 @@ def label(spec: Sequence[str]) -> str:
 def slot_id(offset: int, start: str = "10:00", end: str = "10:10", desk: str = "AM") -> str:
     """How the state file names that slot."""
     return f"{desk} {day(offset).isoformat()} {start}-{end}"
+
+
+def spec_id(spec: Sequence[str], desk: str = "AM") -> str:
+    """How the state file names the slot ``(date, start, end)`` at ``desk``."""
+    return f"{desk} {spec[0]} {spec[1]}-{spec[2]}"
 
 
 _IndKey = tuple[str, str, str, int]  # (kind, desk, product, persons)
@@ -1225,6 +1231,25 @@ class Workdir:
         doc = json.loads(self.state.read_text(encoding="utf-8"))
         assert isinstance(doc, dict)
         return doc
+
+
+def seed_state(workdir: Workdir, alerts: dict[str, Any], **top: Any) -> None:
+    """Write a version-2 state file with these alerts (and top-level keys) before a run."""
+    workdir.state.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"version": 2, "alerts": alerts, **top}, indent=2, sort_keys=True) + "\n"
+    workdir.state.write_text(text, encoding="utf-8")
+
+
+def sent_to_you(workdir: Workdir, alert: str = NAME) -> list[str]:
+    """The slot ids the state records as pushed to the default recipient for ``alert``; none without a state file."""
+    if not workdir.state.exists():
+        return []
+    return list(workdir.read_state()["alerts"].get(alert, {}).get("sent", {}).get("you", []))
+
+
+def sent_by_recipient(workdir: Workdir, alert: str) -> dict[str, list[str]]:
+    """The slot ids the state records as pushed for ``alert``, per recipient."""
+    return dict(workdir.read_state()["alerts"][alert]["sent"])
 
 
 # --------------------------------------------------------------------------- healthchecks

@@ -20,8 +20,11 @@ import requests
 import responses
 import yaml
 from conftest import FAKE_TOKEN, FAKE_USER, Run, Start
-from fakes import FakeIND, FakePushover, Workdir, as_edited, day, wait_until
-from test_e2e import NAME, alert, configure, lines, ok, problems, sent, slot, summary_rows
+from fakes import NAME, FakeIND, FakePushover, Workdir, as_edited, day, wait_until
+from fakes import sent_to_you as sent
+from test_e2e import alert_toml as alert
+from test_e2e import configure, lines, ok, problems, summary_rows
+from test_e2e import slot_starting as slot
 
 import ind_alert
 

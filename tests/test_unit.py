@@ -78,7 +78,7 @@ def session() -> Iterator[requests.Session]:
         yield http
 
 
-def slots_url(query: Query) -> str:
+def query_url(query: Query) -> str:
     return f"{IND}/desks/{query.desk}/slots?productKey={query.product}&persons={query.persons}"
 
 
@@ -383,11 +383,11 @@ def new_threads() -> Iterator[None]:
 
 
 def test_each_distinct_query_is_fetched_once(rsps: responses.RequestsMock) -> None:
-    rsps.get(slots_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    rsps.get(slots_url(DH_DOC), body=load_fixture("slots-empty.txt"), content_type=JSON)
+    rsps.get(query_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
+    rsps.get(query_url(DH_DOC), body=load_fixture("slots-empty.txt"), content_type=JSON)
     # A duplicate awaited as a query of its own would never be answered: it would time out as a failure.
     results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC, AM_BIO, DH_DOC, AM_BIO], deadline=1.0)
-    assert sorted(call.request.url for call in rsps.calls) == sorted([slots_url(AM_BIO), slots_url(DH_DOC)])
+    assert sorted(call.request.url for call in rsps.calls) == sorted([query_url(AM_BIO), query_url(DH_DOC)])
     assert set(results) == {AM_BIO, DH_DOC}
     assert [s.id for s in results[AM_BIO].slots] == FIXTURE_IDS
     assert results[DH_DOC] == ind_alert.Answer(())
@@ -395,9 +395,9 @@ def test_each_distinct_query_is_fetched_once(rsps: responses.RequestsMock) -> No
 
 def test_a_failing_query_does_not_affect_the_others(rsps: responses.RequestsMock) -> None:
     broken = Query("ZW", "VAA", 1)
-    rsps.get(slots_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    rsps.get(slots_url(broken), status=404, body="Not Found")
-    rsps.get(slots_url(DH_DOC), body=HTML_MAINTENANCE, content_type="text/html")
+    rsps.get(query_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
+    rsps.get(query_url(broken), status=404, body="Not Found")
+    rsps.get(query_url(DH_DOC), body=HTML_MAINTENANCE, content_type="text/html")
     results = ind_alert.fetch_all(IND, [AM_BIO, broken, DH_DOC])
     assert [s.id for s in results[AM_BIO].slots] == FIXTURE_IDS
     assert isinstance(results[broken], SourceError)
@@ -415,8 +415,8 @@ def test_a_query_unanswered_at_the_deadline_is_a_source_error_and_the_others_sti
         release.wait(timeout=10)
         return 200, {}, load_fixture("slots-empty.txt")
 
-    rsps.add_callback(responses.GET, slots_url(DH_DOC), callback=never_answers)
-    rsps.get(slots_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
+    rsps.add_callback(responses.GET, query_url(DH_DOC), callback=never_answers)
+    rsps.get(query_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
     try:
         results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC], deadline=0.2)
     finally:
@@ -1112,19 +1112,19 @@ product = "BIO"
 """
 
 
-def config(text: str) -> ind_alert.Config:
+def parsed_config(text: str) -> ind_alert.Config:
     return ind_alert.parse_config(ind_alert.tomllib.loads(text), "alerts.toml")
 
 
 def test_the_smallest_config_gives_one_alert_for_the_default_recipient() -> None:
-    parsed = config(BASE)
+    parsed = parsed_config(BASE)
     assert parsed.alerts == (Alert("Amsterdam biometrics", "AM", "BIO", notify=("you",)),)
     assert parsed.recipients == {"you": ind_alert.DEFAULT_RECIPIENT}
     assert ind_alert.DEFAULT_RECIPIENT.pushover_user_env == "PUSHOVER_USER"
 
 
 def test_every_key_of_an_alert_is_read() -> None:
-    parsed = config("""
+    parsed = parsed_config("""
         [recipients.me]
         pushover_user_env = "PUSHOVER_USER"
         [recipients.sms]
@@ -1172,7 +1172,7 @@ def test_every_key_of_an_alert_is_read() -> None:
 
 
 def test_the_defaults_table_applies_to_every_alert_unless_it_says_otherwise() -> None:
-    parsed = config("""
+    parsed = parsed_config("""
         [defaults]
         days_ahead = 7
         persons = 2
@@ -1208,7 +1208,7 @@ def test_the_defaults_table_applies_to_every_alert_unless_it_says_otherwise() ->
     ],
 )
 def test_desks_are_known_by_key_or_name_in_any_case(desk: str, key: str) -> None:
-    assert config(BASE.replace('desk = "AM"', f'desk = "{desk}"')).alerts[0].desk == (key,)
+    assert parsed_config(BASE.replace('desk = "AM"', f'desk = "{desk}"')).alerts[0].desk == (key,)
 
 
 @pytest.mark.parametrize(
@@ -1223,7 +1223,7 @@ def test_desks_are_known_by_key_or_name_in_any_case(desk: str, key: str) -> None
     ],
 )
 def test_products_are_known_by_key_or_name_in_any_case(product: str, key: str) -> None:
-    assert config(BASE.replace('product = "BIO"', f'product = "{product}"')).alerts[0].product == key
+    assert parsed_config(BASE.replace('product = "BIO"', f'product = "{product}"')).alerts[0].product == key
 
 
 def test_every_desk_of_the_reference_is_known() -> None:
@@ -1234,7 +1234,7 @@ def test_every_desk_of_the_reference_is_known() -> None:
 
 
 def test_urgent_within_days_0_is_accepted_and_makes_todays_slots_urgent() -> None:
-    parsed = config(BASE + "urgent_within_days = 0\n")
+    parsed = parsed_config(BASE + "urgent_within_days = 0\n")
     assert parsed.alerts[0].urgent_within_days == 0
     assert ind_alert.is_urgent(parsed.alerts[0], at("2026-10-05", "15:00"), NOW)
     assert not ind_alert.is_urgent(parsed.alerts[0], TOMORROW, NOW)
@@ -1242,7 +1242,7 @@ def test_urgent_within_days_0_is_accepted_and_makes_todays_slots_urgent() -> Non
 
 def test_an_explicit_urgent_priority_of_0_is_kept() -> None:
     # e.g. urgency only to route to an only_urgent recipient, without bypassing quiet hours.
-    parsed = config(BASE + "urgent_within_days = 1\nurgent_priority = 0\n")
+    parsed = parsed_config(BASE + "urgent_within_days = 1\nurgent_priority = 0\n")
     assert parsed.alerts[0].urgent_priority == 0
 
 
@@ -1271,7 +1271,7 @@ def test_an_explicit_urgent_priority_of_0_is_kept() -> None:
 def test_an_unknown_key_anywhere_is_an_error_that_names_it(extra: str, expected: list[str]) -> None:
     text = extra + "\n" + BASE if extra.startswith("[") else BASE + extra
     with pytest.raises(ConfigError) as caught:
-        config(text)
+        parsed_config(text)
     assert caught.value.exit_code == 2
     for part in expected:
         assert part in str(caught.value)
@@ -1340,7 +1340,7 @@ def test_a_bad_alert_value_is_an_error_that_says_what_to_fix(line: str, expected
     text = BASE.replace('desk = "AM"\n', "") if line.startswith("desk") else BASE
     text = text.replace('product = "BIO"\n', "") if line.startswith("product") else text
     with pytest.raises(ConfigError) as caught:
-        config(text + line + "\n")
+        parsed_config(text + line + "\n")
     message = str(caught.value)
     assert caught.value.exit_code == 2
     assert 'alert "Amsterdam biometrics"' in message
@@ -1359,7 +1359,7 @@ def test_a_bad_alert_value_is_an_error_that_says_what_to_fix(line: str, expected
 def test_a_missing_required_key_is_an_error_that_names_it(key: str) -> None:
     lines = [line for line in BASE.splitlines() if not line.startswith(f"{key} =")]
     with pytest.raises(ConfigError) as caught:
-        config("\n".join(lines))
+        parsed_config("\n".join(lines))
     message = str(caught.value)
     assert caught.value.exit_code == 2
     assert f"{key} is required" in message
@@ -1408,7 +1408,7 @@ def test_a_missing_required_key_is_an_error_that_names_it(key: str) -> None:
 )
 def test_a_bad_config_is_an_error_that_says_what_to_fix(text: str, expected: list[str]) -> None:
     with pytest.raises(ConfigError) as caught:
-        config(text)
+        parsed_config(text)
     assert caught.value.exit_code == 2
     for part in expected:
         assert part in str(caught.value)
@@ -1424,7 +1424,7 @@ def test_a_bad_config_is_an_error_that_says_what_to_fix(text: str, expected: lis
 def test_a_user_key_pasted_where_its_variable_name_belongs_is_never_echoed(pasted: str) -> None:
     # Wherever it is caught (reading the config or checking the secrets), the key must not be printed.
     with pytest.raises(ConfigError) as caught:
-        pasted_config = config(f'[recipients.me]\npushover_user_env = "{pasted}"\n' + BASE)
+        pasted_config = parsed_config(f'[recipients.me]\npushover_user_env = "{pasted}"\n' + BASE)
         ind_alert.require_secrets(pasted_config, {"PUSHOVER_TOKEN": FAKE_TOKEN})
     assert FAKE_USER not in str(caught.value)
 
@@ -1945,7 +1945,7 @@ DISPATCHED = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "workflow_dispatch"
 )
 def test_require_secrets(env: dict[str, str], error: type[Exception], expected: list[str]) -> None:
     with pytest.raises(ConfigError if error is ConfigError else ind_alert.AlertError) as caught:
-        ind_alert.require_secrets(config(BASE), env)
+        ind_alert.require_secrets(parsed_config(BASE), env)
     assert type(caught.value) is error
     assert caught.value.exit_code == (0 if error is ind_alert.NotConfigured else 2)
     for part in expected:
@@ -1955,12 +1955,12 @@ def test_require_secrets(env: dict[str, str], error: type[Exception], expected: 
 
 
 def test_require_secrets_is_quiet_when_every_secret_is_set() -> None:
-    ind_alert.require_secrets(config(BASE), {"PUSHOVER_TOKEN": FAKE_TOKEN, "PUSHOVER_USER": FAKE_USER})
+    ind_alert.require_secrets(parsed_config(BASE), {"PUSHOVER_TOKEN": FAKE_TOKEN, "PUSHOVER_USER": FAKE_USER})
 
 
 @pytest.mark.parametrize("env", [pytest.param(SCHEDULED, id="scheduled"), pytest.param(DISPATCHED, id="dispatched")])
 def test_the_not_configured_guidance_names_the_variables_this_config_needs(env: dict[str, str]) -> None:
-    couple = config(
+    couple = parsed_config(
         """
         [recipients.me]
         pushover_user_env = "PUSHOVER_USER_ME"
@@ -2146,7 +2146,7 @@ def test_ind_dates_and_times_are_read_only_in_the_forms_ind_writes(day: str, sta
 
 def test_an_empty_weekdays_list_is_refused_as_it_could_never_match() -> None:
     with pytest.raises(ConfigError) as caught:
-        config(BASE + "weekdays = []\n")
+        parsed_config(BASE + "weekdays = []\n")
     assert caught.value.exit_code == 2
     assert 'the weekdays list is empty: name a day like "mon", or leave weekdays out' in str(caught.value)
 
@@ -2154,11 +2154,11 @@ def test_an_empty_weekdays_list_is_refused_as_it_could_never_match() -> None:
 @pytest.mark.parametrize("key", ["after", "before"])
 def test_a_date_at_the_calendars_end_is_refused_in_the_config_not_an_overflow_on_every_run(key: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        config(BASE + f"{key} = 9999-12-01\n")
+        parsed_config(BASE + f"{key} = 9999-12-01\n")
     assert f"{key} must be a date before 2100-01-01, not 9999-12-01" in str(caught.value)
     with pytest.raises(ConfigError):
-        config(BASE + f"{key} = 2100-01-01\n")
-    assert config(BASE + f"{key} = 2099-12-31\n").alerts[0] is not None
+        parsed_config(BASE + f"{key} = 2100-01-01\n")
+    assert parsed_config(BASE + f"{key} = 2099-12-31\n").alerts[0] is not None
 
 
 def test_desk_any_asks_at_most_40_desks_the_known_ones_first_and_says_how_many_it_left_out(
