@@ -16,8 +16,25 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import FakeHealthcheck, FakeIND, FakePushover, Workdir, day, ind_body, sent_to_you, spec_id
-from test_e2e import NAME, alert_toml, configure, label, lines, ok, problems, read_state, slot_starting
+from fakes import (
+    NAME,
+    FakeHealthcheck,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    alert_toml,
+    configure,
+    day,
+    ind_body,
+    label,
+    lines,
+    ok,
+    problems,
+    read_state,
+    sent_to_you,
+    slot_starting,
+    spec_id,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ZWOLLE_ONLY_DOC = [("AM", "IND Amsterdam"), ("DH", "IND Den Haag")]  # IND's BIO list without Zwolle

@@ -18,7 +18,6 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
@@ -30,31 +29,25 @@ from fakes import (
     FakePushover,
     ScriptResult,
     Workdir,
+    alert_toml,
+    configure,
     day,
     ind_body,
     label,
+    lines,
+    ok,
+    problems,
+    read_state,
     sent_to_you,
+    slot_starting,
     spec_id,
     strip_xssi,
+    summary_rows,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 BIO_URL = "https://oap.ind.nl/oap/en/#/BIO"
 ASKED = {"product": "BIO", "persons": 1}  # the kind its pushed slots are recorded for
-
-
-# --------------------------------------------------------------------------- slots and dates
-
-
-def plus_ten(start: str) -> str:
-    hours, minutes = map(int, start.split(":"))
-    total = hours * 60 + minutes + 10
-    return f"{total // 60:02d}:{total % 60:02d}"
-
-
-def slot_starting(offset: int, start: str, end: str | None = None) -> tuple[str, str, str]:
-    """A slot spec for ``FakeIND.set_slots``: ``offset`` days from today, ten minutes by default."""
-    return (day(offset).isoformat(), start, end or plus_ten(start))
 
 
 def moved(body: str, first_offset: int) -> tuple[str, list[tuple[str, str, str]]]:
@@ -72,31 +65,6 @@ def moved(body: str, first_offset: int) -> tuple[str, list[tuple[str, str, str]]
     return XSSI_PREFIX + json.dumps(doc, separators=(",", ":")), specs
 
 
-# --------------------------------------------------------------------------- config and state
-
-
-def toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def alert_toml(name: str = NAME, desk: str = "AM", product: str = "BIO", **keys: object) -> str:
-    """One ``[[alert]]`` table in TOML."""
-    table = {"name": name, "desk": desk, "product": product, **keys}
-    return "[[alert]]\n" + "".join(f"{key} = {toml_value(value)}\n" for key, value in table.items())
-
-
-def configure(workdir: Workdir, *alerts: str) -> None:
-    workdir.write_config("\n".join(alerts or (alert_toml(),)))
-
-
 def write_sent_state(workdir: Workdir, sent: Mapping[str, Sequence[tuple[str, str, str]]], **top: object) -> bytes:
     """A state file as the script writes it, with these slots already pushed to the default recipient."""
     alerts = {name: {"sent": {"you": sorted(spec_id(s) for s in specs)}} for name, specs in sent.items()}
@@ -107,43 +75,11 @@ def write_sent_state(workdir: Workdir, sent: Mapping[str, Sequence[tuple[str, st
     return text.encode()
 
 
-def read_state(workdir: Workdir) -> dict[str, Any]:
-    doc = json.loads(workdir.state.read_text(encoding="utf-8"))
-    assert isinstance(doc, dict)
-    return doc
-
-
-# --------------------------------------------------------------------------- output
-
-
-def lines(text: str) -> list[str]:
-    return text.splitlines()
-
-
-def problems(result: ScriptResult, level: str = "warning") -> list[str]:
-    """stderr lines of one level, plain (``warning: ...``) or as GitHub annotations (``::warning::...``)."""
-    return [line for line in lines(result.stderr) if line.startswith((f"{level}: ", f"::{level}::"))]
-
-
-def ok(result: ScriptResult) -> ScriptResult:
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result
-
-
 def push_for(pushover: FakePushover, text: str) -> dict[str, str]:
     """The one delivered push whose message contains ``text``."""
     found = [form for form in pushover.delivered if text in form["message"]]
     assert len(found) == 1, f"{len(found)} pushes contain {text!r}: {pushover.delivered}"
     return found[0]
-
-
-def summary_rows(path: Path) -> list[dict[str, str]]:
-    """The job summary's table as one dict per row, keyed by the header cells."""
-    table = [line for line in lines(path.read_text(encoding="utf-8")) if line.startswith("|")]
-    split = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in table]
-    header, rows = split[0], split[2:]
-    assert set(split[1]) == {"---"}
-    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 # =========================================================================== the watcher: first run and after

@@ -16,16 +16,24 @@ import requests
 from conftest import Run
 from fakes import (
     HTML_MAINTENANCE,
+    NAME,
     AppriseServer,
     FakeHealthcheck,
     FakeIND,
     FakePushover,
     Workdir,
+    alert_toml,
+    configure,
     day,
+    label,
+    lines,
+    ok,
+    problems,
+    read_state,
     sent_to_you,
+    slot_starting,
     spec_id,
 )
-from test_e2e import NAME, alert_toml, configure, label, lines, ok, problems, read_state, slot_starting
 
 import ind_alert
 

@@ -16,16 +16,23 @@ from conftest import Run
 from fakes import (
     APPRISE_TOKEN,
     HTML_MAINTENANCE,
+    NAME,
     XSSI_PREFIX,
     AppriseServer,
     FakeIND,
     FakePushover,
     Workdir,
+    alert_toml,
+    configure,
     label,
+    lines,
+    ok,
+    problems,
+    read_state,
     sent_to_you,
+    slot_starting,
     spec_id,
 )
-from test_e2e import NAME, alert_toml, configure, lines, ok, problems, read_state, slot_starting
 
 # Pushover's own answers: the token and user ones as Pushover words them (tests/fakes.py), the others
 # shaped like them with invented texts.

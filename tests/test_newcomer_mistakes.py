@@ -20,11 +20,23 @@ import requests
 import responses
 import yaml
 from conftest import FAKE_TOKEN, FAKE_USER, Run, Start
-from fakes import NAME, FakeIND, FakePushover, Workdir, as_edited, day, wait_until
+from fakes import (
+    NAME,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    as_edited,
+    configure,
+    day,
+    lines,
+    ok,
+    problems,
+    summary_rows,
+    wait_until,
+)
+from fakes import alert_toml as alert
 from fakes import sent_to_you as sent
-from test_e2e import alert_toml as alert
-from test_e2e import configure, lines, ok, problems, summary_rows
-from test_e2e import slot_starting as slot
+from fakes import slot_starting as slot
 
 import ind_alert
 

@@ -18,8 +18,21 @@ from pathlib import Path
 
 import pytest
 from conftest import Run
-from fakes import FakeIND, FakePushover, Workdir, sent_to_you, spec_id
-from test_e2e import NAME, alert_toml, configure, label, ok, problems, read_state, slot_starting
+from fakes import (
+    NAME,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    alert_toml,
+    configure,
+    label,
+    ok,
+    problems,
+    read_state,
+    sent_to_you,
+    slot_starting,
+    spec_id,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
