@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import importlib
+import io
 import json
 import os
 import socket
@@ -46,6 +47,9 @@ from botocore.exceptions import ClientError  # noqa: E402 - after the skip
 if str(SCRIPT.parent) not in sys.path:
     sys.path.insert(0, str(SCRIPT.parent))
 ind_alert = importlib.import_module("ind_alert")
+from records import FULL_STATE  # noqa: E402
+
+from ind_alert import StateError  # noqa: E402
 
 REGION = "eu-west-1"
 # AWS's documentation example keys: the real shape, valid for no account.
@@ -1310,3 +1314,22 @@ def test_a_store_that_reads_but_refuses_the_write_pushes_nothing_and_exits_1_in_
         assert pushover.delivered == []
         assert stored(s3, bucket) == before
     assert proxy.requests == ["GET", "PUT"] * 2  # one trial write a run
+
+
+class NoETagClient:
+    """An S3 stand-in whose answer lacks the ETag that every conditional write depends on."""
+
+    def get_object(self, **_: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(ind_alert.state_to_json(FULL_STATE).encode())}
+
+
+def test_an_s3_answer_without_an_etag_is_refused_and_nothing_is_written() -> None:
+    pytest.importorskip("botocore", reason="S3 state needs boto3: pip install -r tests/requirements.txt")
+    store = ind_alert.S3Store("bucket", "seen.json", NoETagClient())
+    with pytest.raises(StateError) as caught:
+        store.load()
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        "s3://bucket/seen.json: S3 answered without an ETag or with over 2 MB; it was left untouched"
+    )
+    assert store.loaded is None and store.etag is None  # so no write can follow on a guess
