@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import Run, Start
 from fakes import TESTS_DIR, FakeActions, FakeIND, FakePushover, Reply, Workdir, day, wait_until
-from test_pictures import mermaid_blocks, parse_chart
+from test_availability_charts import mermaid_blocks, parse_chart
 
 import ind_alert
 
