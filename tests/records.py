@@ -20,17 +20,9 @@ import ind_alert  # noqa: E402
 from ind_alert import Alert, AlertState, Emergency, Slot, State  # noqa: E402
 
 IND = "https://oap.ind.nl/oap/api"
-
-
 PUSHOVER = "https://api.pushover.net/1"
-
-
 SLOTS_URL = f"{IND}/desks/AM/slots?productKey=BIO&persons=1"
-
-
 AMS = ind_alert.AMSTERDAM
-
-
 JSON = "application/json; charset=utf-8"
 
 
@@ -51,14 +43,8 @@ def alert(**changes: Any) -> Alert:
 
 
 MESSAGES = f"{PUSHOVER}/messages.json"
-
-
 QUOTA = {"X-Limit-App-Limit": "10000", "X-Limit-App-Remaining": "9876", "X-Limit-App-Reset": "1793491200"}
-
-
 OK = {"status": 1, "request": "647d2300-702c-4b38-8b2f-d56326ae460b"}
-
-
 USER_INVALID = {
     "user": "invalid",
     "errors": ["user identifier is not a valid user, group, or subscribed user key"],
@@ -71,14 +57,8 @@ USER_INVALID = {
 
 # Monday 5 October 2026, 08:00 in Amsterdam (CEST, UTC+2).
 NOW = datetime(2026, 10, 5, 8, 0, tzinfo=AMS)
-
-
 TOMORROW = at("2026-10-06", "09:00")
-
-
 NEXT_WEEK = at("2026-10-12", "09:00")
-
-
 NEXT_MONTH = at("2026-11-02", "09:00")
 
 
