@@ -344,7 +344,7 @@ def test_only_the_pushover_recipients_emergency_is_recorded_and_cancelled_beside
 # ------------------------------------------------------------------ the bounds of urgent_priority
 
 
-def alert_config(extra: str) -> ind_alert.Config:
+def urgent_config(extra: str) -> ind_alert.Config:
     return ind_alert.parse_config(
         ind_alert.tomllib.loads(URGENT_ALERT.replace("urgent_priority = 2\n", extra)), "alerts.toml"
     )
@@ -353,14 +353,14 @@ def alert_config(extra: str) -> ind_alert.Config:
 @pytest.mark.parametrize("value", [pytest.param(-2, id="-2, the lowest"), pytest.param(2, id="2, the highest")])
 def test_urgent_priority_accepts_both_ends_of_pushovers_range(value: int) -> None:
     """Catches either bound of urgent_priority moved inwards: -2 (silent) or 2 (emergency) refused."""
-    assert alert_config(f"urgent_priority = {value}\n").alerts[0].urgent_priority == value
+    assert urgent_config(f"urgent_priority = {value}\n").alerts[0].urgent_priority == value
 
 
 @pytest.mark.parametrize("value", [pytest.param(-3, id="-3, below"), pytest.param(3, id="3, above")])
 def test_urgent_priority_outside_pushovers_range_is_refused_with_the_range(value: int) -> None:
     """Catches either bound of urgent_priority moved outwards: Pushover would refuse every urgent push."""
     with pytest.raises(ConfigError) as caught:
-        alert_config(f"urgent_priority = {value}\n")
+        urgent_config(f"urgent_priority = {value}\n")
     assert caught.value.exit_code == 2
     assert str(caught.value) == (
         f'alerts.toml alert "{ALERT}": urgent_priority must be a whole number from -2 to 2, not {value}'
@@ -369,4 +369,4 @@ def test_urgent_priority_outside_pushovers_range_is_refused_with_the_range(value
 
 def test_urgent_priority_is_1_when_not_set() -> None:
     """Catches a wrong default: 2 would ring the phone for an hour, 0 would stay silent in quiet hours."""
-    assert alert_config("").alerts[0].urgent_priority == 1
+    assert urgent_config("").alerts[0].urgent_priority == 1
