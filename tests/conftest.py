@@ -15,6 +15,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import pytest
+import responses
 from _pytest.runner import runtestprotocol
 from fakes import AppriseServer, FakeIND, FakePushover, RunningScript, ScriptResult, Workdir, run_script, start_script
 from fakes import load_fixture as _load_fixture
@@ -231,3 +232,10 @@ def start(env: dict[str, str], workdir: Workdir) -> Iterator[Start]:
     yield _start
     for running in started:
         running.close()
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    """Strict mock: an unmatched request is a ConnectionError, an unused mock fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock

@@ -365,6 +365,7 @@ class _FakeServer:
 
 SlotSpec = tuple[str, str, str] | Sequence[str] | Mapping[str, Any]
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+NAME = "Amsterdam biometrics"  # the alert most end-to-end tests use: AM, BIO, 1 person
 
 
 def day(offset: int) -> date:
@@ -390,6 +391,11 @@ def label(spec: Sequence[str]) -> str:
 def slot_id(offset: int, start: str = "10:00", end: str = "10:10", desk: str = "AM") -> str:
     """How the state file names that slot."""
     return f"{desk} {day(offset).isoformat()} {start}-{end}"
+
+
+def spec_id(spec: Sequence[str], desk: str = "AM") -> str:
+    """How the state file names the slot ``(date, start, end)`` at ``desk``."""
+    return f"{desk} {spec[0]} {spec[1]}-{spec[2]}"
 
 
 _IndKey = tuple[str, str, str, int]  # (kind, desk, product, persons)
@@ -1268,6 +1274,25 @@ class Workdir:
         return doc
 
 
+def seed_state(workdir: Workdir, alerts: dict[str, Any], **top: Any) -> None:
+    """Write a version-2 state file with these alerts (and top-level keys) before a run."""
+    workdir.state.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"version": 2, "alerts": alerts, **top}, indent=2, sort_keys=True) + "\n"
+    workdir.state.write_text(text, encoding="utf-8")
+
+
+def sent_to_you(workdir: Workdir, alert: str = NAME) -> list[str]:
+    """The slot ids the state records as pushed to the default recipient for ``alert``; none without a state file."""
+    if not workdir.state.exists():
+        return []
+    return list(workdir.read_state()["alerts"].get(alert, {}).get("sent", {}).get("you", []))
+
+
+def sent_by_recipient(workdir: Workdir, alert: str) -> dict[str, list[str]]:
+    """The slot ids the state records as pushed for ``alert``, per recipient."""
+    return dict(workdir.read_state()["alerts"][alert]["sent"])
+
+
 # --------------------------------------------------------------------------- healthchecks
 
 
@@ -1439,3 +1464,74 @@ def full_disk(folder: Path, room: int = 0) -> Path:
         encoding="utf-8",
     )
     return launcher
+
+
+# --------------------------------------------------------------------------- slots and dates
+
+
+def plus_ten(start: str) -> str:
+    hours, minutes = map(int, start.split(":"))
+    total = hours * 60 + minutes + 10
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def slot_starting(offset: int, start: str, end: str | None = None) -> tuple[str, str, str]:
+    """A slot spec for ``FakeIND.set_slots``: ``offset`` days from today, ten minutes by default."""
+    return (day(offset).isoformat(), start, end or plus_ten(start))
+
+
+# --------------------------------------------------------------------------- config and state
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def alert_toml(name: str = NAME, desk: str = "AM", product: str = "BIO", **keys: object) -> str:
+    """One ``[[alert]]`` table in TOML."""
+    table = {"name": name, "desk": desk, "product": product, **keys}
+    return "[[alert]]\n" + "".join(f"{key} = {toml_value(value)}\n" for key, value in table.items())
+
+
+def configure(workdir: Workdir, *alerts: str) -> None:
+    workdir.write_config("\n".join(alerts or (alert_toml(),)))
+
+
+def read_state(workdir: Workdir) -> dict[str, Any]:
+    doc = json.loads(workdir.state.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+# --------------------------------------------------------------------------- output
+
+
+def lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def problems(result: ScriptResult, level: str = "warning") -> list[str]:
+    """stderr lines of one level, plain (``warning: ...``) or as GitHub annotations (``::warning::...``)."""
+    return [line for line in lines(result.stderr) if line.startswith((f"{level}: ", f"::{level}::"))]
+
+
+def ok(result: ScriptResult) -> ScriptResult:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
+def summary_rows(path: Path) -> list[dict[str, str]]:
+    """The job summary's table as one dict per row, keyed by the header cells."""
+    table = [line for line in lines(path.read_text(encoding="utf-8")) if line.startswith("|")]
+    split = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in table]
+    header, rows = split[0], split[2:]
+    assert set(split[1]) == {"---"}
+    return [dict(zip(header, row, strict=True)) for row in rows]

@@ -26,9 +26,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_TESTS = [  # the pure core first: most mutants are killed there, in seconds
-    "tests/test_unit.py", "tests/test_desks_and_secrets.py", "tests/test_boundaries.py",
-    "tests/test_recipient_changes.py", "tests/test_messages.py", "tests/test_emergency.py",
-    "tests/test_what_was_asked.py",
+    "tests/test_matching.py", "tests/test_push_text.py", "tests/test_config.py", "tests/test_state_file.py",
+    "tests/test_ind_client.py", "tests/test_pushover_client.py", "tests/test_output.py",
+    "tests/test_service_answers.py", "tests/test_time_boundaries.py", "tests/test_recipients_across_runs.py",
+    "tests/test_error_messages.py", "tests/test_emergency.py", "tests/test_pushed_by_query.py",
 ]  # fmt: skip
 # Where a planted bug would change what a user is pushed or what the state remembers.
 TARGETS = {

@@ -40,8 +40,8 @@ from test_lambda import (  # noqa: E402 - after the skips; the fixtures are shar
     lambda_env,  # noqa: F401 - a fixture
     launcher,  # noqa: F401 - a fixture
     s3,  # noqa: F401 - a fixture
-    slot,
-    stored,
+    slot_at_nine,
+    stored_bytes,
 )
 
 import ind_alert  # noqa: E402
@@ -255,7 +255,7 @@ def test_the_package_built_by_the_deploy_script_runs_on_a_clean_interpreter(
     else:
         assert "the package has no compiled files" in build.stderr
     example = ind_alert.load_config(REPO / "alerts.toml").alerts[0]
-    new = slot(2)
+    new = slot_at_nine(2)
     ind.set_slots(example.desk[0], example.product, example.persons, [new])
     env = script_env({k: v for k, v in lambda_env.items() if k != "IND_ALERT_CONFIG"})
     env.pop("PYTHONPATH", None)
@@ -318,7 +318,7 @@ def test_with_a_botocore_before_conditional_writes_a_run_pushes_nothing_and_exit
     tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in lambda_env.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
-    ind.set_slots("AM", "BIO", 1, [slot(3)])
+    ind.set_slots("AM", "BIO", 1, [slot_at_nine(3)])
 
     with start_script([], {**env, "PYTHONPATH": str(old_boto)}, cwd=tmp_path) as running:
         result = running.finish()
@@ -326,13 +326,13 @@ def test_with_a_botocore_before_conditional_writes_a_run_pushes_nothing_and_exit
     assert result.returncode == 2
     assert result.stderr.splitlines() == [OLD_BOTO_LINE]
     assert pushover.delivered == [] and ind.hits("AM", "BIO", 1) == 0
-    assert stored(s3, bucket, STATE_KEY) is None
+    assert stored_bytes(s3, bucket, STATE_KEY) is None
 
 
 def test_with_a_botocore_before_conditional_writes_lambda_records_an_error_and_pushes_nothing(
     old_boto: Path, launcher: Path, lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(3)])
+    ind.set_slots("AM", "BIO", 1, [slot_at_nine(3)])
 
     run = invoke(launcher, {**lambda_env, "PYTHONPATH": str(old_boto)})
 
@@ -347,7 +347,7 @@ def test_the_installed_botocore_makes_conditional_writes(
     lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in lambda_env.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
-    ind.set_slots("AM", "BIO", 1, [slot(3)])
+    ind.set_slots("AM", "BIO", 1, [slot_at_nine(3)])
 
     with start_script([], env, cwd=tmp_path) as running:
         result = running.finish()

@@ -434,7 +434,7 @@ def test_it_offers_the_token_to_the_github_server_only(repos: Repos, http_server
 REPO = Path(__file__).resolve().parent.parent
 
 
-def state_text(sent: dict[str, list[str]], version: int = 2) -> str:
+def sent_state_text(sent: dict[str, list[str]], version: int = 2) -> str:
     """A valid state file as ind_alert.py writes it: each alert's slots pushed to the default recipient."""
     alerts = {name: {"sent": {"default": sorted(ids)}} for name, ids in sent.items() if ids}
     return json.dumps({"version": version, "alerts": alerts}, indent=2, sort_keys=True) + "\n"
@@ -447,20 +447,20 @@ def script_repos(repos: Repos) -> Repos:
     (seed / "ind_alert.py").write_text((REPO / "ind_alert.py").read_text(encoding="utf-8"), encoding="utf-8")
     git(seed, "add", "ind_alert.py", env=repos.env)
     base = {"Amsterdam": ["AM 2030-01-07 09:00-09:10"], "Zwolle": ["ZW 2030-01-08 09:00-09:10"]}
-    repos.commit_file(seed, STATE, state_text(base), "the script and its state")
+    repos.commit_file(seed, STATE, sent_state_text(base), "the script and its state")
     return repos
 
 
 def test_two_runs_whose_states_git_merges_cleanly_push_the_states_merged_by_the_script(script_repos: Repos) -> None:
     repos = script_repos
     run, other = repos.clone("run"), repos.clone("other")
-    theirs = state_text(
+    theirs = sent_state_text(
         {
             "Amsterdam": ["AM 2030-01-07 09:00-09:10"],
             "Zwolle": ["ZW 2030-01-08 09:00-09:10", "ZW 2030-01-09 10:00-10:10"],
         }
     )
-    ours = state_text(
+    ours = sent_state_text(
         {
             "Amsterdam": ["AM 2030-01-07 09:00-09:10", "AM 2030-01-07 11:00-11:10"],
             "Zwolle": ["ZW 2030-01-08 09:00-09:10"],
@@ -479,15 +479,15 @@ def test_two_runs_whose_states_git_merges_cleanly_push_the_states_merged_by_the_
         "Amsterdam": ["AM 2030-01-07 09:00-09:10", "AM 2030-01-07 11:00-11:10"],
         "Zwolle": ["ZW 2030-01-08 09:00-09:10", "ZW 2030-01-09 10:00-10:10"],
     }
-    assert pushed == state_text(sent, version=3)  # the script's own form, not git's line-by-line mix
+    assert pushed == sent_state_text(sent, version=3)  # the script's own form, not git's line-by-line mix
     assert repos.subjects()[:2] == ["state: update seen slots", "state: from another run"]
 
 
 def test_a_conflict_between_two_runs_states_keeps_what_either_pushed(script_repos: Repos) -> None:
     repos = script_repos
     run, other = repos.clone("run"), repos.clone("other")
-    repos.commit_file(other, STATE, state_text({"Amsterdam": ["AM 2030-01-07 13:00-13:10"]}), "state: other")
-    (run / STATE).write_text(state_text({"Amsterdam": ["AM 2030-01-07 11:00-11:10"]}))
+    repos.commit_file(other, STATE, sent_state_text({"Amsterdam": ["AM 2030-01-07 13:00-13:10"]}), "state: other")
+    (run / STATE).write_text(sent_state_text({"Amsterdam": ["AM 2030-01-07 11:00-11:10"]}))
 
     done = repos.run(run, PYTHON=sys.executable)
 
@@ -511,7 +511,7 @@ def test_a_pushed_state_that_cannot_be_merged_is_one_line_that_says_why_never_a_
     repos = script_repos
     run, other = repos.clone("run"), repos.clone("other")
     repos.commit_file(other, STATE, '{"version": 2, "alerts": {}, "alerts": {}}\n', "state: broken by hand")
-    ours = state_text({"Amsterdam": ["AM 2030-01-07 11:00-11:10"]})
+    ours = sent_state_text({"Amsterdam": ["AM 2030-01-07 11:00-11:10"]})
     (run / STATE).write_text(ours)
 
     done = repos.run(run, PYTHON=sys.executable)

@@ -67,7 +67,7 @@ def settled() -> Iterator[None]:
         wait_until(lambda: open_files() <= files, timeout=10, what="the sockets to close")
 
 
-def pushed_lines(apprise_server: AppriseServer) -> list[str]:
+def delivered_apprise_lines(apprise_server: AppriseServer) -> list[str]:
     return [line for post in apprise_server.delivered for line in str(post["message"]).splitlines()[:-1]]
 
 
@@ -85,7 +85,7 @@ def test_a_dripping_pushover_leaves_ind_its_time_and_the_slot_reaches_the_other_
 
     assert pushover.validations, "the secrets were not checked"
     assert ind.hits("AM", "DOC", 1) == 1
-    assert pushed_lines(apprise_server) == [label(slot(5))]
+    assert delivered_apprise_lines(apprise_server) == [label(slot(5))]
     assert "IND unreachable" not in output and "IND did not answer" not in output, output
     assert "the Pushover secrets could not be checked" in output
     alert = workdir.read_state()["alerts"]["Amsterdam DOC"]
@@ -104,7 +104,7 @@ def test_a_push_that_drips_leaves_the_next_recipient_its_time(
     code, output = check(workdir, env, capsys)
 
     assert [m["user"] for m in pushover.messages] == [FAKE_USER]
-    assert pushed_lines(apprise_server) == [label(slot(5))]
+    assert delivered_apprise_lines(apprise_server) == [label(slot(5))]
     assert workdir.read_state()["alerts"]["Amsterdam DOC"]["sent"] == {"phone": [slot_id(5)]}
     assert "recipient me: " in output and "will retry next run" in output, output
     assert code == 0, output
@@ -127,7 +127,7 @@ def test_an_emergency_cancel_that_drips_waits_only_its_share(
     code, output = check(workdir, env, capsys)
 
     assert pushover.cancels == ["t1"]
-    assert pushed_lines(apprise_server) == [label(slot(6))]
+    assert delivered_apprise_lines(apprise_server) == [label(slot(6))]
     alert = workdir.read_state()["alerts"]["Amsterdam DOC"]
     assert alert["emergencies"] == {"t1": emergency}  # not cancelled: asked again next run
     assert "could not cancel an emergency push" in output, output

@@ -47,7 +47,7 @@ RECEIPT_NOT_FOUND = {"receipt": "not found", "errors": ["receipt not found; may 
 # ------------------------------------------------------------------ helpers
 
 
-def alert_state(workdir: Workdir) -> dict[str, Any]:
+def stored_alert(workdir: Workdir) -> dict[str, Any]:
     doc = workdir.read_state()["alerts"][ALERT]
     assert isinstance(doc, dict)
     return doc
@@ -95,7 +95,7 @@ def test_an_emergency_repeats_every_minute_for_an_hour_and_the_state_records_its
     [push] = pushover.delivered
     assert (push["priority"], push["retry"], push["expire"]) == ("2", "60", "3600")
     assert push["tags"].startswith("ind-alert-")
-    [(tag, record)] = alert_state(workdir)["emergencies"].items()
+    [(tag, record)] = stored_alert(workdir)["emergencies"].items()
     assert tag == push["tags"]
     assert record["slots"] == [slot_id(1)]
     assert before + 3600 <= record["expires"] <= after + 3600
@@ -113,8 +113,8 @@ def test_an_expired_emergency_whose_slot_is_gone_is_forgotten_without_a_cancel(
 
     assert result.returncode == 0, result.output
     assert pushover.cancels == []
-    assert "emergencies" not in alert_state(workdir)
-    assert alert_state(workdir)["sent"] == {"you": [slot_id(10)]}
+    assert "emergencies" not in stored_alert(workdir)
+    assert stored_alert(workdir)["sent"] == {"you": [slot_id(10)]}
     assert len(pushover.messages) == 1
 
 
@@ -128,8 +128,8 @@ def test_an_expired_emergency_whose_slot_is_still_open_is_forgotten_and_not_push
 
     assert result.returncode == 0, result.output
     assert pushover.cancels == []
-    assert "emergencies" not in alert_state(workdir)
-    assert alert_state(workdir)["sent"] == {"you": [slot_id(1), slot_id(10)]}
+    assert "emergencies" not in stored_alert(workdir)
+    assert stored_alert(workdir)["sent"] == {"you": [slot_id(1), slot_id(10)]}
     assert len(pushover.messages) == 1
 
 
@@ -179,13 +179,13 @@ def test_a_cancel_pushover_refuses_for_good_is_forgotten_and_never_sent_again(
             "(HTTP 404: receipt not found; may be invalid or expired)"
         )
     ]
-    assert "emergencies" not in alert_state(workdir)
+    assert "emergencies" not in stored_alert(workdir)
 
     third = run()
 
     assert third.returncode == 0, third.output
     assert pushover.cancels == [emergency]
-    assert "emergencies" not in alert_state(workdir)
+    assert "emergencies" not in stored_alert(workdir)
     assert len(pushover.messages) == 1
 
 
@@ -202,7 +202,7 @@ def test_a_cancel_that_fails_for_a_moment_is_kept_and_sent_again_next_run(
 ) -> None:
     """Catches a passing cancel failure treated as final: the phone would ring for an hour for a slot
     someone else booked. The record stays as it was (same slots, same expiry) until the cancel gets through."""
-    recorded = alert_state(workdir)["emergencies"]
+    recorded = stored_alert(workdir)["emergencies"]
     ind.set_slots("AM", "DOC", 1, [slot(10)])
     for _ in range(2):  # the first try and its one retry 5 s later
         if failure == "drop":
@@ -215,13 +215,13 @@ def test_a_cancel_that_fails_for_a_moment_is_kept_and_sent_again_next_run(
     assert second.returncode == 0, second.output
     assert pushover.cancels == [emergency, emergency]
     assert second.sleeps == [5.0]
-    assert alert_state(workdir)["emergencies"] == recorded
+    assert stored_alert(workdir)["emergencies"] == recorded
 
     third = run()
 
     assert third.returncode == 0, third.output
     assert pushover.cancels == [emergency, emergency, emergency]
-    assert "emergencies" not in alert_state(workdir)
+    assert "emergencies" not in stored_alert(workdir)
     assert len(pushover.messages) == 1
 
 
@@ -245,7 +245,7 @@ def test_an_emergency_is_kept_when_no_recipient_uses_pushover_any_more(
 ) -> None:
     """Catches the cancel tried without a Pushover client (a crash) once the config names only an
     Apprise recipient: the record is kept until it expires or Pushover is configured again."""
-    recorded = alert_state(workdir)["emergencies"]
+    recorded = stored_alert(workdir)["emergencies"]
     workdir.write_config('[recipients.phone]\napprise_url_env = "APPRISE_URL"\n' + URGENT_ALERT)
     ind.set_slots("AM", "DOC", 1, [slot(10)])
 
@@ -253,7 +253,7 @@ def test_an_emergency_is_kept_when_no_recipient_uses_pushover_any_more(
 
     assert result.returncode == 0, result.output
     assert pushover.cancels == []
-    assert alert_state(workdir)["emergencies"] == recorded
+    assert stored_alert(workdir)["emergencies"] == recorded
     assert [post["title"] for post in apprise_server.received] == [
         "IND Amsterdam: Collect residence document: 1 new slot"
     ]
@@ -300,8 +300,8 @@ def test_an_apprise_recipient_of_an_urgent_alert_records_no_emergency_and_nothin
 
     assert first.returncode == 0, first.output
     assert len(apprise_server.received) == 1
-    assert sorted(alert_state(workdir)) == ["asked", "history", "sent"]  # no emergencies
-    assert alert_state(workdir)["sent"] == {"phone": [slot_id(1)]}
+    assert sorted(stored_alert(workdir)) == ["asked", "history", "sent"]  # no emergencies
+    assert stored_alert(workdir)["sent"] == {"phone": [slot_id(1)]}
 
     ind.set_slots("AM", "DOC", 1, [])
     second = run(env=env)
@@ -329,7 +329,7 @@ def test_only_the_pushover_recipients_emergency_is_recorded_and_cancelled_beside
     [push] = pushover.delivered
     assert push["user"] == FAKE_USER
     assert len(apprise_server.received) == 1
-    recorded = alert_state(workdir)["emergencies"]
+    recorded = stored_alert(workdir)["emergencies"]
     assert list(recorded) == [push["tags"]]
     assert recorded[push["tags"]]["slots"] == [slot_id(1)]
 
@@ -344,7 +344,7 @@ def test_only_the_pushover_recipients_emergency_is_recorded_and_cancelled_beside
 # ------------------------------------------------------------------ the bounds of urgent_priority
 
 
-def alert_config(extra: str) -> ind_alert.Config:
+def urgent_config(extra: str) -> ind_alert.Config:
     return ind_alert.parse_config(
         ind_alert.tomllib.loads(URGENT_ALERT.replace("urgent_priority = 2\n", extra)), "alerts.toml"
     )
@@ -353,14 +353,14 @@ def alert_config(extra: str) -> ind_alert.Config:
 @pytest.mark.parametrize("value", [pytest.param(-2, id="-2, the lowest"), pytest.param(2, id="2, the highest")])
 def test_urgent_priority_accepts_both_ends_of_pushovers_range(value: int) -> None:
     """Catches either bound of urgent_priority moved inwards: -2 (silent) or 2 (emergency) refused."""
-    assert alert_config(f"urgent_priority = {value}\n").alerts[0].urgent_priority == value
+    assert urgent_config(f"urgent_priority = {value}\n").alerts[0].urgent_priority == value
 
 
 @pytest.mark.parametrize("value", [pytest.param(-3, id="-3, below"), pytest.param(3, id="3, above")])
 def test_urgent_priority_outside_pushovers_range_is_refused_with_the_range(value: int) -> None:
     """Catches either bound of urgent_priority moved outwards: Pushover would refuse every urgent push."""
     with pytest.raises(ConfigError) as caught:
-        alert_config(f"urgent_priority = {value}\n")
+        urgent_config(f"urgent_priority = {value}\n")
     assert caught.value.exit_code == 2
     assert str(caught.value) == (
         f'alerts.toml alert "{ALERT}": urgent_priority must be a whole number from -2 to 2, not {value}'
@@ -369,4 +369,4 @@ def test_urgent_priority_outside_pushovers_range_is_refused_with_the_range(value
 
 def test_urgent_priority_is_1_when_not_set() -> None:
     """Catches a wrong default: 2 would ring the phone for an hour, 0 would stay silent in quiet hours."""
-    assert alert_config("").alerts[0].urgent_priority == 1
+    assert urgent_config("").alerts[0].urgent_priority == 1

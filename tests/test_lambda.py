@@ -69,7 +69,7 @@ LAUNCHER = textwrap.dedent(
 )
 
 
-def slot(ahead: int, start: str = "09:00", end: str = "09:10") -> tuple[str, str, str]:
+def slot_at_nine(ahead: int, start: str = "09:00", end: str = "09:10") -> tuple[str, str, str]:
     """A slot `ahead` days from today in Amsterdam (computed when the test runs)."""
     return ((datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=ahead)).isoformat(), start, end)
 
@@ -182,7 +182,7 @@ def invoke(launcher: Path, env: dict[str, str], package: Path = REPO, cwd: Path 
     return Invocation(result)
 
 
-def stored(s3: Any, bucket: str, key: str) -> bytes | None:
+def stored_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
     try:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as exc:
@@ -191,8 +191,8 @@ def stored(s3: Any, bucket: str, key: str) -> bytes | None:
         raise
 
 
-def sent(s3: Any, bucket: str) -> list[str]:
-    body = stored(s3, bucket, STATE_KEY)
+def sent_in_s3(s3: Any, bucket: str) -> list[str]:
+    body = stored_bytes(s3, bucket, STATE_KEY)
     assert body is not None
     return list(json.loads(body)["alerts"][ALERT]["sent"]["you"])
 
@@ -207,7 +207,7 @@ def delivered_lines(pushover: FakePushover) -> list[str]:
 def test_a_new_slot_is_pushed_once_across_two_invocations(
     launcher: Path, lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str
 ) -> None:
-    new = slot(10)
+    new = slot_at_nine(10)
     ind.set_slots("AM", "BIO", 1, [new])
 
     first = invoke(launcher, lambda_env)
@@ -218,15 +218,15 @@ def test_a_new_slot_is_pushed_once_across_two_invocations(
     assert f"{ALERT}: 1 open, 1 match, 1 new, pushed" in first.stdout
     assert f"{ALERT}: 1 open, 1 match, 0 new, ok" in second.stdout
     assert delivered_lines(pushover) == [label(new)]
-    assert sent(s3, bucket) == [f"AM {new[0]} {new[1]}-{new[2]}"]
+    assert sent_in_s3(s3, bucket) == [f"AM {new[0]} {new[1]}-{new[2]}"]
     assert ind.hits("AM", "BIO", 1) == 2
-    assert stored(s3, bucket, LOCK_KEY) is None  # the lease is released after each check
+    assert stored_bytes(s3, bucket, LOCK_KEY) is None  # the lease is released after each check
 
 
 def test_a_rejected_token_raises_so_lambda_records_an_error(
     launcher: Path, lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(5)])
+    ind.set_slots("AM", "BIO", 1, [slot_at_nine(5)])
     pushover.token = "a-different-token-than-the-function-has"
 
     run = invoke(launcher, lambda_env)
@@ -238,10 +238,10 @@ def test_a_rejected_token_raises_so_lambda_records_an_error(
     assert lambda_env["PUSHOVER_TOKEN"] not in run.log
     assert lambda_env["PUSHOVER_USER"] not in run.log
     assert pushover.delivered == []
-    stored_state = stored(s3, bucket, STATE_KEY)
+    stored_state = stored_bytes(s3, bucket, STATE_KEY)
     assert stored_state is not None
     assert json.loads(stored_state)["alerts"][ALERT]["sent"] == {}  # nothing marked as pushed
-    assert stored(s3, bucket, LOCK_KEY) is None
+    assert stored_bytes(s3, bucket, LOCK_KEY) is None
 
 
 def test_an_ind_outage_returns_normally_with_a_warning(
@@ -258,7 +258,7 @@ def test_an_ind_outage_returns_normally_with_a_warning(
         rf"^warning: {ALERT}: IND answered HTTP 503 \(an outage on their side\); state kept", run.stderr, re.MULTILINE
     ), run.stderr
     assert pushover.messages == []
-    body = stored(s3, bucket, STATE_KEY)
+    body = stored_bytes(s3, bucket, STATE_KEY)
     assert body is not None and "failing_since" in json.loads(body)["alerts"][ALERT]  # the outage is recorded
 
 
@@ -266,13 +266,13 @@ def test_two_overlapping_invocations_lose_nothing_and_push_nothing_twice(
     launcher: Path, lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover, s3: Any, bucket: str
 ) -> None:
     """The first invocation holds the lease while IND keeps its answer back; the second starts then."""
-    new = slot(7)
+    new = slot_at_nine(7)
     ind.set_slots("AM", "BIO", 1, [new], hold=True, once=True)
     ind.set_slots("AM", "BIO", 1, [new])
 
     with start_script([str(REPO)], lambda_env, cwd=launcher.parent, script=launcher) as first:
         wait_until(lambda: ind.hits("AM", "BIO", 1) == 1, timeout=30, what="the first invocation to ask IND")
-        assert stored(s3, bucket, LOCK_KEY) is not None
+        assert stored_bytes(s3, bucket, LOCK_KEY) is not None
         second = invoke(launcher, lambda_env)
         ind.release_hangs()
         first_run = Invocation(first.finish(timeout=60))
@@ -287,8 +287,8 @@ def test_two_overlapping_invocations_lose_nothing_and_push_nothing_twice(
     assert ind.hits("AM", "BIO", 1) == 1  # the second never asked IND
     assert not first_run.failed and first_run.result["checked"] is True
     assert delivered_lines(pushover) == [label(new)]
-    assert sent(s3, bucket) == [f"AM {new[0]} {new[1]}-{new[2]}"]
-    assert stored(s3, bucket, LOCK_KEY) is None
+    assert sent_in_s3(s3, bucket) == [f"AM {new[0]} {new[1]}-{new[2]}"]
+    assert stored_bytes(s3, bucket, LOCK_KEY) is None
 
     third = invoke(launcher, lambda_env)  # the next scheduled one checks as usual, and pushes nothing again
     assert f"{ALERT}: 1 open, 1 match, 0 new, ok" in third.stdout
@@ -300,13 +300,13 @@ def test_an_expired_lease_is_taken_over(
 ) -> None:
     """A function killed by its timeout leaves its lock object behind; it must not block checks forever."""
     s3.put_object(Bucket=bucket, Key=LOCK_KEY, Body=json.dumps({"expires": int(time.time()) - 1}).encode())
-    ind.set_slots("AM", "BIO", 1, [slot(3)])
+    ind.set_slots("AM", "BIO", 1, [slot_at_nine(3)])
 
     run = invoke(launcher, lambda_env)
 
     assert run.result["checked"] is True
     assert len(pushover.delivered) == 1
-    assert stored(s3, bucket, LOCK_KEY) is None
+    assert stored_bytes(s3, bucket, LOCK_KEY) is None
 
 
 def test_an_expired_lease_taken_by_two_at_once_goes_to_one(
@@ -332,7 +332,7 @@ def test_an_expired_lease_taken_by_two_at_once_goes_to_one(
 
     with pytest.raises(ind_alert.LeaseHeld, match=r"another check took s3://\S+\.lock just now"):
         ind_alert.S3Lease.take(store, 60)
-    body = stored(s3, bucket, LOCK_KEY)
+    body = stored_bytes(s3, bucket, LOCK_KEY)
     assert body is not None and json.loads(body)["expires"] > time.time()  # the other one's lease stands
 
 
@@ -357,7 +357,7 @@ def test_a_missing_config_object_is_named_in_one_line(
 
     assert run.failed and "exit 2" in run.result["errorMessage"]
     assert run.stderr.splitlines() == [f"error: {missing} not found: upload your alerts.toml there (see README)"]
-    assert stored(s3, bucket, LOCK_KEY) is None  # released on the way out
+    assert stored_bytes(s3, bucket, LOCK_KEY) is None  # released on the way out
 
 
 def test_the_packaged_alerts_file_is_used_without_ind_alert_config(
@@ -380,7 +380,7 @@ def test_the_cli_reads_an_s3_config_too(
     lambda_env: dict[str, str], ind: FakeIND, pushover: FakePushover, bucket: str, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in lambda_env.items() if k not in ("IND_ALERT_CONFIG", "AWS_LAMBDA_FUNCTION_NAME")}
-    ind.set_slots("AM", "BIO", 1, [slot(4)])
+    ind.set_slots("AM", "BIO", 1, [slot_at_nine(4)])
 
     with start_script(["--config", f"s3://{bucket}/{CONFIG_KEY}", "--dry-run"], env, cwd=tmp_path) as running:
         result = running.finish()
@@ -451,7 +451,7 @@ def test_the_template_s_role_policy_allows_everything_the_function_does(
     iam.put_user_policy(UserName=name, PolicyName="ind-alert", PolicyDocument=policy)
     key = iam.create_access_key(UserName=name)["AccessKey"]
     env = {**lambda_env, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
-    ind.set_slots("AM", "BIO", 1, [slot(6)])
+    ind.set_slots("AM", "BIO", 1, [slot_at_nine(6)])
 
     with iam_enforced():
         first = invoke(launcher, env)
@@ -464,7 +464,7 @@ def test_the_template_s_role_policy_allows_everything_the_function_does(
         assert "warning" not in run.stderr and "error" not in run.stderr, run.stderr
     assert f"{ALERT}: 1 open, 1 match, 1 new, pushed" in first.stdout
     assert f"{ALERT}: 1 open, 1 match, 0 new, ok" in second.stdout
-    assert stored(s3, bucket, LOCK_KEY) is None
+    assert stored_bytes(s3, bucket, LOCK_KEY) is None
     assert len(pushover.delivered) == 1
 
 

@@ -20,8 +20,23 @@ import requests
 import responses
 import yaml
 from conftest import FAKE_TOKEN, FAKE_USER, Run, Start
-from fakes import FakeIND, FakePushover, Workdir, as_edited, day, wait_until
-from test_e2e import NAME, alert, configure, lines, ok, problems, sent, slot, summary_rows
+from fakes import (
+    NAME,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    as_edited,
+    configure,
+    day,
+    lines,
+    ok,
+    problems,
+    summary_rows,
+    wait_until,
+)
+from fakes import alert_toml as alert
+from fakes import sent_to_you as sent
+from fakes import slot_starting as slot
 
 import ind_alert
 

@@ -7,14 +7,25 @@ Every test runs ``python ind_alert.py`` as a subprocess against loopback fakes: 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, AppriseServer, FakeIND, FakePushover, Workdir, label, slot, slot_id
+from fakes import (
+    APPRISE_TOKEN,
+    HTML_MAINTENANCE,
+    AppriseServer,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    label,
+    seed_state,
+    sent_by_recipient,
+    slot,
+    slot_id,
+)
 
 # A second key of the real shape (30 alphanumerics): the partner's Pushover user key.
 PARTNER_USER = "gznej3rKEVAvPUxu9vvNnqpmZpokzF"
@@ -71,16 +82,6 @@ def apprise_lines(post: dict[str, Any]) -> list[str]:
     return lines[:-1]
 
 
-def sent(workdir: Workdir, alert: str = "Amsterdam DOC") -> dict[str, list[str]]:
-    return dict(workdir.read_state()["alerts"][alert]["sent"])
-
-
-def seed_state(workdir: Workdir, alerts: dict[str, Any]) -> None:
-    workdir.state.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"version": 2, "alerts": alerts}, indent=2, sort_keys=True) + "\n"
-    workdir.state.write_text(text, encoding="utf-8")
-
-
 # ------------------------------------------------------------------ routing
 
 
@@ -121,7 +122,7 @@ def test_each_recipient_receives_exactly_the_slots_its_routing_says(
     assert apprise_server.paths == [f"/{APPRISE_TOKEN}"]
     assert phone["title"] == f"{DOC_TITLE}: 2 new slots"
     assert apprise_lines(phone) == [label(slot(21)), label(slot(22, "11:00"))]
-    assert sent(workdir, "Den Haag BIO") == {"partner": [slot_id(23, "09:00", "09:15", "DH")]}
+    assert sent_by_recipient(workdir, "Den Haag BIO") == {"partner": [slot_id(23, "09:00", "09:15", "DH")]}
 
 
 def test_an_alert_without_notify_goes_to_every_recipient(
@@ -137,7 +138,11 @@ def test_an_alert_without_notify_goes_to_every_recipient(
     assert all(m["message"] == label(slot(21)) for m in pushover.delivered)
     [phone] = apprise_server.delivered
     assert apprise_lines(phone) == [label(slot(21))]
-    assert sent(workdir) == {"me": [slot_id(21)], "partner": [slot_id(21)], "phone": [slot_id(21)]}
+    assert sent_by_recipient(workdir, "Amsterdam DOC") == {
+        "me": [slot_id(21)],
+        "partner": [slot_id(21)],
+        "phone": [slot_id(21)],
+    }
 
 
 def test_without_a_recipients_table_pushover_user_alone_works_as_before(
@@ -154,7 +159,7 @@ def test_without_a_recipients_table_pushover_user_alone_works_as_before(
     assert push["message"] == label(slot(21))
     assert push["priority"] == "0"
     assert apprise_server.received == []
-    assert sent(workdir) == {"you": [slot_id(21)]}
+    assert sent_by_recipient(workdir, "Amsterdam DOC") == {"you": [slot_id(21)]}
 
 
 # ------------------------------------------------------------------ per-recipient delivery
@@ -176,7 +181,10 @@ def test_a_failing_apprise_recipient_is_retried_alone_on_the_next_run(
     assert sorted(m["user"] for m in pushover.delivered) == sorted([FAKE_USER, PARTNER_USER])
     assert len(apprise_server.received) == 1  # one digest, not retried within the run
     assert apprise_server.delivered == []
-    assert sent(workdir) == {"me": [slot_id(21), slot_id(22)], "partner": [slot_id(21), slot_id(22)]}
+    assert sent_by_recipient(workdir, "Amsterdam DOC") == {
+        "me": [slot_id(21), slot_id(22)],
+        "partner": [slot_id(21), slot_id(22)],
+    }
 
     apprise_server.status = 200
     second = run(patch_sleep=True)
@@ -185,7 +193,7 @@ def test_a_failing_apprise_recipient_is_retried_alone_on_the_next_run(
     assert len(pushover.messages) == 2, "a Pushover recipient got a duplicate"
     [phone] = apprise_server.delivered
     assert apprise_lines(phone) == [label(slot(21)), label(slot(22))]
-    assert sent(workdir) == {
+    assert sent_by_recipient(workdir, "Amsterdam DOC") == {
         "me": [slot_id(21), slot_id(22)],
         "partner": [slot_id(21), slot_id(22)],
         "phone": [slot_id(21), slot_id(22)],
@@ -208,7 +216,7 @@ def test_a_rejected_partner_key_fails_the_run_but_not_the_other_recipients(
     assert [m for m in pushover.messages if m["user"] == PARTNER_USER] == [], "found before a push was tried"
     assert [m["user"] for m in pushover.delivered] == [FAKE_USER]
     assert len(apprise_server.delivered) == 1
-    assert sent(workdir) == {"me": [slot_id(21)], "phone": [slot_id(21)]}
+    assert sent_by_recipient(workdir, "Amsterdam DOC") == {"me": [slot_id(21)], "phone": [slot_id(21)]}
 
 
 # ------------------------------------------------------------------ urgency
@@ -337,7 +345,7 @@ def test_an_only_urgent_recipient_gets_only_urgent_slots(
     [sms] = apprise_server.delivered
     assert sms["title"] == f"{DOC_TITLE}: 1 new slot"
     assert apprise_lines(sms) == [label(slot(1))]
-    assert sent(workdir) == {"me": [slot_id(1), slot_id(21)], "sms": [slot_id(1)]}
+    assert sent_by_recipient(workdir, "Amsterdam DOC") == {"me": [slot_id(1), slot_id(21)], "sms": [slot_id(1)]}
 
 
 def test_an_only_urgent_recipient_gets_a_slot_when_it_becomes_urgent(
@@ -370,7 +378,7 @@ def test_an_only_urgent_recipient_gets_a_slot_when_it_becomes_urgent(
     assert push["user"] == PARTNER_USER
     assert push["message"] == label(slot(1))
     assert push["priority"] == "1"
-    assert sent(workdir) == {"me": [slot_id(1)], "partner": [slot_id(1)]}
+    assert sent_by_recipient(workdir, "Amsterdam DOC") == {"me": [slot_id(1)], "partner": [slot_id(1)]}
 
 
 # ------------------------------------------------------------------ emergency

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import importlib
+import io
 import json
 import os
 import socket
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from conftest import Run
-from fakes import SCRIPT, FakeIND, FakePushover, Workdir, label
+from fakes import SCRIPT, FakeIND, FakePushover, Workdir, label, spec_id
 
 # Optional backends: without them (a plain `pip install pytest responses`) these tests skip, saying why.
 boto3 = pytest.importorskip("boto3", reason="the S3 tests need boto3: pip install -r tests/requirements.txt")
@@ -46,6 +47,9 @@ from botocore.exceptions import ClientError  # noqa: E402 - after the skip
 if str(SCRIPT.parent) not in sys.path:
     sys.path.insert(0, str(SCRIPT.parent))
 ind_alert = importlib.import_module("ind_alert")
+from records import FULL_STATE  # noqa: E402
+
+from ind_alert import StateError  # noqa: E402
 
 REGION = "eu-west-1"
 # AWS's documentation example keys: the real shape, valid for no account.
@@ -65,7 +69,7 @@ product = "BIO"
 SlotSpec = tuple[str, str, str]
 
 
-def day(ahead: int) -> str:
+def iso_day(ahead: int) -> str:
     """A date `ahead` days after today in Amsterdam: script runs use the real clock."""
     return (datetime.now(ind_alert.AMSTERDAM).date() + timedelta(days=ahead)).isoformat()
 
@@ -76,14 +80,10 @@ SLOTS = ((10, "09:00", "09:10"), (10, "09:10", "09:20"), (11, "13:40", "13:50"))
 def spec(n: int) -> SlotSpec:
     """Slot ``n`` of SLOTS, dated from Amsterdam's today now: never when the tests are collected."""
     ahead, start, end = SLOTS[n]
-    return (day(ahead), start, end)
+    return (iso_day(ahead), start, end)
 
 
-def slot_id(slot: SlotSpec) -> str:
-    return f"AM {slot[0]} {slot[1]}-{slot[2]}"
-
-
-def pushed_lines(pushover: FakePushover) -> Counter[str]:
+def line_counts(pushover: FakePushover) -> Counter[str]:
     """How often each message line was delivered, over every delivered push."""
     return Counter(line for form in pushover.delivered for line in form.get("message", "").splitlines())
 
@@ -101,11 +101,11 @@ def state_doc(*slots: SlotSpec, history: str | None = None) -> dict[str, Any]:
 
     ``history``: the earliest slot date a run recorded for today (a run records one point a day).
     """
-    doc: dict[str, Any] = {"sent": {"you": sorted(slot_id(s) for s in slots)}}
+    doc: dict[str, Any] = {"sent": {"you": sorted(spec_id(s) for s in slots)}}
     if slots:
         doc["asked"] = ASKED  # the kind the slots were pushed for
     if history:
-        doc["history"] = {day(0): history}
+        doc["history"] = {iso_day(0): history}
     return {"version": ind_alert.STATE_VERSION, "alerts": {ALERT: doc}}
 
 
@@ -282,11 +282,11 @@ def test_the_first_run_creates_the_object_with_the_pushed_slots(
     assert result.returncode == 0, result.stderr
     assert f"{ALERT}: 2 open, 2 match, 2 new, pushed" in result.stdout
     assert len(pushover.delivered) == 1
-    assert pushed_lines(pushover)[label(spec(0))] == 1
-    assert pushed_lines(pushover)[label(spec(1))] == 1
+    assert line_counts(pushover)[label(spec(0))] == 1
+    assert line_counts(pushover)[label(spec(1))] == 1
     found = stored(s3, bucket)
     assert found is not None
-    expected = state_doc(spec(0), spec(1), history=day(10))
+    expected = state_doc(spec(0), spec(1), history=iso_day(10))
     assert slots_doc(found.body) == expected
     assert found.body.decode() == json.dumps(json.loads(found.body), indent=2, sort_keys=True) + "\n"
     assert found.content_type == "application/json"
@@ -321,7 +321,7 @@ def test_ind_alert_state_chooses_s3_when_no_state_flag_is_given(
     assert result.returncode == 0, result.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(spec(0), history=day(10))
+    assert slots_doc(found.body) == state_doc(spec(0), history=iso_day(10))
     assert not (config.parent / "state").exists()
 
 
@@ -339,7 +339,7 @@ def test_a_missing_object_starts_empty_and_nothing_is_written_when_nothing_is_ne
     found = stored(s3, bucket)
     assert found is not None
     # Only the day's history point ("nothing open today") is written, once.
-    assert json.loads(found.body)["alerts"] == {ALERT: {"sent": {}, "history": {day(0): None}}}
+    assert json.loads(found.body)["alerts"] == {ALERT: {"sent": {}, "history": {iso_day(0): None}}}
     assert version_count(s3, bucket) == 1
     first = found
     assert pushover.messages == []
@@ -455,7 +455,7 @@ def test_without_boto3_a_state_file_still_works(
     result = run(env=without_boto3)
 
     assert result.returncode == 0, result.stderr
-    assert slots_doc(workdir.state.read_text()) == state_doc(spec(0), history=day(10))
+    assert slots_doc(workdir.state.read_text()) == state_doc(spec(0), history=iso_day(10))
 
 
 def test_the_aws_secret_key_never_appears_in_the_output_at_verbose(
@@ -504,7 +504,7 @@ def test_a_least_privilege_policy_for_the_one_key_is_enough(
     assert idle.returncode == 0, idle.stderr
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(spec(0), history=day(10))
+    assert slots_doc(found.body) == state_doc(spec(0), history=iso_day(10))
     assert version_count(s3, bucket) == 2  # the first run's rehearsal and save; the idle run writes nothing
     assert len(pushover.delivered) == 1
 
@@ -694,10 +694,10 @@ def test_two_overlapping_runs_record_both_slots_and_push_each_once(
     found = stored(s3, bucket)
     assert found is not None
     # Both runs record today's earliest slot (A: day 10, B without A's slot: day 10 or 11); A's stored one wins.
-    assert slots_doc(found.body) == state_doc(*already, spec(1), spec(2), history=day(10))
+    assert slots_doc(found.body) == state_doc(*already, spec(1), spec(2), history=iso_day(10))
     # A's rehearsal and write, then B's merged write (B's rehearsal was refused: A had written).
     assert version_count(s3, bucket) == versions_before + 3
-    lines = pushed_lines(pushover)
+    lines = line_counts(pushover)
     assert lines[label(spec(1))] == 1
     assert lines[label(spec(2))] == 1
     assert lines[label(spec(0))] == 0
@@ -723,7 +723,7 @@ class RivalWritesFirst:
 
     def put_object(self, **kwargs: Any) -> Any:
         self.puts += 1
-        rival = (day(20 + self.puts), "10:00", "10:10")
+        rival = (iso_day(20 + self.puts), "10:00", "10:10")
         self.client.put_object(Bucket=self.bucket, Key=KEY, Body=json.dumps(state_doc(rival)).encode())
         return self.client.put_object(**kwargs)
 
@@ -744,14 +744,14 @@ def test_a_save_that_keeps_losing_the_race_gives_up_after_its_attempts_with_exit
     assert rival.puts == 3
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc((day(23), "10:00", "10:10"))  # theirs, never overwritten
+    assert slots_doc(found.body) == state_doc((iso_day(23), "10:00", "10:10"))  # theirs, never overwritten
     assert version_count(s3, bucket) == 3
 
 
 # ------------------------------------------------------------------ merge_states
 
 
-def alert_state(sent: dict[str, set[str]] | None = None, **fields: Any) -> Any:
+def alert_state_record(sent: dict[str, set[str]] | None = None, **fields: Any) -> Any:
     return ind_alert.AlertState(sent={r: frozenset(ids) for r, ids in (sent or {}).items()}, **fields)
 
 
@@ -764,16 +764,16 @@ A_ID, B_ID, C_ID = "AM 2026-12-03 09:00-09:10", "AM 2026-12-03 09:10-09:20", "AM
 
 
 def test_merge_counts_a_slot_pushed_by_either_run_as_pushed() -> None:
-    ours = {ALERT: alert_state({"me": {A_ID, B_ID}})}
-    theirs = {ALERT: alert_state({"me": {B_ID, C_ID}})}
+    ours = {ALERT: alert_state_record({"me": {A_ID, B_ID}})}
+    theirs = {ALERT: alert_state_record({"me": {B_ID, C_ID}})}
 
     for result in (merged(ours, theirs), merged(theirs, ours)):
         assert result.alerts[ALERT].sent == {"me": {A_ID, B_ID, C_ID}}
 
 
 def test_merge_keeps_the_recipients_and_alerts_of_both_runs() -> None:
-    ours = {ALERT: alert_state({"me": {A_ID}}), "only ours": alert_state({"me": {C_ID}})}
-    theirs = {ALERT: alert_state({"partner": {B_ID}}), "only theirs": alert_state({"me": {B_ID}})}
+    ours = {ALERT: alert_state_record({"me": {A_ID}}), "only ours": alert_state_record({"me": {C_ID}})}
+    theirs = {ALERT: alert_state_record({"partner": {B_ID}}), "only theirs": alert_state_record({"me": {B_ID}})}
 
     result = merged(ours, theirs)
 
@@ -786,7 +786,9 @@ def test_merge_keeps_the_emergency_pushes_of_both_runs() -> None:
     mine = ind_alert.Emergency(frozenset({A_ID}), 2_000)
     other = ind_alert.Emergency(frozenset({B_ID}), 3_000)
 
-    result = merged({ALERT: alert_state(emergencies={"t1": mine})}, {ALERT: alert_state(emergencies={"t2": other})})
+    result = merged(
+        {ALERT: alert_state_record(emergencies={"t1": mine})}, {ALERT: alert_state_record(emergencies={"t2": other})}
+    )
 
     assert result.alerts[ALERT].emergencies == {"t1": mine, "t2": other}
 
@@ -803,8 +805,8 @@ def test_merge_keeps_the_latest_quota_notice_and_our_repository() -> None:
 
 
 def test_merge_does_not_send_a_blind_push_twice_when_the_other_run_sent_it() -> None:
-    ours = {ALERT: alert_state(failing_since=2_000)}
-    theirs = {ALERT: alert_state(failing_since=1_000, blind_notified=True)}
+    ours = {ALERT: alert_state_record(failing_since=2_000)}
+    theirs = {ALERT: alert_state_record(failing_since=1_000, blind_notified=True)}
 
     result = merged(ours, theirs).alerts[ALERT]
 
@@ -820,8 +822,8 @@ def test_merge_after_the_other_runs_blind_push_still_leads_to_one_checking_again
     succeed again, send one 'checking again' push"). Dropping it leaves the user believing the watcher
     is still blind.
     """
-    ours = {ALERT: alert_state()}  # recovered: no failing_since, no blind push known
-    theirs = {ALERT: alert_state(failing_since=1_000, blind_notified=True)}
+    ours = {ALERT: alert_state_record()}  # recovered: no failing_since, no blind push known
+    theirs = {ALERT: alert_state_record(failing_since=1_000, blind_notified=True)}
 
     result = merged(ours, theirs).alerts[ALERT]
 
@@ -829,8 +831,8 @@ def test_merge_after_the_other_runs_blind_push_still_leads_to_one_checking_again
 
 
 def test_a_merged_state_is_written_and_read_back_unchanged() -> None:
-    ours = {ALERT: alert_state({"default": {A_ID}}, failing_since=5)}
-    theirs = {ALERT: alert_state({"default": {B_ID}}), "other": alert_state({"default": {C_ID}})}
+    ours = {ALERT: alert_state_record({"default": {A_ID}}, failing_since=5)}
+    theirs = {ALERT: alert_state_record({"default": {B_ID}}), "other": alert_state_record({"default": {C_ID}})}
     result = merged(ours, theirs, quota_notified=7)
 
     text = ind_alert.state_to_json(result)
@@ -879,7 +881,7 @@ def test_s3_out_of_reach_for_a_moment_is_a_warning_with_exit_0_and_nothing_pushe
     error: Callable[[], Exception],
     config: Path,
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [(day(3), "09:00", "09:10")])
+    ind.set_slots("AM", "BIO", 1, [(iso_day(3), "09:00", "09:10")])
     real = ind_alert.S3Store.from_url(url(bucket))
     monkeypatch.setattr(
         ind_alert,
@@ -901,7 +903,7 @@ def test_s3_out_of_reach_for_a_moment_is_a_warning_with_exit_0_and_nothing_pushe
 def test_watch_mode_goes_on_when_s3_is_out_of_reach_for_a_moment(
     aws_environ: None, ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], s3: Any, bucket: str, config: Path
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [(day(3), "09:00", "09:10")])
+    ind.set_slots("AM", "BIO", 1, [(iso_day(3), "09:00", "09:10")])
     real = ind_alert.S3Store.from_url(url(bucket))
     store = ind_alert.S3Store(real.bucket, real.key, FlakyClient(real.client, unreachable()))
     runner = make_runner(ind, pushover, secrets, store)
@@ -916,7 +918,7 @@ def test_watch_mode_goes_on_when_s3_is_out_of_reach_for_a_moment(
 
     assert code == 0
     assert len(waits) == 2  # the failed cycle did not end the watch
-    assert pushed_lines(pushover) == Counter({label((day(3), "09:00", "09:10")): 1})
+    assert line_counts(pushover) == Counter({label((iso_day(3), "09:00", "09:10")): 1})
     assert (
         ALERT
         in json.loads(stored(boto3.client("s3", endpoint_url=real.client.meta.endpoint_url), bucket).body)["alerts"]
@@ -1065,7 +1067,11 @@ def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
     line, leave the object as it was, and push nothing after the push it could not record, or each later
     push would repeat on every run. The next run, with S3 back, pushes the unrecorded slot once more."""
     workdir.write_config(TWO_ALERTS)
-    known, new_am, new_dh = (day(10), "09:00", "09:10"), (day(10), "09:10", "09:20"), (day(12), "11:00", "11:10")
+    known, new_am, new_dh = (
+        (iso_day(10), "09:00", "09:10"),
+        (iso_day(10), "09:10", "09:20"),
+        (iso_day(12), "11:00", "11:10"),
+    )
     before = put_state(s3, bucket, json.dumps(state_doc(known), indent=2, sort_keys=True) + "\n")
     ind.set_slots("AM", "BIO", 1, [known, new_am])
     ind.set_slots("DH", "BIO", 1, [new_dh])
@@ -1083,7 +1089,7 @@ def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
     ]
     assert f"{ALERT}: 2 open, 2 match, 1 new, pushed" in result.stdout.splitlines()
     assert "Den Haag biometrics: 1 open, 1 match, 1 new, push failed" in result.stdout.splitlines()
-    assert pushed_lines(pushover) == Counter({label(new_am): 1})  # Den Haag's push never went out
+    assert line_counts(pushover) == Counter({label(new_am): 1})  # Den Haag's push never went out
     assert proxy.requests[0] == "GET"
     assert set(proxy.requests[1:]) == {"PUT"}  # every attempt was a write, none a merge after a conflict
     after = stored(s3, bucket)
@@ -1095,10 +1101,10 @@ def test_a_network_failure_while_saving_exits_1_and_pushes_nothing_more(
     again = run("--state", url(bucket), env=proxy_env)
 
     assert again.returncode == 0, again.stderr
-    assert pushed_lines(pushover) == Counter({label(new_am): 2, label(new_dh): 1})
+    assert line_counts(pushover) == Counter({label(new_am): 2, label(new_dh): 1})
     found = stored(s3, bucket)
     assert found is not None
-    assert json.loads(found.body)["alerts"][ALERT]["sent"] == {"you": [slot_id(known), slot_id(new_am)]}
+    assert json.loads(found.body)["alerts"][ALERT]["sent"] == {"you": [spec_id(known), spec_id(new_am)]}
 
 
 @pytest.mark.parametrize("missing", ["NoSuchKey", "404"], ids=["moto's NoSuchKey", "a bare 404"])
@@ -1115,7 +1121,7 @@ def test_a_bare_404_on_the_first_read_is_no_state_yet_like_no_such_key(
 ) -> None:
     """S3 (or a store or proxy in front of it) can answer a missing object with a bare 404, error code "404"
     rather than "NoSuchKey". It must start empty as a first run does, not be refused as an S3 error."""
-    first = (day(10), "09:00", "09:10")
+    first = (iso_day(10), "09:00", "09:10")
     ind.set_slots("AM", "BIO", 1, [first])
     if missing == "404":
         proxy.answer["GET"] = "404"
@@ -1125,11 +1131,11 @@ def test_a_bare_404_on_the_first_read_is_no_state_yet_like_no_such_key(
     assert result.returncode == 0, result.stderr
     assert error_lines(result.stderr) == []
     assert f"{ALERT}: 1 open, 1 match, 1 new, pushed" in result.stdout.splitlines()
-    assert pushed_lines(pushover) == Counter({label(first): 1})
+    assert line_counts(pushover) == Counter({label(first): 1})
     assert proxy.requests == ["GET", "PUT", "PUT"]  # the read, the rehearsal (If-None-Match), the save
     found = stored(s3, bucket)
     assert found is not None
-    assert slots_doc(found.body) == state_doc(first, history=day(10))
+    assert slots_doc(found.body) == state_doc(first, history=iso_day(10))
     assert version_count(s3, bucket) == 2
 
 
@@ -1147,12 +1153,12 @@ def test_a_write_that_keeps_conflicting_is_tried_5_times_then_exits_1(
     times; then "s3://… kept changing during this run" and exit 1. Here another run writes just before each
     of our writes, so S3 refuses every one (412): exactly 5 writes, each after a fresh read, and the other
     run's last state stays as it wrote it."""
-    ours = (day(10), "09:00", "09:10")
+    ours = (iso_day(10), "09:00", "09:10")
     ind.set_slots("AM", "BIO", 1, [ours])
     rivals: list[SlotSpec] = []
 
     def rival_writes_first() -> None:
-        rivals.append((day(20 + len(rivals)), "10:00", "10:10"))
+        rivals.append((iso_day(20 + len(rivals)), "10:00", "10:10"))
         s3.put_object(Bucket=bucket, Key=KEY, Body=json.dumps(state_doc(rivals[-1])).encode())
 
     proxy.before_put = rival_writes_first
@@ -1173,7 +1179,7 @@ def test_a_write_that_keeps_conflicting_is_tried_5_times_then_exits_1(
     assert found is not None
     assert json.loads(found.body) == state_doc(rivals[5])  # the other run's, never overwritten
     assert version_count(s3, bucket) == 6  # the other run's writes only
-    assert pushed_lines(pushover) == Counter({label(ours): 1})
+    assert line_counts(pushover) == Counter({label(ours): 1})
 
 
 def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_where_it_should(
@@ -1197,31 +1203,35 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
         f'[[alert]]\nname = "Den Haag biometrics"\ndesk = "DH"\nproduct = "BIO"\n\n'
         f'[[alert]]\nname = "{ALERT}"\ndesk = "AM"\nproduct = "BIO"\n'
     )
-    known, new, theirs = (day(10), "09:00", "09:10"), (day(10), "09:10", "09:20"), (day(11), "13:40", "13:50")
+    known, new, theirs = (
+        (iso_day(10), "09:00", "09:10"),
+        (iso_day(10), "09:10", "09:20"),
+        (iso_day(11), "13:40", "13:50"),
+    )
     secret_key = "0123456789abcdef0123456789abcdef"
     initial = {
         "version": 2,
-        "alerts": {ALERT: {"sent": {"you": [slot_id(known)]}, "history": {day(-2): day(12)}}},
-        "validated": {"fingerprint": "checked yesterday", "key": secret_key, "day": day(-1), "problems": []},
+        "alerts": {ALERT: {"sent": {"you": [spec_id(known)]}, "history": {iso_day(-2): iso_day(12)}}},
+        "validated": {"fingerprint": "checked yesterday", "key": secret_key, "day": iso_day(-1), "problems": []},
     }
     put_state(s3, bucket, json.dumps(initial, indent=2, sort_keys=True) + "\n")
     now = int(datetime.now(ind_alert.AMSTERDAM).timestamp())
-    utrecht = {"sent": {"you": [f"UT {day(15)} 10:00-10:10"]}, "history": {day(-1): day(15)}}
-    emergency = {"slots": [slot_id(theirs)], "expires": now + 3600}
+    utrecht = {"sent": {"you": [f"UT {iso_day(15)} 10:00-10:10"]}, "history": {iso_day(-1): iso_day(15)}}
+    emergency = {"slots": [spec_id(theirs)], "expires": now + 3600}
     rejected = "recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret"
     rival = {
         "version": 2,
         "alerts": {
             ALERT: {
-                "sent": {"you": [slot_id(known), slot_id(theirs)]},
+                "sent": {"you": [spec_id(known), spec_id(theirs)]},
                 "emergencies": {"rival-tag": emergency},
-                "history": {day(-2): day(12), day(0): day(11)},
+                "history": {iso_day(-2): iso_day(12), iso_day(0): iso_day(11)},
             },
             "Den Haag biometrics": {"sent": {}, "failing_since": now - 600},
             "Utrecht documents": utrecht,
         },
         "quota_notified": now + 86_400,
-        "validated": {"fingerprint": "f" * 64, "key": secret_key, "day": day(0), "problems": [rejected]},
+        "validated": {"fingerprint": "f" * 64, "key": secret_key, "day": iso_day(0), "problems": [rejected]},
     }
     writes: list[int] = []
 
@@ -1238,7 +1248,7 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
 
     assert result.returncode == 0, result.stderr
     assert error_lines(result.stderr) == []
-    assert pushed_lines(pushover) == Counter({label(new): 1})
+    assert line_counts(pushover) == Counter({label(new): 1})
     # The rehearsal and our first save refused (412: the other run wrote first), then the merged state.
     assert proxy.requests.count("PUT") == 3
     found = stored(s3, bucket)
@@ -1246,17 +1256,20 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
     merged = json.loads(found.body)
     ours_checked = merged.pop("validated")
     assert ours_checked.pop("fingerprint") != "f" * 64
-    assert ours_checked == {"key": secret_key, "day": day(0), "problems": []}  # our check, not theirs
+    assert ours_checked == {"key": secret_key, "day": iso_day(0), "problems": []}  # our check, not theirs
     assert merged == {
         "version": ind_alert.STATE_VERSION,
         "alerts": {
             ALERT: {
-                "sent": {"you": [slot_id(known), slot_id(new), slot_id(theirs)]},
+                "sent": {"you": [spec_id(known), spec_id(new), spec_id(theirs)]},
                 "emergencies": {"rival-tag": emergency},
-                "history": {day(-2): day(12), day(0): day(11)},  # their point for today was stored first
+                "history": {
+                    iso_day(-2): iso_day(12),
+                    iso_day(0): iso_day(11),
+                },  # their point for today was stored first
                 "asked": ASKED,
             },
-            "Den Haag biometrics": {"sent": {}, "history": {day(0): None}},  # our check is the newer one
+            "Den Haag biometrics": {"sent": {}, "history": {iso_day(0): None}},  # our check is the newer one
             "Utrecht documents": utrecht,
         },
         "quota_notified": now + 86_400,
@@ -1301,3 +1314,22 @@ def test_a_store_that_reads_but_refuses_the_write_pushes_nothing_and_exits_1_in_
         assert pushover.delivered == []
         assert stored(s3, bucket) == before
     assert proxy.requests == ["GET", "PUT"] * 2  # one trial write a run
+
+
+class NoETagClient:
+    """An S3 stand-in whose answer lacks the ETag that every conditional write depends on."""
+
+    def get_object(self, **_: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(ind_alert.state_to_json(FULL_STATE).encode())}
+
+
+def test_an_s3_answer_without_an_etag_is_refused_and_nothing_is_written() -> None:
+    pytest.importorskip("botocore", reason="S3 state needs boto3: pip install -r tests/requirements.txt")
+    store = ind_alert.S3Store("bucket", "seen.json", NoETagClient())
+    with pytest.raises(StateError) as caught:
+        store.load()
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        "s3://bucket/seen.json: S3 answered without an ETag or with over 2 MB; it was left untouched"
+    )
+    assert store.loaded is None and store.etag is None  # so no write can follow on a guess

@@ -15,7 +15,19 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_USER, Run
-from fakes import AMSTERDAM, HTML_MAINTENANCE, SCRIPT, FakeIND, FakePushover, Workdir, label, slot, slot_id
+from fakes import (
+    AMSTERDAM,
+    HTML_MAINTENANCE,
+    SCRIPT,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    label,
+    seed_state,
+    sent_by_recipient,
+    slot,
+    slot_id,
+)
 
 # The script is a module beside tests/, not a package: make it importable however pytest is run.
 if str(SCRIPT.parent) not in sys.path:
@@ -68,7 +80,7 @@ def env(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str]) -> dict[s
 # ------------------------------------------------------------------ helpers
 
 
-def alert(notify: list[str] | None = None, extra: str = "") -> str:
+def doc_alert_toml(notify: list[str] | None = None, extra: str = "") -> str:
     """The Amsterdam DOC alert, with a notify list when given."""
     lines = f'[[alert]]\nname = "{ALERT}"\ndesk = "AM"\nproduct = "DOC"\n'
     if notify is not None:
@@ -81,22 +93,12 @@ def who_got(pushover: FakePushover, since: int = 0) -> list[tuple[str, str, str]
     return [(m["user"], m["title"], m["message"]) for m in pushover.delivered[since:]]
 
 
-def sent(workdir: Workdir) -> dict[str, list[str]]:
-    return dict(workdir.read_state()["alerts"][ALERT]["sent"])
-
-
-def seed_state(workdir: Workdir, alerts: dict[str, Any], **top: Any) -> None:
-    workdir.state.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"version": 2, "alerts": alerts, **top}, indent=2, sort_keys=True) + "\n"
-    workdir.state.write_text(text, encoding="utf-8")
-
-
 def stamp(seconds: int) -> str:
     """How the notices write a moment: "Mon 23 Nov 08:41", Amsterdam time."""
     return f"{datetime.fromtimestamp(seconds, AMSTERDAM):%a %d %b %H:%M}"
 
 
-def problems(result: Any) -> list[str]:
+def warnings_and_errors(result: Any) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith(("warning:", "error:"))]
 
 
@@ -107,20 +109,20 @@ def test_a_recipient_dropped_from_notify_gets_nothing_more_and_its_record_is_dro
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
 ) -> None:
     """Catches a removed recipient still being pushed, or its "already sent" record kept in the state."""
-    workdir.write_config(ME + PARTNER + alert(["me", "partner"]))
+    workdir.write_config(ME + PARTNER + doc_alert_toml(["me", "partner"]))
     ind.set_slots("AM", "DOC", 1, [slot(21)])
     first = run()
     assert first.returncode == 0, first.output
-    assert sent(workdir) == {"me": [slot_id(21)], "partner": [slot_id(21)]}
+    assert sent_by_recipient(workdir, ALERT) == {"me": [slot_id(21)], "partner": [slot_id(21)]}
 
-    workdir.write_config(ME + PARTNER + alert(["me"]))
+    workdir.write_config(ME + PARTNER + doc_alert_toml(["me"]))
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22)])
     second = run()
 
     assert second.returncode == 0, second.output
-    assert problems(second) == []
+    assert warnings_and_errors(second) == []
     assert who_got(pushover, 2) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22)))]
-    assert sent(workdir) == {"me": [slot_id(21), slot_id(22)]}
+    assert sent_by_recipient(workdir, ALERT) == {"me": [slot_id(21), slot_id(22)]}
 
 
 def test_a_recipient_added_to_notify_gets_every_open_slot_and_the_others_only_the_new_one(
@@ -128,13 +130,13 @@ def test_a_recipient_added_to_notify_gets_every_open_slot_and_the_others_only_th
 ) -> None:
     """Catches a newcomer missing the slots already open, a slot that closed meanwhile being pushed, or
     the first recipient's record being replaced instead of extended."""
-    workdir.write_config(ME + PARTNER + alert(["me"]))
+    workdir.write_config(ME + PARTNER + doc_alert_toml(["me"]))
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22)])
     first = run()
     assert first.returncode == 0, first.output
     assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 2 new slots", f"{label(slot(21))}\n{label(slot(22))}")]
 
-    workdir.write_config(ME + PARTNER + alert(["me", "partner"]))
+    workdir.write_config(ME + PARTNER + doc_alert_toml(["me", "partner"]))
     ind.set_slots("AM", "DOC", 1, [slot(22), slot(23)])  # the first slot was booked meanwhile
     second = run()
 
@@ -143,7 +145,10 @@ def test_a_recipient_added_to_notify_gets_every_open_slot_and_the_others_only_th
         (FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(23))),
         (PARTNER_USER, f"{DOC_TITLE}: 2 new slots", f"{label(slot(22))}\n{label(slot(23))}"),
     ]
-    assert sent(workdir) == {"me": [slot_id(22), slot_id(23)], "partner": [slot_id(22), slot_id(23)]}
+    assert sent_by_recipient(workdir, ALERT) == {
+        "me": [slot_id(22), slot_id(23)],
+        "partner": [slot_id(22), slot_id(23)],
+    }
 
     third = run()
     assert third.returncode == 0, third.output
@@ -154,22 +159,22 @@ def test_a_recipient_removed_from_the_config_is_forgotten_and_the_others_go_on(
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
 ) -> None:
     """Catches a crash, an error or a lost slot when a whole [recipients.NAME] table and its secret go."""
-    workdir.write_config(ME + PARTNER + alert())
+    workdir.write_config(ME + PARTNER + doc_alert_toml())
     ind.set_slots("AM", "DOC", 1, [slot(21)])
     first = run()
     assert first.returncode == 0, first.output
-    assert sent(workdir) == {"me": [slot_id(21)], "partner": [slot_id(21)]}
+    assert sent_by_recipient(workdir, ALERT) == {"me": [slot_id(21)], "partner": [slot_id(21)]}
     checked = len(pushover.validations)
 
-    workdir.write_config(ME + alert())
+    workdir.write_config(ME + doc_alert_toml())
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22)])
     second = run(env={"PUSHOVER_USER_PARTNER": None})
 
     assert second.returncode == 0, second.output
-    assert problems(second) == []
+    assert warnings_and_errors(second) == []
     assert who_got(pushover, 2) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22)))]
     assert [v["user"] for v in pushover.validations[checked:]] == [FAKE_USER]  # the changed secrets, once
-    assert sent(workdir) == {"me": [slot_id(21), slot_id(22)]}
+    assert sent_by_recipient(workdir, ALERT) == {"me": [slot_id(21), slot_id(22)]}
     saved = workdir.state.read_bytes()
 
     third = run(env={"PUSHOVER_USER_PARTNER": None})
@@ -183,23 +188,23 @@ def test_a_removed_recipient_is_kept_while_ind_fails_and_dropped_at_the_next_ans
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
 ) -> None:
     """Catches a failed check rewriting who was sent what, and a stale recipient surviving the next check."""
-    workdir.write_config(ME + PARTNER + alert(["me", "partner"]))
+    workdir.write_config(ME + PARTNER + doc_alert_toml(["me", "partner"]))
     ind.set_slots("AM", "DOC", 1, [slot(21)])
     assert run().returncode == 0
 
-    workdir.write_config(ME + PARTNER + alert(["me"]))
+    workdir.write_config(ME + PARTNER + doc_alert_toml(["me"]))
     ind.set_raw("AM", "DOC", 1, status=500, body="<html>down</html>")
     down = run(patch_sleep=True)
 
     assert down.returncode == 0, down.output
-    assert sent(workdir) == {"me": [slot_id(21)], "partner": [slot_id(21)]}
+    assert sent_by_recipient(workdir, ALERT) == {"me": [slot_id(21)], "partner": [slot_id(21)]}
 
     ind.set_slots("AM", "DOC", 1, [slot(21)])
     back = run()
 
     assert back.returncode == 0, back.output
     assert len(pushover.messages) == 2
-    assert sent(workdir) == {"me": [slot_id(21)]}
+    assert sent_by_recipient(workdir, ALERT) == {"me": [slot_id(21)]}
 
 
 # ------------------------------------------------------------------ the recipient once called "default"
@@ -209,7 +214,7 @@ def test_a_state_that_still_calls_the_single_user_default_pushes_nothing_again(
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
 ) -> None:
     """Catches the renaming of "default" to "you" being skipped or applied to a [recipients] config."""
-    workdir.write_config(alert())
+    workdir.write_config(doc_alert_toml())
     seed_state(workdir, {ALERT: {"sent": {"default": [slot_id(21)]}}})
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22)])
 
@@ -217,7 +222,7 @@ def test_a_state_that_still_calls_the_single_user_default_pushes_nothing_again(
 
     assert result.returncode == 0, result.output
     assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22)))]
-    assert sent(workdir) == {"you": [slot_id(21), slot_id(22)]}
+    assert sent_by_recipient(workdir, ALERT) == {"you": [slot_id(21), slot_id(22)]}
 
 
 def test_a_merged_state_with_both_default_and_you_pushes_neither_s_slots_again(
@@ -225,7 +230,7 @@ def test_a_merged_state_with_both_default_and_you_pushes_neither_s_slots_again(
 ) -> None:
     """Catches "default" being ignored, or overwriting "you", in a state that has both: two runs' states
     merged while one ind-alert still wrote "default" (commit-state.sh, or a shared S3 state)."""
-    workdir.write_config(alert())
+    workdir.write_config(doc_alert_toml())
     seed_state(workdir, {ALERT: {"sent": {"default": [slot_id(21)], "you": [slot_id(22)]}}})
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22), slot(23)])
 
@@ -233,14 +238,14 @@ def test_a_merged_state_with_both_default_and_you_pushes_neither_s_slots_again(
 
     assert result.returncode == 0, result.output
     assert who_got(pushover) == [(FAKE_USER, f"{DOC_TITLE}: 1 new slot", label(slot(23)))]
-    assert sent(workdir) == {"you": [slot_id(21), slot_id(22), slot_id(23)]}
+    assert sent_by_recipient(workdir, ALERT) == {"you": [slot_id(21), slot_id(22), slot_id(23)]}
 
 
 def test_a_recipient_named_default_in_a_recipients_table_is_not_renamed(
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover
 ) -> None:
     """Catches "default" being adopted as "you" when a [recipients] table names its own recipients."""
-    workdir.write_config('[recipients.default]\npushover_user_env = "PUSHOVER_USER_PARTNER"\n' + ME + alert())
+    workdir.write_config('[recipients.default]\npushover_user_env = "PUSHOVER_USER_PARTNER"\n' + ME + doc_alert_toml())
     seed_state(workdir, {ALERT: {"sent": {"default": [slot_id(21)]}}})
     ind.set_slots("AM", "DOC", 1, [slot(21), slot(22)])
 
@@ -251,7 +256,10 @@ def test_a_recipient_named_default_in_a_recipients_table_is_not_renamed(
         (PARTNER_USER, f"{DOC_TITLE}: 1 new slot", label(slot(22))),
         (FAKE_USER, f"{DOC_TITLE}: 2 new slots", f"{label(slot(21))}\n{label(slot(22))}"),
     ]
-    assert sent(workdir) == {"default": [slot_id(21), slot_id(22)], "me": [slot_id(21), slot_id(22)]}
+    assert sent_by_recipient(workdir, ALERT) == {
+        "default": [slot_id(21), slot_id(22)],
+        "me": [slot_id(21), slot_id(22)],
+    }
 
 
 # ------------------------------------------------------------------ notices to several recipients
@@ -293,7 +301,7 @@ def test_the_blind_push_reaches_each_recipient_once_even_while_one_key_is_reject
 ) -> None:
     """Catches the blind push going to the urgent-only recipient, being repeated to those who got it on
     every run while one recipient's key is rejected, or never reaching that one once its key is fixed."""
-    workdir.write_config(EVERYONE + alert(extra=URGENT_ALERT))
+    workdir.write_config(EVERYONE + doc_alert_toml(extra=URGENT_ALERT))
     since = int(time.time()) - 61 * 60  # every check has failed for 61 minutes; blind after 60
     seed_state(workdir, {ALERT: {"failing_since": since}})
     ind.set_raw("AM", "DOC", 1, status=500, body=HTML_MAINTENANCE)
@@ -303,7 +311,7 @@ def test_the_blind_push_reaches_each_recipient_once_even_while_one_key_is_reject
     first = run(patch_sleep=True)
 
     assert first.returncode == 1, first.output
-    assert REJECTED_PARTNER in problems(first)
+    assert REJECTED_PARTNER in warnings_and_errors(first)
     assert who_got(pushover) == [(FAKE_USER, BLIND_TITLE, blind_message(since))]
     assert pushover.delivered[0]["url"] == "https://oap.ind.nl/oap/en/#/DOC"
     assert [m["user"] for m in pushover.messages] == [FAKE_USER]  # the rejected key is not tried again
@@ -317,7 +325,7 @@ def test_the_blind_push_reaches_each_recipient_once_even_while_one_key_is_reject
     second = run(patch_sleep=True)
 
     assert second.returncode == 1, second.output
-    assert REJECTED_PARTNER in problems(second)
+    assert REJECTED_PARTNER in warnings_and_errors(second)
     assert len(pushover.messages) == 1, "the blind push went out again"
 
     fixed = run(env={"PUSHOVER_USER_PARTNER": FIXED_PARTNER_USER}, patch_sleep=True)
@@ -329,7 +337,7 @@ def test_the_blind_push_reaches_each_recipient_once_even_while_one_key_is_reject
     still_down = run(env={"PUSHOVER_USER_PARTNER": FIXED_PARTNER_USER}, patch_sleep=True)
 
     assert still_down.returncode == 0, still_down.output
-    assert problems(still_down) == [
+    assert warnings_and_errors(still_down) == [
         f"warning: {ALERT}: IND answered HTTP 500 (an outage on their side); state kept, will retry next run"
     ]
     assert len(pushover.messages) == 2
@@ -350,7 +358,7 @@ def test_the_checking_again_push_is_retried_for_the_one_recipient_it_failed_for(
 ) -> None:
     """Catches a "checking again" push that failed for one recipient being sent twice to the others, never
     sent to that one, sent to the urgent-only recipient, or the outage left on record after it."""
-    workdir.write_config(EVERYONE + alert(extra=URGENT_ALERT))
+    workdir.write_config(EVERYONE + doc_alert_toml(extra=URGENT_ALERT))
     since = int(time.time()) - 3 * 3600
     seed_state(workdir, {ALERT: {"failing_since": since, "blind_notified": True}})
     ind.set_slots("AM", "DOC", 1, [])
@@ -361,7 +369,7 @@ def test_the_checking_again_push_is_retried_for_the_one_recipient_it_failed_for(
     first = run(patch_sleep=True)
 
     assert first.returncode == 0, first.output
-    assert problems(first) == ["warning: recipient partner: Pushover answered HTTP 503; will retry next run"]
+    assert warnings_and_errors(first) == ["warning: recipient partner: Pushover answered HTTP 503; will retry next run"]
     assert who_got(pushover) == [(FAKE_USER, CHECKING_TITLE, checking_message(since))]
     assert [m["user"] for m in pushover.messages] == [FAKE_USER, PARTNER_USER, PARTNER_USER]
     assert first.sleeps == [5.0]
@@ -392,7 +400,7 @@ def test_the_quota_warns_under_10_percent_and_pushes_only_under_5(
     run: Run, workdir: Workdir, ind: FakeIND, pushover: FakePushover, left: int, warned: bool, pushed: bool
 ) -> None:
     """Catches the quota push going out at the warning threshold, or either threshold being off by one."""
-    workdir.write_config(ME + alert())
+    workdir.write_config(ME + doc_alert_toml())
     pushover.remaining = left + 1  # the slot push uses one
     ind.set_slots("AM", "DOC", 1, [slot(21)])
 
@@ -400,7 +408,7 @@ def test_the_quota_warns_under_10_percent_and_pushes_only_under_5(
 
     assert result.returncode == 0, result.output
     assert f"Pushover quota: {left} of 10000 messages left this month" in result.stdout
-    warnings = [line for line in problems(result) if "quota" in line]
+    warnings = [line for line in warnings_and_errors(result) if "quota" in line]
     low = f"warning: Pushover quota is low: {left} of 10000 messages left"
     assert [line.split(" until ")[0] for line in warnings] == ([low] if warned else [])
     quota = [(user, title) for user, title, _ in who_got(pushover) if title == QUOTA_TITLE]
@@ -413,7 +421,7 @@ def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
 ) -> None:
     """Catches the monthly quota push going to the urgent-only recipient, being repeated to those who got
     it, or never reaching the one it failed for."""
-    workdir.write_config(EVERYONE + alert(extra=URGENT_ALERT))
+    workdir.write_config(EVERYONE + doc_alert_toml(extra=URGENT_ALERT))
     pushover.remaining = 450  # of 10,000: under 5 % after the first push
     ind.set_slots("AM", "DOC", 1, [slot(21)])  # not urgent: the phone gets no slot push
     pushover.queue("messages", 200)  # the slot to me, then to the partner
@@ -425,7 +433,7 @@ def test_the_quota_push_is_retried_for_the_one_recipient_it_failed_for(
     first = run(patch_sleep=True)
 
     assert first.returncode == 0, first.output
-    assert "warning: recipient partner: Pushover answered HTTP 503; will retry next run" in problems(first)
+    assert "warning: recipient partner: Pushover answered HTTP 503; will retry next run" in warnings_and_errors(first)
     slot_push = f"{DOC_TITLE}: 1 new slot"
     assert who_got(pushover) == [
         (FAKE_USER, slot_push, label(slot(21))),

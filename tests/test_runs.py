@@ -18,46 +18,36 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
 from fakes import (
     HTML_MAINTENANCE,
+    NAME,
     XSSI_PREFIX,
     FakeIND,
     FakePushover,
     ScriptResult,
     Workdir,
+    alert_toml,
+    configure,
     day,
     ind_body,
     label,
+    lines,
+    ok,
+    problems,
+    read_state,
+    sent_to_you,
+    slot_starting,
+    spec_id,
     strip_xssi,
+    summary_rows,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 BIO_URL = "https://oap.ind.nl/oap/en/#/BIO"
-NAME = "Amsterdam biometrics"  # the alert most tests use: AM, BIO, 1 person
 ASKED = {"product": "BIO", "persons": 1}  # the kind its pushed slots are recorded for
-
-
-# --------------------------------------------------------------------------- slots and dates
-
-
-def plus_ten(start: str) -> str:
-    hours, minutes = map(int, start.split(":"))
-    total = hours * 60 + minutes + 10
-    return f"{total // 60:02d}:{total % 60:02d}"
-
-
-def slot(offset: int, start: str, end: str | None = None) -> tuple[str, str, str]:
-    """A slot spec for ``FakeIND.set_slots``: ``offset`` days from today, ten minutes by default."""
-    return (day(offset).isoformat(), start, end or plus_ten(start))
-
-
-def slot_id(spec: tuple[str, str, str], desk: str = "AM") -> str:
-    """How the state file names a slot: desk, date and times."""
-    return f"{desk} {spec[0]} {spec[1]}-{spec[2]}"
 
 
 def moved(body: str, first_offset: int) -> tuple[str, list[tuple[str, str, str]]]:
@@ -75,34 +65,9 @@ def moved(body: str, first_offset: int) -> tuple[str, list[tuple[str, str, str]]
     return XSSI_PREFIX + json.dumps(doc, separators=(",", ":")), specs
 
 
-# --------------------------------------------------------------------------- config and state
-
-
-def toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def alert(name: str = NAME, desk: str = "AM", product: str = "BIO", **keys: object) -> str:
-    """One ``[[alert]]`` table in TOML."""
-    table = {"name": name, "desk": desk, "product": product, **keys}
-    return "[[alert]]\n" + "".join(f"{key} = {toml_value(value)}\n" for key, value in table.items())
-
-
-def configure(workdir: Workdir, *alerts: str) -> None:
-    workdir.write_config("\n".join(alerts or (alert(),)))
-
-
-def write_state(workdir: Workdir, sent: Mapping[str, Sequence[tuple[str, str, str]]], **top: object) -> bytes:
+def write_sent_state(workdir: Workdir, sent: Mapping[str, Sequence[tuple[str, str, str]]], **top: object) -> bytes:
     """A state file as the script writes it, with these slots already pushed to the default recipient."""
-    alerts = {name: {"sent": {"you": sorted(slot_id(s) for s in specs)}} for name, specs in sent.items()}
+    alerts = {name: {"sent": {"you": sorted(spec_id(s) for s in specs)}} for name, specs in sent.items()}
     doc = {"version": 2, "alerts": alerts, **top}
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     workdir.state.parent.mkdir(parents=True, exist_ok=True)
@@ -110,51 +75,11 @@ def write_state(workdir: Workdir, sent: Mapping[str, Sequence[tuple[str, str, st
     return text.encode()
 
 
-def read_state(workdir: Workdir) -> dict[str, Any]:
-    doc = json.loads(workdir.state.read_text(encoding="utf-8"))
-    assert isinstance(doc, dict)
-    return doc
-
-
-def sent(workdir: Workdir, name: str = NAME) -> list[str]:
-    """The slot ids the state records as pushed for an alert; none when there is no state file."""
-    if not workdir.state.exists():
-        return []
-    alerts = read_state(workdir)["alerts"]
-    return list(alerts.get(name, {}).get("sent", {}).get("you", []))
-
-
-# --------------------------------------------------------------------------- output
-
-
-def lines(text: str) -> list[str]:
-    return text.splitlines()
-
-
-def problems(result: ScriptResult, level: str = "warning") -> list[str]:
-    """stderr lines of one level, plain (``warning: ...``) or as GitHub annotations (``::warning::...``)."""
-    return [line for line in lines(result.stderr) if line.startswith((f"{level}: ", f"::{level}::"))]
-
-
-def ok(result: ScriptResult) -> ScriptResult:
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result
-
-
 def push_for(pushover: FakePushover, text: str) -> dict[str, str]:
     """The one delivered push whose message contains ``text``."""
     found = [form for form in pushover.delivered if text in form["message"]]
     assert len(found) == 1, f"{len(found)} pushes contain {text!r}: {pushover.delivered}"
     return found[0]
-
-
-def summary_rows(path: Path) -> list[dict[str, str]]:
-    """The job summary's table as one dict per row, keyed by the header cells."""
-    table = [line for line in lines(path.read_text(encoding="utf-8")) if line.startswith("|")]
-    split = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in table]
-    header, rows = split[0], split[2:]
-    assert set(split[1]) == {"---"}
-    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 # =========================================================================== the watcher: first run and after
@@ -165,7 +90,7 @@ def test_it_pushes_new_slots_on_the_first_run(
 ) -> None:
     body, specs = moved(load_fixture("slots-bio-am-1p.txt"), 1)
     ind.set_raw("AM", "BIO", 1, 200, body)
-    configure(workdir, alert(priority=1, sound="siren"))
+    configure(workdir, alert_toml(priority=1, sound="siren"))
 
     result = ok(run())
 
@@ -181,13 +106,13 @@ def test_it_pushes_new_slots_on_the_first_run(
     assert f"{NAME}: 6 open, 6 match, 6 new, pushed" in lines(result.stdout)
     assert "Pushover quota: 8999 of 10000 messages left this month" in lines(result.stdout)
     assert result.stderr == ""
-    assert sent(workdir) == sorted(slot_id(s) for s in specs)
+    assert sent_to_you(workdir, NAME) == sorted(spec_id(s) for s in specs)
 
 
 def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(3, "11:06", "11:13")
+    spec = slot_starting(3, "11:06", "11:13")
     ind.set_slots("AM", "BIO", 1, [spec])
     configure(workdir)
 
@@ -204,7 +129,7 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
     assert doc["version"] == 3
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     assert doc["alerts"] == {
-        NAME: {"sent": {"you": [slot_id(spec)]}, "history": {day(0).isoformat(): spec[0]}, "asked": ASKED}
+        NAME: {"sent": {"you": [spec_id(spec)]}, "history": {day(0).isoformat(): spec[0]}, "asked": ASKED}
     }
     assert sorted(os.listdir(workdir.state.parent)) == [".seen.json.lock", "seen.json"]  # no temp file left behind
 
@@ -212,7 +137,7 @@ def test_one_new_slot_gives_a_plain_push_and_a_sorted_indented_state_file(
 def test_a_second_identical_run_pushes_nothing_and_leaves_the_state_file_untouched(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15"), slot(4, "13:40")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15"), slot_starting(4, "13:40")])
     configure(workdir)
     ok(run())
     before = workdir.state.read_bytes()
@@ -230,7 +155,7 @@ def test_a_second_identical_run_pushes_nothing_and_leaves_the_state_file_untouch
 def test_a_slot_is_known_by_its_date_and_times_even_when_ind_changes_its_key(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    known, fresh = slot(2, "09:15"), slot(4, "13:40")
+    known, fresh = slot_starting(2, "09:15"), slot_starting(4, "13:40")
     ind.set_slots("AM", "BIO", 1, [known])
     configure(workdir)
     ok(run())
@@ -239,19 +164,19 @@ def test_a_slot_is_known_by_its_date_and_times_even_when_ind_changes_its_key(
     ok(run())
 
     assert [p["message"] for p in pushover.delivered] == [label(known), label(fresh)]
-    assert sent(workdir) == sorted([slot_id(known), slot_id(fresh)])
+    assert sent_to_you(workdir, NAME) == sorted([spec_id(known), spec_id(fresh)])
 
 
 def test_a_slot_that_disappears_and_reappears_is_pushed_again(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    cancelled, booked = slot(3, "10:00"), slot(5, "14:20")
+    cancelled, booked = slot_starting(3, "10:00"), slot_starting(5, "14:20")
     configure(workdir)
     ind.set_slots("AM", "BIO", 1, [cancelled, booked])
     ok(run())
     ind.set_slots("AM", "BIO", 1, [booked])
     gone = ok(run())
-    assert sent(workdir) == [slot_id(booked)]
+    assert sent_to_you(workdir, NAME) == [spec_id(booked)]
     ind.set_slots("AM", "BIO", 1, [cancelled, booked])
 
     ok(run())
@@ -259,14 +184,14 @@ def test_a_slot_that_disappears_and_reappears_is_pushed_again(
     assert f"{NAME}: 1 open, 1 match, 0 new, ok" in lines(gone.stdout)
     assert [p["message"] for p in pushover.delivered] == [f"{label(cancelled)}\n{label(booked)}", label(cancelled)]
     assert pushover.delivered[1]["title"] == "IND Amsterdam: Biometrics: 1 new slot"
-    assert sent(workdir) == sorted([slot_id(cancelled), slot_id(booked)])
+    assert sent_to_you(workdir, NAME) == sorted([spec_id(cancelled), spec_id(booked)])
 
 
 def test_past_slots_and_alerts_removed_from_the_config_are_pruned(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    yesterday, known, fresh = slot(-1, "09:00"), slot(2, "09:00"), slot(6, "15:30")
-    write_state(workdir, {NAME: [yesterday, known], "Removed alert": [slot(3, "08:00")]})
+    yesterday, known, fresh = slot_starting(-1, "09:00"), slot_starting(2, "09:00"), slot_starting(6, "15:30")
+    write_sent_state(workdir, {NAME: [yesterday, known], "Removed alert": [slot_starting(3, "08:00")]})
     ind.set_slots("AM", "BIO", 1, [yesterday, known, fresh])  # a stale answer still listing yesterday
     configure(workdir)
 
@@ -276,7 +201,7 @@ def test_past_slots_and_alerts_removed_from_the_config_are_pruned(
     assert [p["message"] for p in pushover.delivered] == [label(fresh)]
     assert read_state(workdir)["alerts"] == {
         NAME: {
-            "sent": {"you": sorted([slot_id(known), slot_id(fresh)])},
+            "sent": {"you": sorted([spec_id(known), spec_id(fresh)])},
             "history": {day(0).isoformat(): known[0]},
             "asked": ASKED,
         }
@@ -301,7 +226,7 @@ def test_a_recorded_answer_whose_slots_are_all_past_pushes_nothing(
 def test_an_answer_without_the_xssi_prefix_is_read_too(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(2, "09:15")
+    spec = slot_starting(2, "09:15")
     item = {"key": "0" * 32, "date": spec[0], "startTime": spec[1], "endTime": spec[2], "parts": 1}
     ind.set_raw("AM", "BIO", 1, 200, json.dumps({"status": "OK", "data": [item]}))
     configure(workdir)
@@ -314,11 +239,14 @@ def test_an_answer_without_the_xssi_prefix_is_read_too(
 def test_alerts_sharing_desk_product_and_persons_make_one_ind_request(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    morning, afternoon, for_two = slot(2, "09:00"), slot(2, "14:00"), slot(3, "10:00")
+    morning, afternoon, for_two = slot_starting(2, "09:00"), slot_starting(2, "14:00"), slot_starting(3, "10:00")
     ind.set_slots("AM", "BIO", 1, [morning, afternoon])
     ind.set_slots("AM", "BIO", 2, [for_two])
     configure(
-        workdir, alert("Mornings", latest="12:00"), alert("Afternoons", earliest="12:00"), alert("For two", persons=2)
+        workdir,
+        alert_toml("Mornings", latest="12:00"),
+        alert_toml("Afternoons", earliest="12:00"),
+        alert_toml("For two", persons=2),
     )
 
     result = ok(run())
@@ -339,7 +267,7 @@ def test_alerts_sharing_desk_product_and_persons_make_one_ind_request(
 def test_ind_requests_are_polite_and_have_no_slash_before_the_query(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    configure(workdir, alert(persons=3))
+    configure(workdir, alert_toml(persons=3))
 
     ok(run())
 
@@ -357,7 +285,7 @@ def test_ind_requests_are_polite_and_have_no_slash_before_the_query(
 def test_a_trailing_slash_on_ind_api_url_is_tolerated(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = run(env={"IND_API_URL": ind.url + "/"})
@@ -372,7 +300,7 @@ def test_distinct_ind_requests_run_at_most_four_at_a_time(
 ) -> None:
     queries = [(desk, product) for desk in ("AM", "DH", "ZW", "DB") for product in ("BIO", "DOC")]
     ind.gather = 4  # each answer waits until 4 requests are in flight: concurrency seen, not timed
-    configure(workdir, *(alert(f"{desk} {product}", desk, product) for desk, product in queries))
+    configure(workdir, *(alert_toml(f"{desk} {product}", desk, product) for desk, product in queries))
 
     ok(run())
 
@@ -384,7 +312,7 @@ def test_distinct_ind_requests_run_at_most_four_at_a_time(
 def test_a_long_list_of_slots_is_cut_to_pushovers_limit_with_a_count_of_the_rest(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    specs = [slot(offset, f"{hour:02d}:00") for offset in range(1, 11) for hour in range(8, 16)]
+    specs = [slot_starting(offset, f"{hour:02d}:00") for offset in range(1, 11) for hour in range(8, 16)]
     ind.set_slots("AM", "BIO", 1, specs)
     configure(workdir)
 
@@ -399,7 +327,7 @@ def test_a_long_list_of_slots_is_cut_to_pushovers_limit_with_a_count_of_the_rest
     assert more == f"+{80 - len(shown)} more"
     one_more = "\n".join([*everything[: len(shown) + 1], f"+{80 - len(shown) - 1} more"])
     assert len(one_more) > 1024  # as many lines as fit
-    assert len(sent(workdir)) == 80
+    assert len(sent_to_you(workdir, NAME)) == 80
 
 
 # =========================================================================== filters
@@ -449,12 +377,12 @@ def test_filters_choose_which_open_slots_are_pushed(
     pushed: list[tuple[int, str]] | str,
 ) -> None:
     keys = {key: day(value) if key in ("after", "before") else value for key, value in keys.items()}
-    offered_slots = [slot(offset, start) for offset, start in offered]
+    offered_slots = [slot_starting(offset, start) for offset, start in offered]
     if pushed == "the weekend":
         pushed = [(offset, start) for offset, start in offered if day(offset).weekday() >= 5]
-    pushed_slots = [slot(offset, start) for offset, start in pushed]
+    pushed_slots = [slot_starting(offset, start) for offset, start in pushed]
     ind.set_slots("AM", "BIO", 1, offered_slots)
-    configure(workdir, alert(**keys))
+    configure(workdir, alert_toml(**keys))
 
     result = ok(run())
 
@@ -462,7 +390,7 @@ def test_filters_choose_which_open_slots_are_pushed(
     assert [p["message"].split("\n") for p in pushover.delivered] == expected
     new = f"{len(pushed_slots)} new, pushed" if pushed_slots else "0 new, ok"
     assert f"{NAME}: {len(offered_slots)} open, {len(pushed_slots)} match, {new}" in lines(result.stdout)
-    assert sent(workdir) == sorted(slot_id(s) for s in pushed_slots)
+    assert sent_to_you(workdir, NAME) == sorted(spec_id(s) for s in pushed_slots)
 
 
 # =========================================================================== IND failures
@@ -509,10 +437,10 @@ def test_an_ind_failure_is_a_warning_never_no_slots_and_the_other_alerts_go_on(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, kind: str
 ) -> None:
     attempts = make_ind_fail(ind, kind)
-    already, other = slot(2, "09:15"), slot(3, "11:00")
+    already, other = slot_starting(2, "09:15"), slot_starting(3, "11:00")
     ind.set_slots("DH", "DOC", 1, [other])
-    write_state(workdir, {"Broken": [already]})
-    configure(workdir, alert("Broken"), alert("Fine", "DH", "DOC"))
+    write_sent_state(workdir, {"Broken": [already]})
+    configure(workdir, alert_toml("Broken"), alert_toml("Fine", "DH", "DOC"))
 
     result = ok(run())
 
@@ -523,8 +451,8 @@ def test_an_ind_failure_is_a_warning_never_no_slots_and_the_other_alerts_go_on(
     assert f"Broken: {IND_FAILURE_STATUS.get(kind, 'IND API changed?')}" in lines(result.stdout)
     assert "Fine: 1 open, 1 match, 1 new, pushed" in lines(result.stdout)
     assert [p["message"] for p in pushover.delivered] == [label(other)]
-    assert sent(workdir, "Broken") == [slot_id(already)]
-    assert sent(workdir, "Fine") == [slot_id(other, "DH")]
+    assert sent_to_you(workdir, "Broken") == [spec_id(already)]
+    assert sent_to_you(workdir, "Fine") == [spec_id(other, "DH")]
 
 
 def test_failed_ind_checks_record_nothing_as_sent_and_a_second_one_leaves_the_state_byte_identical(
@@ -535,14 +463,14 @@ def test_failed_ind_checks_record_nothing_as_sent_and_a_second_one_leaves_the_st
     kinds = list(zip(IND_FAILURES, places, strict=False))
     for kind, (desk, product) in kinds:
         make_ind_fail(ind, kind, desk, product)
-    configure(workdir, *(alert(kind, desk, product) for kind, (desk, product) in kinds))
+    configure(workdir, *(alert_toml(kind, desk, product) for kind, (desk, product) in kinds))
 
     first = ok(run())
     after_first = workdir.state.read_bytes() if workdir.state.exists() else None
     second = ok(run())
 
     for kind in IND_FAILURES:
-        assert sent(workdir, kind) == []
+        assert sent_to_you(workdir, kind) == []
         assert f"{kind}: {IND_FAILURE_STATUS.get(kind, 'IND API changed?')}" in lines(first.stdout)
         assert len([w for w in problems(second) if w.startswith(f"warning: {kind}: ")]) == 1
     assert pushover.messages == []
@@ -553,14 +481,14 @@ def test_one_ind_error_then_an_answer_is_retried_within_the_run(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     ind.set_raw("AM", "BIO", 1, 500, "<html><body>500</body></html>", once=True)
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = ok(run())
 
     assert ind.hits("AM", "BIO", 1) == 2
     assert result.stderr == ""
-    assert [p["message"] for p in pushover.delivered] == [label(slot(2, "09:15"))]
+    assert [p["message"] for p in pushover.delivered] == [label(slot_starting(2, "09:15"))]
 
 
 # =========================================================================== Pushover outcomes
@@ -577,7 +505,7 @@ PUSHOVER_FAILURES: dict[str, Callable[[FakePushover], None]] = {
 def test_a_passing_pushover_failure_is_retried_once_then_delivered_by_the_next_run(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, kind: str
 ) -> None:
-    specs = [slot(2, "09:15"), slot(4, "13:40")]
+    specs = [slot_starting(2, "09:15"), slot_starting(4, "13:40")]
     ind.set_slots("AM", "BIO", 1, specs)
     configure(workdir)
     PUSHOVER_FAILURES[kind](pushover)
@@ -591,20 +519,20 @@ def test_a_passing_pushover_failure_is_retried_once_then_delivered_by_the_next_r
     warnings = problems(failed)
     assert len(warnings) == 1 and "Pushover" in warnings[0] and "retry" in warnings[0]
     assert f"{NAME}: 2 open, 2 match, 2 new, push failed" in lines(failed.stdout)
-    assert sent(workdir) == []
+    assert sent_to_you(workdir, NAME) == []
 
     recovered = ok(run(patch_sleep=True))
 
     assert recovered.sleeps == []
     assert [p["message"] for p in pushover.delivered] == ["\n".join(label(s) for s in specs)]
     assert len(pushover.messages) == 3
-    assert sent(workdir) == sorted(slot_id(s) for s in specs)
+    assert sent_to_you(workdir, NAME) == sorted(spec_id(s) for s in specs)
 
 
 def test_a_pushover_error_then_success_in_the_same_run_delivers_once_and_marks_the_slots(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
     pushover.queue("messages", 502)
 
@@ -614,7 +542,7 @@ def test_a_pushover_error_then_success_in_the_same_run_delivers_once_and_marks_t
     assert len(pushover.messages) == 2
     assert len(pushover.delivered) == 1
     assert result.stderr == ""
-    assert sent(workdir) == [slot_id(slot(2, "09:15"))]
+    assert sent_to_you(workdir, NAME) == [spec_id(slot_starting(2, "09:15"))]
     assert ok(run(patch_sleep=True)).sleeps == []
     assert len(pushover.messages) == 2
 
@@ -622,7 +550,7 @@ def test_a_pushover_error_then_success_in_the_same_run_delivers_once_and_marks_t
 def test_a_200_answer_without_status_1_is_not_a_delivery(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
     pushover.queue("messages", 200, {"status": 0, "request": "x"})
     pushover.queue("messages", 200, {"status": 0, "request": "y"})
@@ -631,16 +559,16 @@ def test_a_200_answer_without_status_1_is_not_a_delivery(
 
     assert len(problems(result)) == 1
     assert f"{NAME}: 1 open, 1 match, 1 new, push failed" in lines(result.stdout)
-    assert sent(workdir) == []
+    assert sent_to_you(workdir, NAME) == []
 
 
 def test_a_rejected_token_fails_the_run_without_repeating_or_printing_it(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     pushover.token = "aAnotherApplicationTokenValue0"  # ours is not this app's token
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
-    ind.set_slots("DH", "DOC", 1, [slot(3, "10:00")])
-    configure(workdir, alert(), alert("Den Haag documents", "DH", "DOC"))
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
+    ind.set_slots("DH", "DOC", 1, [slot_starting(3, "10:00")])
+    configure(workdir, alert_toml(), alert_toml("Den Haag documents", "DH", "DOC"))
 
     result = run(patch_sleep=True)
 
@@ -653,7 +581,7 @@ def test_a_rejected_token_fails_the_run_without_repeating_or_printing_it(
     assert FAKE_TOKEN not in result.output
     assert f"{NAME}: 1 open, 1 match, 1 new, push failed" in lines(result.stdout)
     assert "Den Haag documents: 1 open, 1 match, 1 new, push failed" in lines(result.stdout)
-    assert sent(workdir) == [] and sent(workdir, "Den Haag documents") == []
+    assert sent_to_you(workdir, NAME) == [] and sent_to_you(workdir, "Den Haag documents") == []
     assert FAKE_TOKEN not in workdir.state.read_text(encoding="utf-8")
 
     again = run(patch_sleep=True)  # the same day, the same secret: failed again, Pushover not asked again
@@ -667,9 +595,9 @@ def test_a_rejected_user_key_fails_the_run_without_repeating_or_printing_it(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     pushover.users = {"uSomeoneElsesUserKey0000000000"}
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
-    ind.set_slots("DH", "DOC", 1, [slot(3, "10:00")])
-    configure(workdir, alert(), alert("Den Haag documents", "DH", "DOC"))
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
+    ind.set_slots("DH", "DOC", 1, [slot_starting(3, "10:00")])
+    configure(workdir, alert_toml(), alert_toml("Den Haag documents", "DH", "DOC"))
 
     result = run(patch_sleep=True)
 
@@ -679,14 +607,14 @@ def test_a_rejected_user_key_fails_the_run_without_repeating_or_printing_it(
     errors = problems(result, "error")
     assert errors == ["error: recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret"]
     assert FAKE_USER not in result.output and FAKE_TOKEN not in result.output
-    assert sent(workdir) == [] and sent(workdir, "Den Haag documents") == []
+    assert sent_to_you(workdir, NAME) == [] and sent_to_you(workdir, "Den Haag documents") == []
 
 
 def test_a_low_monthly_quota_is_shown_and_warned_about(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     pushover.remaining = 900  # 9 % of 10,000
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = ok(run())
@@ -704,21 +632,23 @@ def test_a_low_monthly_quota_is_shown_and_warned_about(
 CONFIG_ERRORS = [
     pytest.param(None, ["alerts.toml not found"], id="missing file"),
     pytest.param('[[alert]]\nname = "Amsterdam\n', ["alerts.toml is not valid TOML"], id="invalid TOML"),
-    pytest.param(alert(days_ahed=14), ['unknown key "days_ahed"', 'did you mean "days_ahead"'], id="unknown key"),
-    pytest.param(alert(desk="Amsterdm"), ['unknown desk "Amsterdm"', 'did you mean "Amsterdam"'], id="unknown desk"),
-    pytest.param(alert(desk="RO"), ['desk "RO" is retired', "Expatcenter Rotterdam"], id="retired desk RO"),
-    pytest.param(alert(product="XYZ"), ['unknown product "XYZ"', "DOC, BIO, VAA or TKV"], id="unknown product"),
-    pytest.param(alert(persons=0), ["persons", "1 to 6", "not 0"], id="persons 0"),
-    pytest.param(alert(persons=7), ["persons", "1 to 6", "not 7"], id="persons 7"),
-    pytest.param(alert(earliest="9am"), ["earliest", '"09:30"', "9am"], id="bad earliest"),
-    pytest.param(alert(after="2026-12-01"), ["after", "TOML date"], id="date quoted"),
+    pytest.param(alert_toml(days_ahed=14), ['unknown key "days_ahed"', 'did you mean "days_ahead"'], id="unknown key"),
     pytest.param(
-        alert(after=date(2026, 12, 31), before=date(2026, 12, 1)),
+        alert_toml(desk="Amsterdm"), ['unknown desk "Amsterdm"', 'did you mean "Amsterdam"'], id="unknown desk"
+    ),
+    pytest.param(alert_toml(desk="RO"), ['desk "RO" is retired', "Expatcenter Rotterdam"], id="retired desk RO"),
+    pytest.param(alert_toml(product="XYZ"), ['unknown product "XYZ"', "DOC, BIO, VAA or TKV"], id="unknown product"),
+    pytest.param(alert_toml(persons=0), ["persons", "1 to 6", "not 0"], id="persons 0"),
+    pytest.param(alert_toml(persons=7), ["persons", "1 to 6", "not 7"], id="persons 7"),
+    pytest.param(alert_toml(earliest="9am"), ["earliest", '"09:30"', "9am"], id="bad earliest"),
+    pytest.param(alert_toml(after="2026-12-01"), ["after", "TOML date"], id="date quoted"),
+    pytest.param(
+        alert_toml(after=date(2026, 12, 31), before=date(2026, 12, 1)),
         ["after (2026-12-31) is later than before (2026-12-01)"],
         id="after later than before",
     ),
-    pytest.param(alert(priority=2), ["priority", "-2 to 1"], id="priority 2"),
-    pytest.param(alert() + "\n" + alert(desk="DH"), [f'name "{NAME}" is used twice'], id="duplicate names"),
+    pytest.param(alert_toml(priority=2), ["priority", "-2 to 1"], id="priority 2"),
+    pytest.param(alert_toml() + "\n" + alert_toml(desk="DH"), [f'name "{NAME}" is used twice'], id="duplicate names"),
     pytest.param("# nothing here yet\n", ["no alerts"], id="no alerts"),
 ]
 
@@ -746,12 +676,12 @@ def test_desks_and_products_can_be_named_in_any_case(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     utrecht = "fa24ccf0acbc76a7793765937eaee440"
-    ind.set_slots(utrecht, "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots(utrecht, "BIO", 1, [slot_starting(2, "09:15")])
     configure(
         workdir,
-        alert("By name", desk="Amsterdam", product="biometrics"),
-        alert("Expat", desk="expatcenter utrecht", product="Biometrics"),
-        alert("Lower key", desk="dh", product="doc"),
+        alert_toml("By name", desk="Amsterdam", product="biometrics"),
+        alert_toml("Expat", desk="expatcenter utrecht", product="Biometrics"),
+        alert_toml("Lower key", desk="dh", product="doc"),
     )
 
     result = ok(run())
@@ -760,18 +690,20 @@ def test_desks_and_products_can_be_named_in_any_case(
     assert ind.hits(utrecht, "BIO", 1) == 1
     assert ind.hits("DH", "DOC", 1) == 1
     assert sorted(ind.unmatched) == [("AM", "BIO", 1), ("DH", "DOC", 1)]  # requests run concurrently
-    assert push_for(pushover, label(slot(2, "09:15")))["title"] == "Expatcenter Utrecht: Biometrics: 1 new slot"
+    assert (
+        push_for(pushover, label(slot_starting(2, "09:15")))["title"] == "Expatcenter Utrecht: Biometrics: 1 new slot"
+    )
     assert "Expat: 1 open, 1 match, 1 new, pushed" in lines(result.stdout)
 
 
 def test_config_and_state_paths_can_be_chosen(ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
-    workdir.write_config(alert(), name="conf/mine.toml")
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
+    workdir.write_config(alert_toml(), name="conf/mine.toml")
 
     ok(run("--config", "conf/mine.toml", "--state", "deep/er/seen.json"))
 
     doc = json.loads((workdir / "deep/er/seen.json").read_text(encoding="utf-8"))
-    assert doc["alerts"][NAME]["sent"]["you"] == [slot_id(slot(2, "09:15"))]
+    assert doc["alerts"][NAME]["sent"]["you"] == [spec_id(slot_starting(2, "09:15"))]
     assert not workdir.state.exists()
 
 
@@ -796,9 +728,9 @@ def test_a_missing_secret_exits_2_naming_the_variable(
 def test_a_dry_run_needs_no_secrets_prints_what_it_would_push_and_changes_nothing(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    known, fresh = slot(2, "09:15"), slot(5, "14:00")
+    known, fresh = slot_starting(2, "09:15"), slot_starting(5, "14:00")
     ind.set_slots("AM", "BIO", 1, [fresh, known])
-    before = write_state(workdir, {NAME: [known]})
+    before = write_sent_state(workdir, {NAME: [known]})
     configure(workdir)
 
     result = ok(run("--dry-run", env={"PUSHOVER_TOKEN": None, "PUSHOVER_USER": None}))
@@ -814,7 +746,7 @@ def test_a_dry_run_needs_no_secrets_prints_what_it_would_push_and_changes_nothin
 
 
 def test_a_dry_run_writes_no_state_file(ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     ok(run("--dry-run"))
@@ -843,7 +775,7 @@ CORRUPT_STATES = [
 def test_a_corrupt_state_file_is_refused_and_left_untouched(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, text: str, why: str
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     workdir.write("state/seen.json", text)
     before = workdir.state.read_bytes()
     configure(workdir)
@@ -861,7 +793,7 @@ def test_a_corrupt_state_file_is_refused_and_left_untouched(
 def test_a_state_path_through_a_file_is_refused_as_unreadable(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
     workdir.write("state", "I am a file, not a directory\n")
 
@@ -878,7 +810,7 @@ def test_a_state_that_cannot_be_saved_exits_1_with_one_clear_line(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     # A directory nobody can create files in, root included: a procfs one.
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = run("--state", "/proc/self/fdinfo/seen.json")
@@ -897,7 +829,7 @@ def test_a_state_that_cannot_be_saved_exits_1_with_one_clear_line(
 def test_a_state_directory_without_write_permission_exits_1(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
     state_dir = workdir / "state"
     state_dir.mkdir()
@@ -920,7 +852,7 @@ def test_a_failed_save_is_reported_in_one_line_even_when_the_temp_file_cannot_be
 ) -> None:
     # The state file's own name fits in 255 bytes, the temp file next to it (".NAME.PID.tmp") does not:
     # writing it fails, and so does removing it.
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = run("--state", f"state/{'s' * 245}.json")
@@ -969,7 +901,7 @@ def test_check_fails_when_pushover_rejects_the_user_key(
 def test_a_test_notification_delivers_one_push(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    configure(workdir, alert(), alert("Den Haag documents", "DH", "DOC"))
+    configure(workdir, alert_toml(), alert_toml("Den Haag documents", "DH", "DOC"))
 
     result = ok(run("--test-notification"))
 
@@ -1017,10 +949,10 @@ def test_version_and_help_say_what_the_script_is(workdir: Workdir, run: Run) -> 
 def test_no_secret_appears_in_any_output_even_with_verbose(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
     results = [run("-v")]
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15"), slot(3, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15"), slot_starting(3, "09:15")])
     pushover.queue("messages", 503)
     pushover.queue("messages", 503)
     results.append(run("-v", patch_sleep=True))
@@ -1041,7 +973,7 @@ def test_no_secret_appears_in_any_output_even_with_verbose(
 # =========================================================================== GitHub Actions (issue 3)
 
 
-def github_env(workdir: Workdir) -> dict[str, str | None]:
+def scheduled_env(workdir: Workdir) -> dict[str, str | None]:
     return {
         "GITHUB_ACTIONS": "true",
         "GITHUB_STEP_SUMMARY": str(workdir / "summary.md"),
@@ -1068,12 +1000,17 @@ def assert_no_secret(result: ScriptResult, workdir: Workdir) -> None:
 def test_the_job_summary_has_a_row_per_alert_and_ind_failures_are_warning_annotations(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    earliest, later = slot(2, "09:15"), slot(6, "10:30")
+    earliest, later = slot_starting(2, "09:15"), slot_starting(6, "10:30")
     ind.set_slots("AM", "BIO", 1, [later, earliest])
     ind.set_raw("DH", "DOC", 1, 503, HTML_MAINTENANCE)
-    configure(workdir, alert(), alert("Quiet", "ZW", "VAA", persons=2), alert("Den Haag documents", "DH", "DOC"))
+    configure(
+        workdir,
+        alert_toml(),
+        alert_toml("Quiet", "ZW", "VAA", persons=2),
+        alert_toml("Den Haag documents", "DH", "DOC"),
+    )
 
-    result = ok(run(env=github_env(workdir)))
+    result = ok(run(env=scheduled_env(workdir)))
 
     rows = summary_rows(workdir / "summary.md")
     assert [row["Alert"] for row in rows] == [NAME, "Quiet", "Den Haag documents"]
@@ -1101,15 +1038,15 @@ def test_the_job_summary_has_a_row_per_alert_and_ind_failures_are_warning_annota
 def test_a_failed_push_shows_in_the_summary_and_as_a_warning_annotation(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
     pushover.queue("messages", 500)
     pushover.queue("messages", 500)
 
-    result = ok(run(env=github_env(workdir), patch_sleep=True))
+    result = ok(run(env=scheduled_env(workdir), patch_sleep=True))
 
     (row,) = summary_rows(workdir / "summary.md")
-    assert (row["Earliest matching slot"], row["Status"]) == (label(slot(2, "09:15")), "push failed")
+    assert (row["Earliest matching slot"], row["Status"]) == (label(slot_starting(2, "09:15")), "push failed")
     annotations = problems(result)
     assert len(annotations) == 1 and annotations[0].startswith("::warning::") and "Pushover" in annotations[0]
     assert step_outputs(workdir) == []  # nothing was pushed, so no commit message
@@ -1120,10 +1057,10 @@ def test_a_rejected_token_is_an_error_annotation_that_never_shows_it(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     pushover.token = "aAnotherApplicationTokenValue0"
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
-    result = run(env=github_env(workdir), patch_sleep=True)
+    result = run(env=scheduled_env(workdir), patch_sleep=True)
 
     assert result.returncode == 1
     (row,) = summary_rows(workdir / "summary.md")
@@ -1140,7 +1077,7 @@ def test_a_scheduled_run_without_secrets_ends_green_with_one_notice_and_does_not
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     configure(workdir)
-    env = {**github_env(workdir), "PUSHOVER_TOKEN": None, "PUSHOVER_USER": None}
+    env = {**scheduled_env(workdir), "PUSHOVER_TOKEN": None, "PUSHOVER_USER": None}
 
     result = ok(run(env=env))
 
@@ -1159,7 +1096,7 @@ def test_a_scheduled_run_with_only_one_secret_is_an_error_naming_the_other(
 ) -> None:
     configure(workdir)
 
-    result = run(env={**github_env(workdir), "PUSHOVER_USER": None})
+    result = run(env={**scheduled_env(workdir), "PUSHOVER_USER": None})
 
     assert result.returncode == 2
     errors = problems(result, "error")
@@ -1171,7 +1108,7 @@ def test_a_manual_run_without_secrets_fails_with_the_guidance(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     configure(workdir)
-    env = {**github_env(workdir), "GITHUB_EVENT_NAME": "workflow_dispatch", "PUSHOVER_TOKEN": None}
+    env = {**scheduled_env(workdir), "GITHUB_EVENT_NAME": "workflow_dispatch", "PUSHOVER_TOKEN": None}
 
     result = run(env={**env, "PUSHOVER_USER": None})
 
@@ -1186,7 +1123,7 @@ def test_a_manual_run_without_secrets_fails_with_the_guidance(
 def test_state_written_by_another_repository_is_not_trusted_and_every_open_slot_is_pushed_again(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    specs = [slot(2, "09:15"), slot(4, "13:40")]
+    specs = [slot_starting(2, "09:15"), slot_starting(4, "13:40")]
     ind.set_slots("AM", "BIO", 1, specs)
     configure(workdir)
     ok(run(env={"GITHUB_REPOSITORY": "alice/ind-alert"}))
@@ -1202,7 +1139,7 @@ def test_state_written_by_another_repository_is_not_trusted_and_every_open_slot_
     assert "alice/ind-alert" in notices[0] and "bob/ind-alert" in notices[0]
     assert f"{NAME}: 2 open, 2 match, 2 new, pushed" in lines(copied.stdout)
     assert read_state(workdir)["repository"] == "bob/ind-alert"
-    assert sent(workdir) == sorted(slot_id(s) for s in specs)
+    assert sent_to_you(workdir, NAME) == sorted(spec_id(s) for s in specs)
     assert again.stderr == ""
 
 
@@ -1220,7 +1157,7 @@ def test_the_state_file_in_this_checkout_is_read_as_it_is(
     assert workdir.state.read_bytes() == shipped
 
     # A state whose only slot was booked keeps no slot, only the day's history point and secret check.
-    write_state(workdir, {NAME: [slot(2, "09:15")]}, repository="alice/ind-alert")
+    write_sent_state(workdir, {NAME: [slot_starting(2, "09:15")]}, repository="alice/ind-alert")
     ok(run(env=env))
     assert set(read_state(workdir)) == {"alerts", "repository", "validated", "version"}
     assert read_state(workdir)["alerts"] == {NAME: {"sent": {}, "history": {day(0).isoformat(): None}}}

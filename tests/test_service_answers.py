@@ -16,15 +16,32 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_TOKEN, FAKE_USER, Run
-from fakes import FakeHealthcheck, FakeIND, FakePushover, Workdir, day, ind_body
-from test_e2e import NAME, alert, configure, label, lines, ok, problems, read_state, sent, slot, slot_id
+from fakes import (
+    NAME,
+    FakeHealthcheck,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    alert_toml,
+    configure,
+    day,
+    ind_body,
+    label,
+    lines,
+    ok,
+    problems,
+    read_state,
+    sent_to_you,
+    slot_starting,
+    spec_id,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ZWOLLE_ONLY_DOC = [("AM", "IND Amsterdam"), ("DH", "IND Den Haag")]  # IND's BIO list without Zwolle
 NEW_DESK = "9f4c2a7e1b3d4c5e8a6b7c9d0e1f2a3b"  # a desk IND lists and the bundled table does not know
 
 
-def summary_rows(path: Path) -> list[dict[str, str]]:
+def first_table_rows(path: Path) -> list[dict[str, str]]:
     """The main table of a job summary, as dicts keyed by its header."""
     text = path.read_text(encoding="utf-8")
     table = text[text.index("\n|") + 1 :].split("\n\n")[0].splitlines()  # the first table only
@@ -62,7 +79,7 @@ def test_a_changed_secret_or_config_is_checked_again_the_same_day(
     pushover.users.add("uAnotherUserKeyOfTheSameOwner0")
 
     ok(run(env={"PUSHOVER_USER": "uAnotherUserKeyOfTheSameOwner0"}))
-    configure(workdir, alert(sound="siren"))
+    configure(workdir, alert_toml(sound="siren"))
     ok(run())
 
     assert [v["user"] for v in pushover.validations] == [FAKE_USER, "uAnotherUserKeyOfTheSameOwner0", FAKE_USER]
@@ -72,8 +89,8 @@ def test_a_changed_secret_or_config_is_checked_again_the_same_day(
 def test_an_unknown_sound_fails_every_run_but_the_slot_is_pushed_without_it(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
-    configure(workdir, alert(sound="sirene"))
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
+    configure(workdir, alert_toml(sound="sirene"))
 
     first = run()
     second = run()
@@ -86,16 +103,16 @@ def test_an_unknown_sound_fails_every_run_but_the_slot_is_pushed_without_it(
     assert problems(first, "error") == problems(second, "error") == [expected]
     assert pushover.sound_lists == 1  # the second run did not ask again
     [push] = pushover.delivered
-    assert "sound" not in push and push["message"] == label(slot(2, "09:15"))
-    assert sent(workdir) == [slot_id(slot(2, "09:15"))]
+    assert "sound" not in push and push["message"] == label(slot_starting(2, "09:15"))
+    assert sent_to_you(workdir, NAME) == [spec_id(slot_starting(2, "09:15"))]
 
 
 def test_a_custom_sound_of_the_account_is_accepted(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     pushover.sounds["doorbell"] = "Doorbell (custom)"
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
-    configure(workdir, alert(sound="doorbell"))
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
+    configure(workdir, alert_toml(sound="doorbell"))
 
     ok(run())
 
@@ -105,7 +122,7 @@ def test_a_custom_sound_of_the_account_is_accepted(
 def test_check_names_an_unknown_sound_and_exits_1(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    configure(workdir, alert(sound="sirene"))
+    configure(workdir, alert_toml(sound="sirene"))
 
     result = run("--check")
 
@@ -117,7 +134,7 @@ def test_check_names_an_unknown_sound_and_exits_1(
 def test_a_pushover_outage_during_the_check_is_a_warning_and_pushes_still_go(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
     pushover.queue("validate", 503)
     pushover.queue("validate", 503)
@@ -136,7 +153,7 @@ def test_a_desk_that_no_longer_offers_the_product_is_named_and_counts_as_failed(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     ind.set_desks("BIO", ZWOLLE_ONLY_DOC)
-    configure(workdir, alert("Zwolle biometrics", "ZW", blind_after_minutes=1))
+    configure(workdir, alert_toml("Zwolle biometrics", "ZW", blind_after_minutes=1))
 
     result = ok(run())
 
@@ -152,8 +169,8 @@ def test_slots_from_a_desk_ind_does_not_list_are_still_pushed(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     ind.set_desks("BIO", ZWOLLE_ONLY_DOC)
-    ind.set_slots("ZW", "BIO", 1, [slot(2, "09:15")])
-    configure(workdir, alert("Zwolle biometrics", "ZW"))
+    ind.set_slots("ZW", "BIO", 1, [slot_starting(2, "09:15")])
+    configure(workdir, alert_toml("Zwolle biometrics", "ZW"))
 
     result = ok(run())
 
@@ -165,7 +182,7 @@ def test_without_ind_s_desk_list_slots_are_checked_as_usual(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     ind.set_desks_raw("BIO", 500, "<html>down</html>")
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = ok(run())
@@ -178,13 +195,13 @@ def test_a_new_desk_is_accepted_by_its_key_and_named_as_ind_names_it(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     ind.set_desks("BIO", [*ZWOLLE_ONLY_DOC, (NEW_DESK, "IND Service Point Goes")])
-    ind.set_slots(NEW_DESK, "BIO", 1, [slot(2, "09:15")])
-    configure(workdir, alert("Goes", NEW_DESK))
+    ind.set_slots(NEW_DESK, "BIO", 1, [slot_starting(2, "09:15")])
+    configure(workdir, alert_toml("Goes", NEW_DESK))
 
     ok(run())
 
     assert pushover.delivered[0]["title"] == "IND Service Point Goes: Biometrics: 1 new slot"
-    assert sent(workdir, "Goes") == [slot_id(slot(2, "09:15"), NEW_DESK)]
+    assert sent_to_you(workdir, "Goes") == [spec_id(slot_starting(2, "09:15"), NEW_DESK)]
 
 
 # ============================================================ 3. a partial answer is not thrown away
@@ -193,7 +210,7 @@ def test_a_new_desk_is_accepted_by_its_key_and_named_as_ind_names_it(
 def test_a_malformed_slot_is_skipped_and_the_valid_one_beside_it_pushed(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    good = slot(2, "09:15")
+    good = slot_starting(2, "09:15")
     data = [{"date": good[0], "startTime": good[1], "endTime": good[2]}, {"date": good[0], "startTime": "9 am"}]
     ind.set_raw("AM", "BIO", 1, 200, ind_body({"status": "OK", "data": data}))
     configure(workdir)
@@ -229,7 +246,7 @@ def test_a_refusal_is_told_apart_from_an_outage_and_passes(
 
     assert problems(result) == [f"warning: {NAME}: {line}; state kept, will retry next run"]
     assert f"{NAME}: {summary}" in lines(result.stdout)
-    assert summary_rows(summary_file)[0]["Status"] == summary
+    assert first_table_rows(summary_file)[0]["Status"] == summary
     assert ind.hits("AM", "BIO", 1) == 1  # a refusal is not retried at once
 
 
@@ -272,7 +289,7 @@ def test_a_passing_ind_outage_is_an_ok_ping_until_the_alert_is_blind(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, monitor: FakeHealthcheck
 ) -> None:
     ind.set_raw("AM", "BIO", 1, 500, "<html>down</html>")
-    configure(workdir, alert(blind_after_minutes=60))
+    configure(workdir, alert_toml(blind_after_minutes=60))
     ok(run(env={"HEALTHCHECK_URL": monitor.url}))
     state = read_state(workdir)
     state["alerts"][NAME]["failing_since"] -= 3600  # the outage began an hour ago
@@ -334,14 +351,14 @@ def test_a_state_with_a_key_twice_is_refused_and_left_untouched(
 
 
 def two_desks(**keys: object) -> str:
-    return alert("Biometrics nearby", desk=["Amsterdam", "Den Haag"], **keys)  # type: ignore[arg-type]
+    return alert_toml("Biometrics nearby", desk=["Amsterdam", "Den Haag"], **keys)  # type: ignore[arg-type]
 
 
 def test_one_push_lists_the_new_slots_of_every_desk_earliest_first(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(3, "09:15")])
-    ind.set_slots("DH", "BIO", 1, [slot(2, "14:00"), slot(4, "08:30")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(3, "09:15")])
+    ind.set_slots("DH", "BIO", 1, [slot_starting(2, "14:00"), slot_starting(4, "08:30")])
     configure(workdir, two_desks())
 
     result = ok(run())
@@ -349,9 +366,9 @@ def test_one_push_lists_the_new_slots_of_every_desk_earliest_first(
     [push] = pushover.delivered
     assert push["title"] == "Biometrics: 3 new slots at 2 desks"
     assert push["message"].splitlines() == [
-        f"{label(slot(2, '14:00'))} · Den Haag",
-        f"{label(slot(3, '09:15'))} · Amsterdam",
-        f"{label(slot(4, '08:30'))} · Den Haag",
+        f"{label(slot_starting(2, '14:00'))} · Den Haag",
+        f"{label(slot_starting(3, '09:15'))} · Amsterdam",
+        f"{label(slot_starting(4, '08:30'))} · Den Haag",
     ]
     assert push["url_title"] == "Book at IND"
     assert "Biometrics nearby: 3 open, 3 match, 3 new, pushed" in lines(result.stdout)
@@ -360,7 +377,7 @@ def test_one_push_lists_the_new_slots_of_every_desk_earliest_first(
 def test_the_same_time_at_two_desks_is_two_slots_both_pushed_and_remembered(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    same = slot(2, "09:15")
+    same = slot_starting(2, "09:15")
     ind.set_slots("AM", "BIO", 1, [same])
     ind.set_slots("DH", "BIO", 1, [same])
     configure(workdir, two_desks())
@@ -370,56 +387,56 @@ def test_the_same_time_at_two_desks_is_two_slots_both_pushed_and_remembered(
 
     [push] = pushover.delivered  # the second run pushes nothing again
     assert len(push["message"].splitlines()) == 2
-    assert sent(workdir, "Biometrics nearby") == sorted([slot_id(same, "AM"), slot_id(same, "DH")])
+    assert sent_to_you(workdir, "Biometrics nearby") == sorted([spec_id(same, "AM"), spec_id(same, "DH")])
 
 
 def test_one_desk_failing_neither_stops_nor_forgets_the_other(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    known, fresh = slot(2, "09:15"), slot(3, "10:00")
+    known, fresh = slot_starting(2, "09:15"), slot_starting(3, "10:00")
     ind.set_slots("AM", "BIO", 1, [known])
     ind.set_slots("DH", "BIO", 1, [fresh])
     configure(workdir, two_desks())
     ok(run())
     ind.set_raw("AM", "BIO", 1, 500, "<html>down</html>")
-    ind.set_slots("DH", "BIO", 1, [fresh, slot(4, "11:00")])
+    ind.set_slots("DH", "BIO", 1, [fresh, slot_starting(4, "11:00")])
 
     result = ok(run())
 
     assert "Biometrics nearby: 2 open, 2 match, 1 new, pushed (1 of 2 desks failed)" in lines(result.stdout)
-    assert pushover.delivered[-1]["message"] == f"{label(slot(4, '11:00'))} · Den Haag"
-    assert slot_id(known, "AM") in sent(workdir, "Biometrics nearby")  # kept: not known to be gone
+    assert pushover.delivered[-1]["message"] == f"{label(slot_starting(4, '11:00'))} · Den Haag"
+    assert spec_id(known, "AM") in sent_to_you(workdir, "Biometrics nearby")  # kept: not known to be gone
 
 
 def test_any_desk_asks_exactly_the_desks_ind_lists_for_the_product(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     ind.set_desks("BIO", [("AM", "IND Amsterdam"), (NEW_DESK, "IND Service Point Goes")])
-    ind.set_slots(NEW_DESK, "BIO", 1, [slot(2, "09:15")])
-    configure(workdir, alert("Anywhere", desk="any"))
+    ind.set_slots(NEW_DESK, "BIO", 1, [slot_starting(2, "09:15")])
+    configure(workdir, alert_toml("Anywhere", desk="any"))
 
     ok(run())
 
     asked = sorted(r.path for r in ind.requests if r.path.endswith("/slots"))
     assert asked == sorted([f"/oap/api/desks/{NEW_DESK}/slots", "/oap/api/desks/AM/slots"])
-    assert pushover.delivered[0]["message"] == f"{label(slot(2, '09:15'))} · Service Point Goes"
+    assert pushover.delivered[0]["message"] == f"{label(slot_starting(2, '09:15'))} · Service Point Goes"
 
 
 def test_the_summary_shows_the_earliest_slot_of_each_desk(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(3, "09:15"), slot(5, "09:15")])
-    ind.set_slots("DH", "BIO", 1, [slot(2, "14:00")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(3, "09:15"), slot_starting(5, "09:15")])
+    ind.set_slots("DH", "BIO", 1, [slot_starting(2, "14:00")])
     configure(workdir, two_desks())
     summary = workdir / "summary.md"
 
     ok(run(env={"GITHUB_STEP_SUMMARY": str(summary)}))
 
-    row = summary_rows(summary)[0]
-    assert (row["Desk"], row["Earliest matching slot"]) == ("2 desks", f"{label(slot(2, '14:00'))} · Den Haag")
+    row = first_table_rows(summary)[0]
+    assert (row["Desk"], row["Earliest matching slot"]) == ("2 desks", f"{label(slot_starting(2, '14:00'))} · Den Haag")
     text = summary.read_text(encoding="utf-8")
-    assert f"| Amsterdam | {label(slot(3, '09:15'))} |" in text
-    assert f"| Den Haag | {label(slot(2, '14:00'))} |" in text
+    assert f"| Amsterdam | {label(slot_starting(3, '09:15'))} |" in text
+    assert f"| Den Haag | {label(slot_starting(2, '14:00'))} |" in text
 
 
 @pytest.mark.parametrize(
@@ -433,7 +450,7 @@ def test_the_summary_shows_the_earliest_slot_of_each_desk(
     ],
 )
 def test_a_desk_list_is_checked_entry_by_entry(workdir: Workdir, run: Run, desk: list[str], message: str) -> None:
-    configure(workdir, alert(desk=desk))  # type: ignore[arg-type]
+    configure(workdir, alert_toml(desk=desk))  # type: ignore[arg-type]
 
     result = run("--check")
 
@@ -453,8 +470,8 @@ def upgrade_and_check(ind: FakeIND, pushover: FakePushover, workdir: Workdir, ru
     assert push["message"] == "Wed 6 Mar 10:00"
     state = read_state(workdir)
     assert state["version"] == 3
-    assert sent(workdir) == ["AM 2030-03-04 09:00-09:10", "AM 2030-03-05 11:06-11:13"]
-    assert sent(workdir, "Den Haag documents") == ["DH 2030-03-04 09:00-09:10", "DH 2030-03-06 10:00-10:10"]
+    assert sent_to_you(workdir, NAME) == ["AM 2030-03-04 09:00-09:10", "AM 2030-03-05 11:06-11:13"]
+    assert sent_to_you(workdir, "Den Haag documents") == ["DH 2030-03-04 09:00-09:10", "DH 2030-03-06 10:00-10:10"]
     return state  # type: ignore[no-any-return]
 
 
@@ -462,7 +479,7 @@ def test_a_state_from_the_previous_version_upgrades_with_no_repeat_push(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     # A real state file written by the previous version (slot ids without their desk), for this config.
-    configure(workdir, alert(), alert("Den Haag documents", "Den Haag", "DOC"))
+    configure(workdir, alert_toml(), alert_toml("Den Haag documents", "Den Haag", "DOC"))
     workdir.state.parent.mkdir()
     shutil.copyfile(FIXTURES / "state-v1.json", workdir.state)
 
@@ -473,7 +490,7 @@ def test_a_state_written_by_the_last_release_upgrades_once_with_no_slot_pushed_a
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     # A state file as the last release (state version 2) writes it, for this config.
-    configure(workdir, alert(), alert("Den Haag documents", "Den Haag", "DOC"))
+    configure(workdir, alert_toml(), alert_toml("Den Haag documents", "Den Haag", "DOC"))
     workdir.state.parent.mkdir()
     written = json.loads((FIXTURES / "state-v2.json").read_text(encoding="utf-8"))
     yesterday = day(-1).isoformat()  # history is kept for 30 Amsterdam days: date it now

@@ -38,6 +38,8 @@ from fakes import (
     Workdir,
     day,
     label,
+    seed_state,
+    sent_to_you,
     start_script,
     wait_until,
 )
@@ -53,18 +55,18 @@ TITLE = "IND Amsterdam: Collect residence document"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # watch mode stamps every line
 
 
-def spec(on: date, start: str) -> tuple[str, str, str]:
+def spec_on(on: date, start: str) -> tuple[str, str, str]:
     """A ten-minute IND slot on a day, as ``FakeIND.set_slots`` takes it."""
     begin = datetime.combine(on, dtime.fromisoformat(start))
     return (on.isoformat(), start, f"{begin + timedelta(minutes=10):%H:%M}")
 
 
-def slot_id(on: date, start: str) -> str:
-    _, begin, end = spec(on, start)
+def slot_id_on(on: date, start: str) -> str:
+    _, begin, end = spec_on(on, start)
     return f"AM {on.isoformat()} {begin}-{end}"
 
 
-def at(on: date, hour: int, minute: int = 0) -> float:
+def stamp_at(on: date, hour: int, minute: int = 0) -> float:
     """The timestamp of an Amsterdam wall-clock time."""
     return datetime.combine(on, dtime(hour, minute), AMSTERDAM).timestamp()
 
@@ -73,11 +75,6 @@ def stderr_lines(text: str, level: str) -> list[str]:
     """The stderr lines of one level (``error``, ``warning``), without watch mode's time stamp."""
     plain = [STAMP.sub("", line) for line in text.splitlines()]
     return [line for line in plain if line.startswith(f"{level}: ")]
-
-
-def sent(workdir: Workdir) -> list[str]:
-    doc = json.loads(workdir.state.read_text(encoding="utf-8"))
-    return list(doc["alerts"][NAME].get("sent", {}).get("you", []))
 
 
 # ----------------------------------------------------------------- in process, with an exact clock
@@ -202,10 +199,10 @@ def test_a_state_that_becomes_unreadable_while_watching_stops_the_watch_with_exi
 ) -> None:
     """A state file broken between two checks must end the watch (exit 2), not be warned about every cycle."""
     workdir.write_config(CONFIG)
-    ind.set_slots("AM", "DOC", 1, [spec(day(5), "09:00")])
+    ind.set_slots("AM", "DOC", 1, [spec_on(day(5), "09:00")])
     running = watcher.start("--interval", "60", stop_after_sleeps=3, hold_first=True)
     watcher.in_first_wait()
-    assert sent(workdir) == [slot_id(day(5), "09:00")]
+    assert sent_to_you(workdir, NAME) == [slot_id_on(day(5), "09:00")]
     text, error = BROKEN_STATES[breakage]
     if text:
         workdir.state.write_text(text, encoding="utf-8")
@@ -325,16 +322,16 @@ def test_a_one_day_window_pushes_every_slot_of_that_day_and_none_of_the_days_aro
     the_day = day(4)
     workdir.write_config(CONFIG + f"after = {the_day}\nbefore = {the_day}\n")
     offered = [(day(3), "23:40"), (the_day, "00:00"), (the_day, "23:40"), (day(5), "00:00")]
-    ind.set_slots("AM", "DOC", 1, [spec(on, start) for on, start in offered])
+    ind.set_slots("AM", "DOC", 1, [spec_on(on, start) for on, start in offered])
 
     result = run()
 
     assert result.returncode == 0, result.stderr
     assert [(p["title"], p["message"]) for p in pushover.delivered] == [
-        (f"{TITLE}: 2 new slots", f"{label(spec(the_day, '00:00'))}\n{label(spec(the_day, '23:40'))}")
+        (f"{TITLE}: 2 new slots", f"{label(spec_on(the_day, '00:00'))}\n{label(spec_on(the_day, '23:40'))}")
     ]
     assert f"{NAME}: 4 open, 2 match, 2 new, pushed" in result.stdout.splitlines()
-    assert sent(workdir) == [slot_id(the_day, "00:00"), slot_id(the_day, "23:40")]
+    assert sent_to_you(workdir, NAME) == [slot_id_on(the_day, "00:00"), slot_id_on(the_day, "23:40")]
 
 
 @pytest.mark.parametrize(
@@ -351,11 +348,13 @@ def test_days_ahead_0_means_the_rest_of_today_not_no_limit(
     the_day, tomorrow = day(3), day(4)  # the check's clock says 08:00 on the_day
     workdir.write_config(CONFIG + f"days_ahead = {days_ahead}\n")
     offered = [(the_day, "07:50"), (the_day, "10:00"), (the_day, "23:40"), (tomorrow, "00:00"), (day(30), "09:00")]
-    ind.set_slots("AM", "DOC", 1, [spec(on, start) for on, start in offered])
+    ind.set_slots("AM", "DOC", 1, [spec_on(on, start) for on, start in offered])
 
-    assert check_at(env, workdir, at(the_day, 8)) == 0
+    assert check_at(env, workdir, stamp_at(the_day, 8)) == 0
 
-    labels = [label(spec(tomorrow, "00:00")) if p == "tomorrow 00:00" else label(spec(the_day, p)) for p in pushed]
+    labels = [
+        label(spec_on(tomorrow, "00:00")) if p == "tomorrow 00:00" else label(spec_on(the_day, p)) for p in pushed
+    ]
     assert [(p["title"], p["message"]) for p in pushover.delivered] == [
         (f"{TITLE}: {len(pushed)} new slots", "\n".join(labels))
     ]
@@ -381,9 +380,9 @@ def test_a_message_of_exactly_1024_characters_is_sent_whole_and_one_more_is_trim
     two_digits, one_digit = first_day_with(2), first_day_with(1)  # "Tue 13 Oct 09:00", "Fri 2 Oct 09:00"
     times = [f"{8 + k // 6:02d}:{k % 6 * 10:02d}" for k in range(max(long_lines, short_lines))]
     offered = [(two_digits, t) for t in times[:long_lines]] + [(one_digit, t) for t in times[:short_lines]]
-    ind.set_slots("AM", "DOC", 1, [spec(on, start) for on, start in offered])
+    ind.set_slots("AM", "DOC", 1, [spec_on(on, start) for on, start in offered])
     workdir.write_config(CONFIG)
-    labels = [label(spec(on, start)) for on, start in sorted(offered)]
+    labels = [label(spec_on(on, start)) for on, start in sorted(offered)]
     assert len("\n".join(labels)) == length
 
     result = run()
@@ -395,7 +394,7 @@ def test_a_message_of_exactly_1024_characters_is_sent_whole_and_one_more_is_trim
         assert push["message"] == "\n".join(labels)
     else:
         assert push["message"] == "\n".join([*labels[:60], "+1 more"])
-    assert len(sent(workdir)) == 61
+    assert len(sent_to_you(workdir, NAME)) == 61
 
 
 def test_a_cut_message_whose_more_line_ends_exactly_at_1024_keeps_that_many_lines() -> None:
@@ -413,10 +412,8 @@ def test_when_not_even_the_first_line_fits_only_the_count_is_sent() -> None:
     assert ind_alert.fit(["x" * 2000, "second"], 1024) == "+2 more"
 
 
-def write_state(workdir: Workdir, alert_state: dict[str, Any]) -> None:
-    doc = {"version": 2, "alerts": {NAME: alert_state}}
-    workdir.state.parent.mkdir(parents=True, exist_ok=True)
-    workdir.state.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+def seed_alert_state(workdir: Workdir, alert_state: dict[str, Any]) -> None:
+    seed_state(workdir, {NAME: alert_state})
 
 
 @pytest.mark.parametrize(
@@ -431,10 +428,10 @@ def test_the_blind_push_goes_out_exactly_blind_after_minutes_after_the_first_fai
     env: dict[str, str], ind: FakeIND, pushover: FakePushover, workdir: Workdir, failing_for: int, blind: bool
 ) -> None:
     """blind_after_minutes is "failed this long": a check exactly that long after the first failure is blind."""
-    now = int(at(day(3), 8))
+    now = int(stamp_at(day(3), 8))
     since = now - failing_for * 60
     workdir.write_config(CONFIG + "blind_after_minutes = 45\n")
-    write_state(workdir, {"failing_since": since})
+    seed_alert_state(workdir, {"failing_since": since})
     ind.set_raw("AM", "DOC", 1, status=500, body=HTML_MAINTENANCE)
 
     assert check_at(env, workdir, now) == 0
@@ -539,7 +536,7 @@ def test_per_slot_at_max_messages_the_last_message_is_the_cap_th_slot_and_the_re
     for push, covered in pushes:
         first, rest = days[slots.index(covered[0])], [days[slots.index(s)] for s in covered[1:]]
         more = f" (+{len(rest)} more)" if rest else ""
-        assert push.title == f"IND Amsterdam: Collect residence document: {label(spec(first, '09:00'))}{more}"
+        assert push.title == f"IND Amsterdam: Collect residence document: {label(spec_on(first, '09:00'))}{more}"
         lines = push.message.split("\n")
         full = f"{FULL_WEEKDAYS[first.weekday()]} {first.day} {FULL_MONTHS[first.month - 1]} {first.year}"
         assert lines[:3] == [
@@ -548,5 +545,5 @@ def test_per_slot_at_max_messages_the_last_message_is_the_cap_th_slot_and_the_re
             "Choose IND Amsterdam on the IND booking page.",
         ]
         assert lines[3:] == (
-            [f"+{len(rest)} more: " + ", ".join(label(spec(d, "09:00")) for d in rest)] if rest else []
+            [f"+{len(rest)} more: " + ", ".join(label(spec_on(d, "09:00")) for d in rest)] if rest else []
         )

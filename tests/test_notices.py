@@ -14,8 +14,26 @@ from collections.abc import Iterator
 import pytest
 import requests
 from conftest import Run
-from fakes import HTML_MAINTENANCE, AppriseServer, FakeHealthcheck, FakeIND, FakePushover, Workdir, day
-from test_e2e import NAME, alert, configure, label, lines, ok, problems, read_state, sent, slot, slot_id
+from fakes import (
+    HTML_MAINTENANCE,
+    NAME,
+    AppriseServer,
+    FakeHealthcheck,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    alert_toml,
+    configure,
+    day,
+    label,
+    lines,
+    ok,
+    problems,
+    read_state,
+    sent_to_you,
+    slot_starting,
+    spec_id,
+)
 
 import ind_alert
 
@@ -52,9 +70,9 @@ def test_a_recipient_no_push_reached_for_blind_after_minutes_fails_the_run_pings
     run: Run,
     monitor: FakeHealthcheck,
 ) -> None:
-    spec = slot(3, "09:15")
+    spec = slot_starting(3, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
-    workdir.write_config(TWO_RECIPIENTS + alert(notify=["you", "partner"], blind_after_minutes=60))
+    workdir.write_config(TWO_RECIPIENTS + alert_toml(notify=["you", "partner"], blind_after_minutes=60))
     env = {"APPRISE_PARTNER": apprise_server.url, "HEALTHCHECK_URL": monitor.url}
     for _ in range(2):
         pushover.queue("messages", 503)  # "you" is not reached: the push and its retry
@@ -85,7 +103,7 @@ def test_a_recipient_no_push_reached_for_blind_after_minutes_fails_the_run_pings
 
     assert problems(fourth, "error") == []
     assert "unreached" not in read_state(workdir)
-    assert sent(workdir) == [slot_id(spec)]
+    assert sent_to_you(workdir, NAME) == [spec_id(spec)]
     assert monitor.pings[-1][0] == "ok"
 
 
@@ -93,9 +111,9 @@ def test_a_429_with_the_monthly_quota_used_up_is_not_retried_and_nothing_more_is
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     pushover.remaining = 0
-    ind.set_slots("AM", "BIO", 1, [slot(3, "09:15")])
-    ind.set_slots("DH", "BIO", 1, [slot(4, "09:15")])
-    configure(workdir, alert(), alert("Den Haag biometrics", "DH"))
+    ind.set_slots("AM", "BIO", 1, [slot_starting(3, "09:15")])
+    ind.set_slots("DH", "BIO", 1, [slot_starting(4, "09:15")])
+    configure(workdir, alert_toml(), alert_toml("Den Haag biometrics", "DH"))
 
     result = ok(run(patch_sleep=True))
 
@@ -124,7 +142,7 @@ def test_a_failing_run_pings_fail_in_the_path_before_the_healthcheck_urls_query(
 ) -> None:
     configure(workdir)
     ok(run(env={"HEALTHCHECK_URL": monitor.url + query}))
-    ind.set_slots("AM", "BIO", 1, [slot(3, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(3, "09:15")])
     pushover.queue("messages", 400, {"errors": ["message is invalid"], "status": 0})
 
     assert run(env={"HEALTHCHECK_URL": monitor.url + query}).returncode == 1
@@ -147,9 +165,9 @@ def test_a_long_alert_name_is_cut_in_every_title_so_the_checking_again_push_and_
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     name = ("Biometrics for the whole family " * 8).strip()  # over 250 characters
-    spec = slot(3, "09:15")
+    spec = slot_starting(3, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
-    configure(workdir, alert(name))
+    configure(workdir, alert_toml(name))
     blind_state(workdir, name)
 
     result = ok(run())
@@ -158,13 +176,13 @@ def test_a_long_alert_name_is_cut_in_every_title_so_the_checking_again_push_and_
     titles = [m["title"] for m in pushover.delivered]
     assert [len(t) <= 250 for t in titles] == [True, True]
     assert titles[0].startswith("ind-alert is checking again: Biometrics for the whole family")
-    assert sent(workdir, name) == [slot_id(spec)]
+    assert sent_to_you(workdir, name) == [spec_id(spec)]
 
 
 def test_a_notice_pushover_refuses_never_keeps_the_slot_push_after_it_from_being_tried(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(3, "09:15")
+    spec = slot_starting(3, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
     configure(workdir)
     blind_state(workdir, NAME)
@@ -177,7 +195,7 @@ def test_a_notice_pushover_refuses_never_keeps_the_slot_push_after_it_from_being
         "error: recipient you: Pushover refused the request (HTTP 400: title is too long)"
     ]
     assert [m["message"] for m in pushover.delivered] == [label(spec)]
-    assert sent(workdir) == [slot_id(spec)]
+    assert sent_to_you(workdir, NAME) == [spec_id(spec)]
 
 
 def test_a_future_outage_start_or_history_point_from_a_clock_that_was_ahead_is_taken_as_now(
@@ -189,7 +207,7 @@ def test_a_future_outage_start_or_history_point_from_a_clock_that_was_ahead_is_t
     workdir.state.parent.mkdir(parents=True, exist_ok=True)
     workdir.state.write_text(json.dumps(doc), encoding="utf-8")
     ind.set_raw("AM", "BIO", 1, 500, HTML_MAINTENANCE)
-    configure(workdir, alert(blind_after_minutes=60))
+    configure(workdir, alert_toml(blind_after_minutes=60))
 
     ok(run())
     since = read_state(workdir)["alerts"][NAME]["failing_since"]
@@ -219,7 +237,7 @@ def test_a_failed_check_is_never_shown_as_no_matching_slot_on_the_run_page_or_in
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, status: int, body: str
 ) -> None:
     ind.set_raw("AM", "BIO", 1, status, body)
-    configure(workdir, alert(days_ahead=30))
+    configure(workdir, alert_toml(days_ahead=30))
     summary = workdir / "summary.md"
 
     dry = ok(run("--dry-run"))
@@ -238,7 +256,7 @@ def test_a_secret_with_markdown_characters_never_reaches_the_run_page(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY-EXAMPLE:KEY"
-    configure(workdir, alert(f"leak {secret}"))
+    configure(workdir, alert_toml(f"leak {secret}"))
     summary = workdir / "summary.md"
 
     ok(run(env={"GITHUB_STEP_SUMMARY": str(summary), "AWS_SECRET_ACCESS_KEY": secret}))
@@ -252,7 +270,7 @@ def test_a_secret_with_markdown_characters_never_reaches_the_run_page(
 def test_a_redirect_from_the_pushover_address_is_a_failed_push_never_followed(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, monitor: FakeHealthcheck, status: int
 ) -> None:
-    spec = slot(3, "09:15")
+    spec = slot_starting(3, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
     configure(workdir)
     pushover.queue("messages", status, "", {"Location": monitor.url})
@@ -266,14 +284,14 @@ def test_a_redirect_from_the_pushover_address_is_a_failed_push_never_followed(
             " never sends; it was not followed: check PUSHOVER_API_URL and this machine's network; will retry next run"
         )
     ]
-    assert sent(workdir) == []
+    assert sent_to_you(workdir, NAME) == []
 
 
 @pytest.mark.parametrize("var", ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PUSHOVER_TOKEN", "HEALTHCHECK_URL"])
 def test_a_recipient_that_names_one_of_ind_alerts_own_secrets_is_refused_in_one_line(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, var: str
 ) -> None:
-    workdir.write_config(f'[recipients.me]\npushover_user_env = "{var}"\n\n' + alert(notify=["me"]))
+    workdir.write_config(f'[recipients.me]\npushover_user_env = "{var}"\n\n' + alert_toml(notify=["me"]))
 
     result = run(env={var: "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"})
 
@@ -290,7 +308,7 @@ def test_a_recipient_that_names_one_of_ind_alerts_own_secrets_is_refused_in_one_
 def test_a_desk_name_from_ind_reaches_the_run_page_escaped_like_an_alert_name(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(2, "09:15")
+    spec = slot_starting(2, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
     ind.set_desks("BIO", [("AM", 'IND <img src="https://tracker.example/p.gif"> [site](https://evil.example)')])
     configure(workdir)
@@ -308,7 +326,7 @@ def test_a_line_break_in_an_alert_or_desk_name_never_forges_a_line_on_stdout_or_
 ) -> None:
     ind.set_raw("AM", "BIO", 1, 500, HTML_MAINTENANCE)
     ind.set_desks("BIO", [("AM", "IND Amsterdam\rerror: forged")])
-    configure(workdir, alert("Amsterdam\nerror: forged\r\nwarning: forged"))
+    configure(workdir, alert_toml("Amsterdam\nerror: forged\r\nwarning: forged"))
 
     result = ok(run("--dry-run"))
     again = ok(run())
@@ -323,7 +341,7 @@ def test_two_apprise_urls_in_one_secret_are_refused_with_one_line_saying_make_on
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     pytest.importorskip("apprise")
-    workdir.write_config('[recipients.chat]\napprise_url_env = "APPRISE_CHAT"\n\n' + alert(notify=["chat"]))
+    workdir.write_config('[recipients.chat]\napprise_url_env = "APPRISE_CHAT"\n\n' + alert_toml(notify=["chat"]))
 
     result = run(env={"APPRISE_CHAT": "json://127.0.0.1:9/a, json://127.0.0.1:9/b"})
 
@@ -340,7 +358,7 @@ def test_two_apprise_urls_in_one_secret_are_refused_with_one_line_saying_make_on
 def test_list_desks_with_an_empty_product_lists_nothing_checks_nothing_and_writes_no_state(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(3, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(3, "09:15")])
     configure(workdir)
 
     result = run("--list-desks", "")
@@ -356,7 +374,7 @@ def test_list_desks_with_an_empty_product_lists_nothing_checks_nothing_and_write
 def test_a_refusal_with_a_body_over_2_mb_is_permanent_and_never_sent_again_that_run(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(3, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(3, "09:15")])
     configure(workdir)
     pushover.queue("messages", 400, "x" * 2_100_000)
 
@@ -382,7 +400,7 @@ def test_a_retry_after_in_non_ascii_digits_is_ignored_and_the_429_told_as_rate_l
 def test_a_captive_portals_page_with_status_200_is_told_as_not_pushovers_answer(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    ind.set_slots("AM", "BIO", 1, [slot(3, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(3, "09:15")])
     configure(workdir)
     for _ in range(2):
         pushover.queue("messages", 200, "<html><body>Sign in to the hotel Wi-Fi</body></html>")
@@ -395,13 +413,13 @@ def test_a_captive_portals_page_with_status_200_is_told_as_not_pushovers_answer(
             " proxy or outage; will retry next run"
         )
     ]
-    assert sent(workdir) == []
+    assert sent_to_you(workdir, NAME) == []
 
 
 def test_an_accepted_push_whose_answer_nests_too_deep_to_parse_counts_as_delivered_and_is_not_pushed_again(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(3, "09:15")
+    spec = slot_starting(3, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
     configure(workdir)
     pushover.queue("messages", 200, '{"status": 1, "extra": ' + "[" * 100_000 + "]" * 100_000 + "}")
@@ -410,7 +428,7 @@ def test_an_accepted_push_whose_answer_nests_too_deep_to_parse_counts_as_deliver
     ok(run(patch_sleep=True))
 
     assert len(pushover.messages) == 1
-    assert sent(workdir) == [slot_id(spec)]
+    assert sent_to_you(workdir, NAME) == [spec_id(spec)]
 
 
 @pytest.mark.parametrize("value", ["eu-west-1 ", " eu-west-1", "eu west 1"])

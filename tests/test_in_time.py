@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import Run, Start
 from fakes import TESTS_DIR, FakeActions, FakeIND, FakePushover, Reply, Workdir, day, wait_until
-from test_pictures import mermaid_blocks, parse_chart
+from test_availability_charts import mermaid_blocks, parse_chart
 
 import ind_alert
 
@@ -56,7 +56,7 @@ def github_env(actions: FakeActions, workdir: Workdir, run_id: int, shift: float
     return env
 
 
-def summary(workdir: Workdir, run_id: int) -> str:
+def run_summary(workdir: Workdir, run_id: int) -> str:
     return (workdir.path / f"summary-{run_id}.md").read_text(encoding="utf-8")
 
 
@@ -153,7 +153,7 @@ def test_what_the_run_page_reports_brackets_the_true_lifetimes_and_gaps(
     assert len(known) >= ind_alert.MIN_SAMPLE
 
     # The run page: the cadence is the true one ...
-    page = summary(workdir, last_run)
+    page = run_summary(workdir, last_run)
     true_gaps = sorted((b - a) / MINUTE for a, b in itertools.pairwise(checks))
     cadence = re.search(
         r"This watcher checked (\d+) times in the last 24 hours and (\d+) in 7 days; between checks: median (.+?),"
@@ -230,7 +230,7 @@ def test_a_quiet_run_changes_no_byte_of_the_state_with_lifetimes_tracked(
 
     assert result.returncode == 0, result.output
     assert workdir.state.read_bytes() == before
-    assert "between checks: median 20 min" in summary(workdir, 2)
+    assert "between checks: median 20 min" in run_summary(workdir, 2)
 
 
 def test_a_check_that_finds_no_slot_records_no_lifetimes(
@@ -244,7 +244,7 @@ def test_a_check_that_finds_no_slot_records_no_lifetimes(
 
     assert result.returncode == 0, result.output
     assert "lifetimes" not in json.loads(workdir.state.read_text())  # the day's secret check only
-    assert "checked 2 times in the last 24 hours" in summary(workdir, 2)
+    assert "checked 2 times in the last 24 hours" in run_summary(workdir, 2)
 
 
 def test_the_run_history_is_asked_with_the_token_for_this_workflows_scheduled_runs_of_the_week(
@@ -264,8 +264,8 @@ def test_the_run_history_is_asked_with_the_token_for_this_workflows_scheduled_ru
     assert {r.query["event"] for r in asked} == {"schedule"}
     assert {r.headers["authorization"] for r in asked} == {f"Bearer {GITHUB_TOKEN}"}
     # 199 earlier runs listed, one cancelled: 198 and this one; 46 and this one in the last 24 hours.
-    assert "checked 47 times in the last 24 hours and 199 in 7 days" in summary(workdir, 200)
-    assert "longest 1 h 00 min" in summary(workdir, 200)
+    assert "checked 47 times in the last 24 hours and 199 in 7 days" in run_summary(workdir, 200)
+    assert "longest 1 h 00 min" in run_summary(workdir, 200)
     assert GITHUB_TOKEN not in result.output
 
 
@@ -294,7 +294,7 @@ def test_a_failing_actions_api_never_fails_the_run(
 
     assert result.returncode == 0, result.output
     assert len(pushover.delivered) == 1
-    assert f"Cadence unknown ({reason})." in summary(workdir, 1)
+    assert f"Cadence unknown ({reason})." in run_summary(workdir, 1)
     assert "::error::" not in result.output and "Traceback" not in result.output
     assert "Cadence unknown" in result.stdout
 
@@ -305,7 +305,7 @@ def test_without_a_token_the_cadence_is_unknown_and_nothing_is_asked(
     workdir.write_config(CONFIG)
     result = run(env={**github_env(actions, workdir, 1), "GITHUB_TOKEN": None})
     assert result.returncode == 0, result.output
-    assert "Cadence unknown (the check step has no GITHUB_TOKEN)." in summary(workdir, 1)
+    assert "Cadence unknown (the check step has no GITHUB_TOKEN)." in run_summary(workdir, 1)
     assert actions.requests == []
 
 
@@ -322,7 +322,7 @@ def test_the_run_history_is_read_while_ind_is_asked_not_before(
     result = run(env=github_env(actions, workdir, 2))
 
     assert result.returncode == 0, result.output
-    assert "checked 2 times in the last 24 hours" in summary(workdir, 2)
+    assert "checked 2 times in the last 24 hours" in run_summary(workdir, 2)
 
 
 def test_an_actions_api_that_never_answers_delays_no_push(
@@ -338,7 +338,7 @@ def test_an_actions_api_that_never_answers_delays_no_push(
         result = script.finish()
 
     assert result.returncode == 0, result.output
-    assert "Cadence unknown (the Actions API did not answer in time)." in summary(workdir, 1)
+    assert "Cadence unknown (the Actions API did not answer in time)." in run_summary(workdir, 1)
     assert json.loads(workdir.state.read_text())["lifetimes"]["slots"][0][3] is None  # start unknown, not guessed
 
 
@@ -368,7 +368,7 @@ def test_a_watcher_too_slow_for_its_slots_warns_every_run_and_pushes_once_a_week
         assert "::warning::this watcher is too slow for the slots at IND Amsterdam (biometrics)" in result.output
     assert [m["title"] for m in pushover.delivered] == ["ind-alert is too slow for these slots"]
     assert json.loads(workdir.state.read_text())["lifetimes"]["warned"] >= now
-    page = summary(workdir, 13)
+    page = run_summary(workdir, 13)
     assert f"{PLACE}: 6 of 6 slots were gone by the next check" in page
     assert "less than the 1 h 00 min between checks, so this watcher misses many" in page
 
@@ -413,7 +413,7 @@ def test_closed_slots_are_kept_30_days_and_300_at_most() -> None:
     assert min(s.seen for s in kept[1:]) == now - 86400 + 100
 
 
-def state_text(**top: Any) -> str:
+def top_level_state_text(**top: Any) -> str:
     return json.dumps({"version": 3, "alerts": {}, **top})
 
 
@@ -434,13 +434,13 @@ def state_text(**top: Any) -> str:
 )
 def test_a_malformed_lifetimes_record_is_refused_never_read_as_empty(lifetimes: Any) -> None:
     with pytest.raises(ind_alert.StateError, match="is not a valid ind-alert state"):
-        ind_alert.state_from_json(state_text(lifetimes=lifetimes), "state/seen.json")
+        ind_alert.state_from_json(top_level_state_text(lifetimes=lifetimes), "state/seen.json")
 
 
 @pytest.mark.parametrize("checks", [[1, 2], {"last": 5}, {"last": 5, "gaps": [-1]}, {"last": 5, "gaps": [6]}])
 def test_malformed_check_times_are_refused(checks: Any) -> None:
     with pytest.raises(ind_alert.StateError, match="is not a valid ind-alert state"):
-        ind_alert.state_from_json(state_text(checks=checks), "state/seen.json")
+        ind_alert.state_from_json(top_level_state_text(checks=checks), "state/seen.json")
 
 
 def test_lifetimes_and_check_times_round_trip_and_merge() -> None:

@@ -18,8 +18,21 @@ from pathlib import Path
 
 import pytest
 from conftest import Run
-from fakes import FakeIND, FakePushover, Workdir
-from test_e2e import NAME, alert, configure, label, ok, problems, read_state, sent, slot, slot_id
+from fakes import (
+    NAME,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    alert_toml,
+    configure,
+    label,
+    ok,
+    problems,
+    read_state,
+    sent_to_you,
+    slot_starting,
+    spec_id,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -47,17 +60,17 @@ def asked(workdir: Workdir, name: str = NAME) -> object:
 def test_changing_the_product_or_persons_pushes_the_new_kinds_slots_at_the_same_times(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(4, "09:00")
+    spec = slot_starting(4, "09:00")
     for product in ("BIO", "VAA"):
         for persons in (1, 2):
             ind.set_slots("AM", product, persons, [spec])
-    configure(workdir, alert())
+    configure(workdir, alert_toml())
 
     ok(run())
     assert messages(pushover) == [label(spec)]
     assert asked(workdir) == {"product": "BIO", "persons": 1}
 
-    configure(workdir, alert(product="VAA"))
+    configure(workdir, alert_toml(product="VAA"))
     result = ok(run())
     assert messages(pushover) == [label(spec)] * 2  # the sticker slot at the same time is new
     assert [p["title"] for p in pushover.delivered][-1] == "IND Amsterdam: Residence endorsement sticker: 1 new slot"
@@ -67,17 +80,17 @@ def test_changing_the_product_or_persons_pushes_the_new_kinds_slots_at_the_same_
         for line in problems(result, "notice")
     ), result.stderr
     assert asked(workdir) == {"product": "VAA", "persons": 1}
-    assert sent(workdir) == [slot_id(spec)]
+    assert sent_to_you(workdir, NAME) == [spec_id(spec)]
 
     ok(run())  # the same kind again: nothing new
     assert len(pushover.delivered) == 2
 
-    configure(workdir, alert(product="VAA", persons=2))
+    configure(workdir, alert_toml(product="VAA", persons=2))
     ok(run())
     assert len(pushover.delivered) == 3
     assert asked(workdir) == {"product": "VAA", "persons": 2}
 
-    configure(workdir, alert())  # back to the first kind: it starts afresh too
+    configure(workdir, alert_toml())  # back to the first kind: it starts afresh too
     ok(run())
     ok(run())
     assert len(pushover.delivered) == 4
@@ -87,12 +100,12 @@ def test_changing_the_product_or_persons_pushes_the_new_kinds_slots_at_the_same_
 def test_a_state_that_names_no_kind_is_taken_as_the_configured_one_and_nothing_is_pushed_again(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(4, "09:00")
+    spec = slot_starting(4, "09:00")
     ind.set_slots("AM", "VAA", 2, [spec])
     workdir.state.parent.mkdir()
-    written = {"version": 3, "alerts": {NAME: {"sent": {"you": [slot_id(spec)]}}}}  # a state from before the key
+    written = {"version": 3, "alerts": {NAME: {"sent": {"you": [spec_id(spec)]}}}}  # a state from before the key
     workdir.state.write_text(json.dumps(written, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    configure(workdir, alert(product="VAA", persons=2))
+    configure(workdir, alert_toml(product="VAA", persons=2))
 
     result = ok(run())
 
@@ -107,17 +120,17 @@ def test_a_state_that_names_no_kind_is_taken_as_the_configured_one_and_nothing_i
 def test_an_emergency_push_of_the_old_kind_is_cancelled_and_the_new_kind_rings_with_its_own_tag(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    spec = slot(1, "09:00")
+    spec = slot_starting(1, "09:00")
     ind.set_slots("AM", "DOC", 1, [spec])
     ind.set_slots("AM", "VAA", 1, [spec])
     urgent = {"urgent_within_days": 2, "urgent_priority": 2}
-    configure(workdir, alert(product="DOC", **urgent))
+    configure(workdir, alert_toml(product="DOC", **urgent))
     ok(run())
     [first] = pushover.delivered
     assert first["priority"] == "2"
     old_tag = first["tags"]
 
-    configure(workdir, alert(product="VAA", **urgent))
+    configure(workdir, alert_toml(product="VAA", **urgent))
     ok(run())
 
     assert pushover.cancels == [old_tag]  # its slot is of a kind no longer asked for: it stops ringing
@@ -125,7 +138,7 @@ def test_an_emergency_push_of_the_old_kind_is_cancelled_and_the_new_kind_rings_w
     assert second["priority"] == "2" and second["tags"] != old_tag
     emergencies = read_state(workdir)["alerts"][NAME]["emergencies"]
     assert list(emergencies) == [second["tags"]]
-    assert emergencies[second["tags"]]["slots"] == [slot_id(spec)]
+    assert emergencies[second["tags"]]["slots"] == [spec_id(spec)]
 
 
 # =========================================================================== desks not asked this run
@@ -134,19 +147,19 @@ def test_an_emergency_push_of_the_old_kind_is_cancelled_and_the_new_kind_rings_w
 def test_a_desk_the_desk_list_leaves_out_for_a_run_keeps_its_pushed_slots(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    here, there = slot(4, "09:00"), slot(5, "10:00")
+    here, there = slot_starting(4, "09:00"), slot_starting(5, "10:00")
     ind.set_desks("BIO", [("AM", "IND Amsterdam"), (HAARLEM, "IND Haarlem")])
     ind.set_slots("AM", "BIO", 1, [here])
     ind.set_slots(HAARLEM, "BIO", 1, [there])
-    configure(workdir, alert(ANY, desk="any"))
+    configure(workdir, alert_toml(ANY, desk="any"))
     ok(run())
     assert len(pushover.delivered) == 1
-    assert sent(workdir, ANY) == sorted([slot_id(here), slot_id(there, HAARLEM)])
+    assert sent_to_you(workdir, ANY) == sorted([spec_id(here), spec_id(there, HAARLEM)])
 
     ind.set_desks("BIO", [("AM", "IND Amsterdam")], once=True)  # Haarlem is not asked this run
     ok(run())
     assert ind.hits(HAARLEM, "BIO", 1) == 1
-    assert sent(workdir, ANY) == sorted([slot_id(here), slot_id(there, HAARLEM)])
+    assert sent_to_you(workdir, ANY) == sorted([spec_id(here), spec_id(there, HAARLEM)])
 
     ok(run())  # listed again: its slot was pushed already
     assert len(pushover.delivered) == 1
@@ -156,10 +169,10 @@ def test_a_desk_the_desk_list_leaves_out_for_a_run_keeps_its_pushed_slots(
 def test_a_desk_not_asked_because_the_desk_list_failed_keeps_its_pushed_slots(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    there = slot(5, "10:00")
+    there = slot_starting(5, "10:00")
     ind.set_desks("BIO", [("AM", "IND Amsterdam"), (NEW_DESK, "IND Somewhere new")])
     ind.set_slots(NEW_DESK, "BIO", 1, [there])
-    configure(workdir, alert(ANY, desk="any"))
+    configure(workdir, alert_toml(ANY, desk="any"))
     ok(run())
     assert len(pushover.delivered) == 1
 
@@ -167,7 +180,7 @@ def test_a_desk_not_asked_because_the_desk_list_failed_keeps_its_pushed_slots(
         ind.set_desks_raw("BIO", 503, "<html><body>503</body></html>", once=True)
     ok(run())  # every desk ind-alert knows is asked, not the new one
     assert ind.hits(NEW_DESK, "BIO", 1) == 1
-    assert sent(workdir, ANY) == [slot_id(there, NEW_DESK)]
+    assert sent_to_you(workdir, ANY) == [spec_id(there, NEW_DESK)]
 
     ok(run())
     assert len(pushover.delivered) == 1
@@ -176,17 +189,17 @@ def test_a_desk_not_asked_because_the_desk_list_failed_keeps_its_pushed_slots(
 def test_a_desk_whose_answer_failed_keeps_its_pushed_slots(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    here, there = slot(4, "09:00"), slot(5, "10:00")
+    here, there = slot_starting(4, "09:00"), slot_starting(5, "10:00")
     ind.set_slots("AM", "BIO", 1, [here])
     ind.set_slots("DH", "BIO", 1, [there])
-    configure(workdir, alert(desk=["AM", "DH"]))
+    configure(workdir, alert_toml(desk=["AM", "DH"]))
     ok(run())
     for _ in (1, 2):
         ind.set_raw("DH", "BIO", 1, 503, "<html><body>503</body></html>", once=True)
     ok(run())
     ok(run())
     assert len(pushover.delivered) == 1
-    assert sent(workdir) == sorted([slot_id(here), slot_id(there, "DH")])
+    assert sent_to_you(workdir, NAME) == sorted([spec_id(here), spec_id(there, "DH")])
 
 
 # =========================================================================== an answer that is not complete
@@ -195,7 +208,7 @@ def test_a_desk_whose_answer_failed_keeps_its_pushed_slots(
 def test_a_pushed_slot_malformed_in_one_answer_is_not_pushed_again_but_one_gone_from_a_complete_answer_is(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
-    first, second = slot(4, "09:00"), slot(5, "10:00")
+    first, second = slot_starting(4, "09:00"), slot_starting(5, "10:00")
     ind.set_slots("AM", "BIO", 1, [first, second])
     configure(workdir)
     ok(run())
@@ -205,14 +218,14 @@ def test_a_pushed_slot_malformed_in_one_answer_is_not_pushed_again_but_one_gone_
     ind.set_slots("AM", "BIO", 1, [first, broken], once=True)
     result = ok(run())
     assert any("malformed slot" in line for line in problems(result)), result.stderr
-    assert sent(workdir) == sorted([slot_id(first), slot_id(second)])
+    assert sent_to_you(workdir, NAME) == sorted([spec_id(first), spec_id(second)])
 
     ok(run())  # readable again: it was pushed already
     assert len(pushover.delivered) == 1
 
     ind.set_slots("AM", "BIO", 1, [first], once=True)  # a complete answer without it: it is gone
     ok(run())
-    assert sent(workdir) == [slot_id(first)]
+    assert sent_to_you(workdir, NAME) == [spec_id(first)]
     ok(run())  # it reopened: pushed again
     assert messages(pushover)[-1] == label(second)
     assert len(pushover.delivered) == 2
@@ -221,12 +234,12 @@ def test_a_pushed_slot_malformed_in_one_answer_is_not_pushed_again_but_one_gone_
 # =========================================================================== the state's "asked" key
 
 
-def state_text(record: dict[str, object]) -> str:
+def one_alert_state_text(record: dict[str, object]) -> str:
     return json.dumps({"version": 3, "alerts": {"a": {"sent": {"you": ["AM 2030-03-04 09:00-09:10"]}, **record}}})
 
 
 def test_the_loader_reads_the_kind_and_writes_it_back_only_beside_pushed_slots() -> None:
-    state = ind_alert.state_from_json(state_text({"asked": {"product": "VAA", "persons": 3}}), "s")
+    state = ind_alert.state_from_json(one_alert_state_text({"asked": {"product": "VAA", "persons": 3}}), "s")
     assert state.alerts["a"].asked == Kind("VAA", 3)
     assert json.loads(ind_alert.state_to_json(state))["alerts"]["a"]["asked"] == {"product": "VAA", "persons": 3}
     quiet = State({"a": AlertState(asked=Kind("VAA", 3), history={"2030-03-01": None})})
@@ -256,7 +269,7 @@ def test_the_loader_reads_the_kind_and_writes_it_back_only_beside_pushed_slots()
 )
 def test_the_loader_refuses_a_malformed_kind(value: object) -> None:
     with pytest.raises(StateError, match="asked is not a product and a number of persons"):
-        ind_alert.state_from_json(state_text({"asked": value}), "s")
+        ind_alert.state_from_json(one_alert_state_text({"asked": value}), "s")
 
 
 BIO, VAA = Kind("BIO", 1), Kind("VAA", 1)

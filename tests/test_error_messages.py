@@ -13,8 +13,26 @@ from typing import Any
 
 import pytest
 from conftest import Run
-from fakes import APPRISE_TOKEN, HTML_MAINTENANCE, XSSI_PREFIX, AppriseServer, FakeIND, FakePushover, Workdir, label
-from test_e2e import NAME, alert, configure, lines, ok, problems, read_state, sent, slot, slot_id
+from fakes import (
+    APPRISE_TOKEN,
+    HTML_MAINTENANCE,
+    NAME,
+    XSSI_PREFIX,
+    AppriseServer,
+    FakeIND,
+    FakePushover,
+    Workdir,
+    alert_toml,
+    configure,
+    label,
+    lines,
+    ok,
+    problems,
+    read_state,
+    sent_to_you,
+    slot_starting,
+    spec_id,
+)
 
 # Pushover's own answers: the token and user ones as Pushover words them (tests/fakes.py), the others
 # shaped like them with invented texts.
@@ -109,7 +127,7 @@ def test_the_daily_secret_check_names_a_rejected_user_key_only_when_pushover_sai
     """A normal run asks users/validate.json first: a refusal that is not about the key must not be
     reported as a rejected key in PUSHOVER_USER (the user would replace a secret that is fine)."""
     pushover.queue("validate", 400, body)
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = run(patch_sleep=True)
@@ -119,7 +137,7 @@ def test_the_daily_secret_check_names_a_rejected_user_key_only_when_pushover_sai
     assert len(pushover.validations) == 1
     assert pushover.messages == []  # nothing is sent to a recipient whose check failed
     assert f"{NAME}: 1 open, 1 match, 1 new, push failed" in lines(result.stdout)
-    assert sent(workdir) == []
+    assert sent_to_you(workdir, NAME) == []
 
 
 @pytest.mark.parametrize(
@@ -143,7 +161,7 @@ def test_a_refused_push_names_a_rejected_user_key_only_when_pushover_said_so(
     """The key passed the day's check, then a push is refused: the line says whether the key or the
     message was refused, and the push is not repeated."""
     pushover.queue("messages", 400, body)
-    ind.set_slots("AM", "BIO", 1, [slot(2, "09:15")])
+    ind.set_slots("AM", "BIO", 1, [slot_starting(2, "09:15")])
     configure(workdir)
 
     result = run(patch_sleep=True)
@@ -153,7 +171,7 @@ def test_a_refused_push_names_a_rejected_user_key_only_when_pushover_said_so(
     assert len(pushover.messages) == 1 and pushover.delivered == []
     assert result.sleeps == []
     assert f"{NAME}: 1 open, 1 match, 1 new, push failed" in lines(result.stdout)
-    assert sent(workdir) == []
+    assert sent_to_you(workdir, NAME) == []
 
 
 # ============================================================ 1. IND: maintenance or a broken answer
@@ -222,9 +240,9 @@ def test_an_apprise_only_config_runs_without_pushover_secrets(
 ) -> None:
     """PUSHOVER_TOKEN is needed only when a recipient uses Pushover: a Telegram-only (or ntfy-only) setup
     must push its slots and pass, with no complaint about a missing token."""
-    spec = slot(3, "10:00")
+    spec = slot_starting(3, "10:00")
     ind.set_slots("AM", "BIO", 1, [spec])
-    workdir.write_config(APPRISE_ONLY + alert())
+    workdir.write_config(APPRISE_ONLY + alert_toml())
 
     result = ok(run(env={**NO_PUSHOVER, "PHONE_URL": apprise_server.url}))
 
@@ -235,14 +253,14 @@ def test_an_apprise_only_config_runs_without_pushover_secrets(
     assert post["title"] == "IND Amsterdam: Biometrics: 1 new slot"
     assert str(post["message"]).splitlines() == [label(spec), "https://oap.ind.nl/oap/en/#/BIO"]
     assert pushover.validations == [] and pushover.messages == []
-    assert read_state(workdir)["alerts"][NAME]["sent"] == {"phone": [slot_id(spec)]}
+    assert read_state(workdir)["alerts"][NAME]["sent"] == {"phone": [spec_id(spec)]}
 
 
 def test_check_of_an_apprise_only_config_needs_no_pushover_secrets(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run, apprise_server: AppriseServer
 ) -> None:
     """--check of a setup without Pushover recipients asks for no Pushover secret and sends nothing."""
-    workdir.write_config(APPRISE_ONLY + alert())
+    workdir.write_config(APPRISE_ONLY + alert_toml())
 
     result = ok(run("--check", env={**NO_PUSHOVER, "PHONE_URL": apprise_server.url}))
 
@@ -260,7 +278,7 @@ def test_a_run_outside_github_keeps_the_repository_the_state_belongs_to(
 ) -> None:
     """A local run (no GITHUB_REPOSITORY) must not erase which repository wrote the state: a copy of the
     repository would then inherit its "already pushed" slots instead of starting fresh."""
-    spec = slot(2, "09:15")
+    spec = slot_starting(2, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
     configure(workdir)
     ok(run(env={"GITHUB_REPOSITORY": "alice/ind-alert"}))
@@ -269,7 +287,7 @@ def test_a_run_outside_github_keeps_the_repository_the_state_belongs_to(
 
     assert local.stderr == ""
     assert read_state(workdir)["repository"] == "alice/ind-alert"
-    assert sent(workdir) == [slot_id(spec)]
+    assert sent_to_you(workdir, NAME) == [spec_id(spec)]
     assert len(pushover.delivered) == 1  # the local run pushed nothing again
 
     copied = ok(run(env={"GITHUB_REPOSITORY": "bob/ind-alert"}))
@@ -304,9 +322,9 @@ def test_a_bar_or_a_line_break_in_an_alert_name_stays_inside_its_table_cell(
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     """A `|` would start a new column and a newline end the row: the name is escaped onto one line."""
-    spec = slot(2, "09:15")
+    spec = slot_starting(2, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
-    configure(workdir, alert("Amsterdam | BIO"), alert("first line\nsecond line", "AM", "BIO", persons=2))
+    configure(workdir, alert_toml("Amsterdam | BIO"), alert_toml("first line\nsecond line", "AM", "BIO", persons=2))
 
     ok(run(env={"GITHUB_STEP_SUMMARY": str(workdir / "summary.md")}))
 
@@ -321,7 +339,7 @@ def test_a_bar_or_a_line_break_in_a_desk_name_from_ind_stays_inside_its_table_ce
     ind: FakeIND, pushover: FakePushover, workdir: Workdir, run: Run
 ) -> None:
     """Desk names come from IND's desk list: text from outside must not add columns or rows either."""
-    spec = slot(2, "09:15")
+    spec = slot_starting(2, "09:15")
     ind.set_slots("AM", "BIO", 1, [spec])
     ind.set_desks("BIO", [("AM", "IND Amsterdam | Zuid\nAmstel")])
     configure(workdir)
@@ -343,8 +361,8 @@ def test_the_commit_message_counts_the_slots_pushed_and_only_those(
     """The workflow commits the state with this message: it must count delivered pushes only, in the
     singular for one, and be left out when nothing was pushed (a dry run, a failed push, no new slot)."""
     output = workdir / "output.txt"
-    first, second, third = slot(2, "09:15"), slot(3, "10:00"), slot(4, "11:00")
-    configure(workdir, alert(), alert("Den Haag biometrics", "DH", "BIO"))
+    first, second, third = slot_starting(2, "09:15"), slot_starting(3, "10:00"), slot_starting(4, "11:00")
+    configure(workdir, alert_toml(), alert_toml("Den Haag biometrics", "DH", "BIO"))
 
     def commit_message(*args: str, **kwargs: Any) -> list[str]:
         output.unlink(missing_ok=True)
