@@ -142,7 +142,7 @@ def test_a_python_older_than_3_10_gets_one_line_naming_it() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert done.returncode == 1
-    assert done.stderr == "ind-alert needs Python 3.10 or newer, this is 3.9.18: see README (Requirements)\n"
+    assert done.stderr == "ind-alert needs Python 3.10 or newer, this is 3.9.18: see README, The two commands\n"
 
 
 def test_python_3_10_gets_the_tomli_backport_and_the_tests_run_on_3_10_to_3_13() -> None:
