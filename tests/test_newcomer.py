@@ -169,7 +169,7 @@ def test_the_tests_workflow_starts_no_run_for_an_alerts_toml_edit_and_skips_the_
 
 @pytest.mark.skipif(os.name != "posix", reason="the guide is for Linux and macOS")
 def test_the_guide_never_puts_secrets_or_logs_in_the_checkout() -> None:
-    guide = README[README.index("## Running it on your own machine") : README.index("## Keeping state in S3")]
+    guide = README[README.index("## Running it on your own machine") : README.index("### Moving from GitHub")]
     assert "~/.config/ind-alert/env" in guide and "install -m 600" in guide
     assert ". ./.env" not in guide and ".env.systemd" not in guide
     assert "python3 ind_alert.py" not in guide and "/usr/bin/python3" not in guide
