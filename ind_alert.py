@@ -37,7 +37,7 @@ from __future__ import annotations
 import sys
 
 if sys.version_info < (3, 10):  # noqa: UP036 - first, so an old Python gets one line, not a traceback
-    sys.exit(f"ind-alert needs Python 3.10 or newer, this is {sys.version.split()[0]}: see README (Requirements)")
+    sys.exit(f"ind-alert needs Python 3.10 or newer, this is {sys.version.split()[0]}: see README, The two commands")
 
 import argparse
 import contextlib
@@ -2954,7 +2954,8 @@ class Notices(ABC):
             since = datetime.fromtimestamp(entry.since, AMSTERDAM)
             log.error(
                 f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
-                " see the warnings above (a used-up Pushover quota, a failing service), or the README"
+                " see the warnings above (a used-up Pushover quota, a failing service),"
+                " or the README's troubleshooting table"
             )
             self.exit_code = 1
             owed = self.audience(alerts) - {name} - set(unreached) - entry.told
@@ -3811,7 +3812,7 @@ class S3Store:
         from botocore.exceptions import ClientError, NoCredentialsError
 
         if isinstance(exc, NoCredentialsError):
-            return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see README)"
+            return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see .github/docs/state.md)"
         if isinstance(exc, TimedOut):
             return f"S3 did not answer for {self.location} before the run's deadline" + (
                 "; will retry next run" if passing else ""
@@ -3820,7 +3821,7 @@ class S3Store:
             then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
             return f"S3 could not be reached for {self.location} ({cause(exc)}); {then}"
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        denied = f"S3 denied access to {self.location}: allow {self.needs} (see README)"
+        denied = f"S3 denied access to {self.location}: allow {self.needs} (see .github/docs/state.md)"
         return {
             "AccessDenied": denied,
             "403": denied,
@@ -4051,7 +4052,7 @@ def s3_config_text(url: str) -> str:
             raise ConfigError(str(exc)) from None
         raise
     if text is None:
-        raise ConfigError(f"{url} not found: upload your alerts.toml there (see README)")
+        raise ConfigError(f"{url} not found: upload your alerts.toml there (see .github/docs/aws.md)")
     return text
 
 
@@ -4219,7 +4220,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     left = remaining() / 1000 if callable(remaining) else 0.0  # seconds until Lambda's timeout
     try:
         if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
-            raise ConfigError("on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see README)")
+            raise ConfigError(
+                "on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see .github/docs/aws.md)"
+            )
         if state.startswith("s3://"):
             store = S3Store.from_url(state)
             if left:  # the lease's requests, like the check's, end before Lambda's timeout
@@ -4266,7 +4269,8 @@ def parse_args(argv: Sequence[str] | None, env: Mapping[str, str]) -> Options:
     parser = Parser(
         prog="ind_alert.py",
         description="Push a notification when a sooner IND appointment opens.",
-        epilog="Exit codes: 0 done, 1 failure to act on, 2 usage/config/state error. See README.md.",
+        epilog="Exit codes: 0 done, 1 failure to act on, 2 usage/config/state error."
+        " See README.md and .github/docs/reference.md.",
     )
     parser.add_argument(
         "--config",

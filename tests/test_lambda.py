@@ -343,7 +343,7 @@ def test_file_state_on_lambda_is_refused_in_one_line(
 
     assert run.failed and run.result["errorType"] == "RunFailed"
     assert run.stderr.splitlines() == [
-        "error: on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see README)"
+        "error: on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see .github/docs/aws.md)"
     ]
     assert ind.hits("AM", "BIO", 1) == 0
 
@@ -356,7 +356,9 @@ def test_a_missing_config_object_is_named_in_one_line(
     run = invoke(launcher, {**lambda_env, "IND_ALERT_CONFIG": missing})
 
     assert run.failed and "exit 2" in run.result["errorMessage"]
-    assert run.stderr.splitlines() == [f"error: {missing} not found: upload your alerts.toml there (see README)"]
+    assert run.stderr.splitlines() == [
+        f"error: {missing} not found: upload your alerts.toml there (see .github/docs/aws.md)"
+    ]
     assert stored_bytes(s3, bucket, LOCK_KEY) is None  # released on the way out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,8 @@ def test_the_systemd_unit_of_the_guide_runs_the_watch_with_its_own_python(home: 
     assert keys["SuccessExitStatus"] == "143"
     assert "No module named" not in err
     assert len(pushover.delivered) == 1
+    assert (home / ".local" / "state" / "ind-alert.json").is_file()  # the state outside the checkout: git pull works
+    assert not (home / "ind-alert" / "state").exists()
 
 
 def test_the_cron_line_of_the_guide_runs_with_its_own_python_and_logs_outside_the_checkout(home: Path) -> None:
@@ -117,6 +120,8 @@ def test_the_cron_line_of_the_guide_runs_with_its_own_python_and_logs_outside_th
     assert "open" in log and "No module named" not in log
     assert log and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in log.splitlines())
     assert not list((home / "ind-alert").glob("*.log"))
+    assert "--state $HOME/.local/state/ind-alert.json" in command
+    assert not (home / "ind-alert" / "state").exists()
 
 
 def test_secrets_and_logs_are_never_added_by_git_add_all(tmp_path: Path) -> None:
@@ -142,7 +147,7 @@ def test_a_python_older_than_3_10_gets_one_line_naming_it() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert done.returncode == 1
-    assert done.stderr == "ind-alert needs Python 3.10 or newer, this is 3.9.18: see README (Requirements)\n"
+    assert done.stderr == "ind-alert needs Python 3.10 or newer, this is 3.9.18: see README, The two commands\n"
 
 
 def test_python_3_10_gets_the_tomli_backport_and_the_tests_run_on_3_10_to_3_13() -> None:
@@ -169,7 +174,7 @@ def test_the_tests_workflow_starts_no_run_for_an_alerts_toml_edit_and_skips_the_
 
 @pytest.mark.skipif(os.name != "posix", reason="the guide is for Linux and macOS")
 def test_the_guide_never_puts_secrets_or_logs_in_the_checkout() -> None:
-    guide = README[README.index("## Running it on your own machine") : README.index("## Keeping state in S3")]
+    guide = README[README.index("## Running it on your own machine") : README.index("### Moving from GitHub")]
     assert "~/.config/ind-alert/env" in guide and "install -m 600" in guide
     assert ". ./.env" not in guide and ".env.systemd" not in guide
     assert "python3 ind_alert.py" not in guide and "/usr/bin/python3" not in guide
@@ -296,3 +301,140 @@ def test_watch_says_what_it_watches_and_stamps_every_line(
     )
     assert all(re.match(stamp, line) for line in result.stdout.splitlines() + result.stderr.splitlines())
     assert any(line.endswith("Biometrics: 0 open, 0 match, 0 new, ok") for line in result.stdout.splitlines())
+
+
+# ------------------------------------------------------------------ the GitHub steps and updating, as written
+
+
+def readme_section(heading: str) -> str:
+    start = README.index(f"\n{heading}\n")
+    level = heading.split(" ")[0]
+    ends = [README.find(f"\n{h} ", start + 1) for h in ("#", "##", "###")[: len(level)]]
+    return README[start : min([e for e in ends if e != -1] or [len(README)])]
+
+
+def test_the_github_steps_name_the_secrets_the_boxes_the_job_and_the_step_the_workflow_has() -> None:
+    steps = README[README.index("## Set it up on GitHub") : README.index("### Where to look")]
+    workflow = (REPO / ".github" / "workflows" / "ind-alert.yml").read_text(encoding="utf-8")
+    secrets = re.findall(
+        r"^\| `([A-Z_]+)` \|", readme_section("### 4. Add them to your repository as secrets"), re.MULTILINE
+    )
+    assert secrets == ["PUSHOVER_TOKEN", "PUSHOVER_USER"]
+    assert all(f"{name}: ${{{{ secrets.{name} }}}}" in workflow for name in secrets)
+    assert re.search(r"^name: ind-alert$", workflow, re.MULTILINE) and "click **ind-alert**" in steps
+    descriptions = re.findall(r'description: "([^"]+)"', workflow)
+    ticked = re.findall(r"tick(?:ed)? only \*\*([^*]+)\*\*|with \*\*([^*]+)\*\*\s+ticked", " ".join(steps.split()))
+    assert sorted(box for pair in ticked for box in pair if box) == sorted(descriptions)
+    assert "name: Check and notify" in workflow and "- name: Check IND appointments" in workflow
+    assert "job **Check and notify**, step **Check IND appointments**" in " ".join(steps.split())
+    assert "keep **Commit directly to the `main` branch**" in " ".join(steps.split())
+    assert "`example = true`" in steps and as_edited((REPO / "alerts.toml").read_text(encoding="utf-8"))
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"}
+    who = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@example.org", "GIT_COMMITTER_NAME": "u"}
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**env, **who, "GIT_COMMITTER_EMAIL": "u@example.org"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def shell(commands: str, cwd: Path, **replace: str) -> None:
+    """The README's commands, each line as written, with its placeholders filled in."""
+    for line in commands.strip().splitlines():
+        line = line.split("   #")[0].strip()
+        for placeholder, value in replace.items():
+            line = line.replace(placeholder, value)
+        for command in line.split(" && "):
+            if command.startswith("cd "):
+                cwd = cwd / command[3:] if not command[3:].startswith("/") else Path(command[3:])
+                continue
+            assert command.startswith("git "), command
+            git(*shlex.split(command)[1:], cwd=cwd)
+
+
+def a_repository(path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text, encoding="utf-8")
+    git("init", "--quiet", "--initial-branch=main", cwd=path)
+    git("add", "-A", cwd=path)
+    git("commit", "--quiet", "-m", "first", cwd=path)
+    return path
+
+
+def test_a_home_checkout_made_the_readmes_way_updates_with_its_git_pull(tmp_path: Path) -> None:
+    shipped = {n: (REPO / n).read_text(encoding="utf-8") for n in ("ind_alert.py", "alerts.toml", "state/seen.json")}
+    copy = a_repository(tmp_path / "copy", shipped)  # the user's copy on GitHub
+    git("config", "receive.denyCurrentBranch", "ignore", cwd=copy)
+    guide = fenced("sh", "delete the line example = true")
+    clone = guide.splitlines()[0].split(" && ")[0]
+    assert clone == "git clone <your copy> ~/ind-alert"
+    git("clone", "--quiet", str(copy), "ind-alert", cwd=tmp_path)
+    checkout = tmp_path / "ind-alert"
+    alerts = checkout / "alerts.toml"
+    edited = as_edited(alerts.read_text(encoding="utf-8"))
+    alerts.write_text(edited, encoding="utf-8")  # nano alerts.toml
+    [commit] = [line for line in guide.splitlines() if line.startswith("git commit")]
+    shell(commit, checkout)
+    [check] = [line.split("#")[0].split() for line in guide.splitlines() if line.endswith("# one check")]
+    assert check[1:] == ["ind_alert.py", "--state", "~/.local/state/ind-alert.json"]
+    # The workflow of the copy commits its state, and the project's next version arrives.
+    (copy / "state" / "seen.json").write_text('{"changed": "by the workflow"}\n', encoding="utf-8")
+    (copy / "ind_alert.py").write_text(shipped["ind_alert.py"] + "# the next version\n", encoding="utf-8")
+    git("commit", "--quiet", "-am", "state: 1 new slot pushed", cwd=copy)
+
+    [update] = re.findall(r"\*\*A home checkout\*\*: `([^`]+)`", README)
+    shell(update, tmp_path, **{"~/ind-alert": "ind-alert"})
+
+    assert (checkout / "ind_alert.py").read_text(encoding="utf-8").endswith("# the next version\n")
+    assert alerts.read_text(encoding="utf-8") == edited  # the user's alert kept
+    assert git("status", "--porcelain", cwd=checkout) == ""
+
+
+def test_a_template_copy_takes_the_projects_files_and_keeps_its_alerts_and_state(tmp_path: Path) -> None:
+    files = {
+        "ind_alert.py": "v1\n",
+        "requirements.txt": "requests\n",
+        "README.md": "v1\n",
+        ".github/workflows/ind-alert.yml": "v1\n",
+        ".ci/run": "v1\n",
+        "tests/test_x.py": "v1\n",
+        ".gitignore": "v1\n",
+        ".ruff.toml": "v1\n",
+        "alerts.toml": "the example\n",
+        "state/seen.json": "{}\n",
+    }
+    (tmp_path / "github").mkdir()
+    (tmp_path / "work").mkdir()
+    project = a_repository(tmp_path / "github" / "project", files)
+    mine = {"alerts.toml": "mine\n", "state/seen.json": '{"mine": 1}\n'}
+    copy = a_repository(tmp_path / "github" / "copy", {**files, **mine})
+    git("config", "receive.denyCurrentBranch", "ignore", cwd=copy)
+    for name in [n for n in files if n not in ("alerts.toml", "state/seen.json")]:
+        (project / name).write_text("v2\n", encoding="utf-8")
+    git("commit", "--quiet", "-am", "the next version", cwd=project)
+    block = fenced("sh", "git fetch https://github.com/ORIGINAL-OWNER/ind-alert.git main")
+
+    shell(
+        block,
+        tmp_path / "work",
+        **{
+            "https://github.com/YOUR-NAME/YOUR-COPY.git": str(copy),
+            "https://github.com/ORIGINAL-OWNER/ind-alert.git": str(project),
+            "YOUR-COPY": "copy",
+        },
+    )
+
+    head = tmp_path / "work" / "copy"
+    for name in files:
+        assert (head / name).read_text(encoding="utf-8") == mine.get(name, "v2\n"), name
+    git("fetch", "--quiet", cwd=head)
+    assert git("status", "--porcelain", "--branch", cwd=head).strip() == "## main...origin/main"

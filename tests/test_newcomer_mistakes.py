@@ -42,6 +42,8 @@ import ind_alert
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
+RECIPIENTS_DOC = (REPO / ".github" / "docs" / "recipients.md").read_text(encoding="utf-8")
+REFERENCE_DOC = (REPO / ".github" / "docs" / "reference.md").read_text(encoding="utf-8")
 WORKFLOW = REPO / ".github" / "workflows" / "ind-alert.yml"
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
 
@@ -67,8 +69,8 @@ def no_class_names(text: str) -> None:
 def test_removing_the_hash_as_the_readme_says_leaves_a_valid_workflow_that_hands_over_the_secret(
     tmp_path: Path,
 ) -> None:
-    told = re.search(r"remove the `#` in front of the line\s+`([^`]+)`", README)
-    assert told, "the README's extra-recipient instruction"
+    told = re.search(r"remove the `#` in front of the line\s+`([^`]+)`", RECIPIENTS_DOC)
+    assert told, "the extra-recipient instruction of .github/docs/recipients.md"
     wanted = told[1]
     text = WORKFLOW.read_text(encoding="utf-8")
     [line] = [ln for ln in text.splitlines() if ln.strip().lstrip("#").strip() == wanted]
@@ -461,7 +463,7 @@ def test_a_stopped_watch_says_so_in_one_line_and_exits_with_the_documented_code(
     assert re.fullmatch(
         STAMP + f"notice: stopped by {name}: every push delivered until now is recorded", result.stderr.splitlines()[-1]
     )
-    assert f"| {code} |" in README
+    assert f"| {code} |" in REFERENCE_DOC  # its exit code table
 
 
 def test_a_one_shot_run_stamps_its_lines_for_a_cron_log_when_asked(
@@ -523,7 +525,9 @@ def test_the_readmes_two_line_change_moves_booked_to_the_new_appointment() -> No
 
 
 def test_the_readme_says_what_ind_allows_and_that_the_safe_order_is_not_verified() -> None:
-    section = README[README.index("### I already have an appointment") : README.index("### Several desks")]
+    section = README[
+        README.index("### I already have an appointment") : README.index("## Running it on your own machine")
+    ]
     assert "cannot be moved, only cancelled" in section
     assert "not verified" in section and "does not advise an order" in section
     assert "https://github.com/OWNER/REPO/edit/BRANCH/alerts.toml" in section

@@ -91,7 +91,8 @@ def test_a_recipient_no_push_reached_for_blind_after_minutes_fails_the_run_pings
     [error] = problems(second, "error")
     assert error.startswith("error: recipient you: no push has reached it since ")
     assert error.endswith(
-        ", so it hears of no slot: see the warnings above (a used-up Pushover quota, a failing service), or the README"
+        ", so it hears of no slot: see the warnings above (a used-up Pushover quota, a failing service),"
+        " or the README's troubleshooting table"
     )
     assert [kind for kind, _, _ in monitor.pings] == ["ok", "fail", "fail"]
     told = [m for m in apprise_server.delivered if m["title"] == "ind-alert cannot reach you"]

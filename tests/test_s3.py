@@ -1282,7 +1282,7 @@ def test_a_conflict_merges_the_other_runs_whole_state_and_our_newer_check_wins_w
         ("501 NotImplemented", ("the S3 store of {url} has no conditional writes (If-Match), which ind-alert needs"
          " so two runs lose nothing: use AWS S3 or a store that has them")),
         ("403 AccessDenied", ("S3 denied access to {url}: allow s3:GetObject, s3:PutObject and s3:ListBucket"
-         " (see README)")),
+         " (see .github/docs/state.md)")),
     ],
     ids=["no conditional writes", "a read-only key"],
 )  # fmt: skip
