@@ -214,11 +214,23 @@ class ConfigError(AlertError):
 
 
 class StateError(AlertError):
-    """The state could not be read (exit 2), saved (exit 1), or reached for a moment (exit 0, a warning)."""
+    """The state could not be read, saved, or reached for a moment: one of the three below."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+
+class StateUnreadable(StateError):
+    """The state (or an s3:// alerts file) is unreadable or not a valid state: left untouched (exit 2)."""
+
+
+class StateUnsaved(StateError):
+    """The state could not be saved, or a save could not be rehearsed: nothing more is pushed (exit 1)."""
+
+    exit_code = 1
+
+
+class StateOutOfReach(StateError):
+    """The state's store cannot be reached for a moment: nothing checked, nothing lost (exit 0, a warning)."""
+
+    exit_code = 0
 
 
 class SourceError(AlertError):
@@ -234,13 +246,14 @@ class SourceError(AlertError):
 
 
 class NotifyError(AlertError):
-    """A push was not delivered. Permanent errors must never be sent again as they were."""
+    """A push was not delivered (exit 1). Permanent errors must never be sent again as they were."""
+
+    exit_code = 1
 
     def __init__(self, message: str, permanent: bool = False, rejected: str = "") -> None:
         super().__init__(message)
         self.permanent = permanent
         self.rejected = rejected  # "token" or "user": which secret Pushover called invalid
-        self.exit_code = 1
 
 
 def cause(exc: BaseException) -> str:
@@ -2151,8 +2164,10 @@ def writable_text(state: State) -> bool:
     return True
 
 
-def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | None = None) -> State:
-    """Parse a state document; anything unexpected is refused, never read as empty.
+def state_from_json(
+    text: str, where: str, legacy_desks: Mapping[str, str] | None = None, refused: type[AlertError] = StateUnreadable
+) -> State:
+    """Parse a state document; anything unexpected is refused (as `refused`), never read as empty.
 
     A version-1 document (slot ids without a desk) is upgraded: its ids belong to the alert's one desk, which
     legacy_desks gives by alert name; an alert no longer configured has nothing to keep.
@@ -2188,7 +2203,7 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         expect(writable_text(state), "it holds text that is not Unicode (a lone surrogate like \\ud800)")
         return state
     except Invalid as exc:
-        raise StateError(
+        raise refused(
             f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
         ) from None
 
@@ -2266,7 +2281,7 @@ def told_by_either(told_lists: Sequence[frozenset[str]]) -> frozenset[str]:
 
 def merge_texts(ours: str, theirs: str) -> str:
     """Two state files merged (.github/commit-state.sh, after another run pushed its own): a slot pushed by
-    either run counts as pushed. Raises StateError when either is not a valid state."""
+    either run counts as pushed. Raises StateUnreadable when either is not a valid state."""
     merged = merge_states(state_from_json(ours, "this run's state"), state_from_json(theirs, "the pushed state"))
     return state_to_json(merged)
 
@@ -2288,7 +2303,7 @@ class Store(Protocol):
 
     def writable(self) -> None:
         """Rehearse a save before a run's first push: write the state's own bytes the way save() does, and
-        raise StateError (exit 1) when that fails, so a push that could not be recorded is never made."""
+        raise StateUnsaved (exit 1) when that fails, so a push that could not be recorded is never made."""
 
     def save(self, state: State) -> State | None:
         """Write the state if its text differs from what was loaded or last saved.
@@ -2306,11 +2321,10 @@ def state_bytes(text: str, location: str, room: int = 0) -> bytes:
     """The bytes a store writes; refused (exit 1) past MAX_BODY - room, as no run could read them back."""
     data = text.encode("utf-8")
     if len(data) > MAX_BODY - room:
-        raise StateError(
+        raise StateUnsaved(
             f"{location} is {len(data) / 1e6:.1f} MB, and a run reads back at most {MAX_BODY / 1e6:g} MB:"
             " nothing is pushed until it is smaller; fewer alerts, or narrower ones (before, after, weekdays),"
-            " keep fewer slots",
-            1,
+            " keep fewer slots"
         )
     return data
 
@@ -2347,7 +2361,7 @@ def write_durably(target: Path, data: bytes, rename: bool = True) -> None:
             tmp.unlink(missing_ok=True)
 
 
-class StateLocked(StateError):
+class StateLocked(StateOutOfReach):
     """Another run holds the state file's lock: this one ends without checking (exit 0), the other checks."""
 
 
@@ -2376,8 +2390,7 @@ def file_lock(path: Path, state: Path) -> Iterator[None]:
                 if attempt == LOCK_TRIES - 1:
                     raise StateLocked(
                         f"another ind-alert run is using {state} (it holds {path.name}) and did not finish within"
-                        f" {LOCK_TRIES * LOCK_POLL:g} s: this run ends without checking; the other one checks",
-                        0,
+                        f" {LOCK_TRIES * LOCK_POLL:g} s: this run ends without checking; the other one checks"
                     ) from None
                 time.sleep(LOCK_POLL)
         yield
@@ -2413,13 +2426,15 @@ class FileStore:
             self.loaded = None
             return State()
         except NotAFile as exc:
-            raise StateError(
+            raise StateUnreadable(
                 f"{self.path} is {exc.kind}, not a file: pass --state with a state file's path; it was left untouched"
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise StateError(f"{self.path} cannot be read ({cause(exc)}); it was left untouched") from None
+            raise StateUnreadable(f"{self.path} cannot be read ({cause(exc)}); it was left untouched") from None
         if len(data) > MAX_BODY:
-            raise StateError(f"{self.path} is over 2 MB, not an ind-alert state; it was left untouched: move it away")
+            raise StateUnreadable(
+                f"{self.path} is over 2 MB, not an ind-alert state; it was left untouched: move it away"
+            )
         state = state_from_json(text, str(self.path), self.legacy_desks)
         self.loaded = text
         return state
@@ -2441,13 +2456,13 @@ class FileStore:
         except OSError:  # a missing file is created; any other problem shows below
             read_only = False
         if read_only:  # read-only on purpose: respected even by root
-            raise StateError(f"{self.path} is read-only: make it writable (chmod u+w) so pushes can be recorded", 1)
+            raise StateUnsaved(f"{self.path} is read-only: make it writable (chmod u+w) so pushes can be recorded")
         text = state_to_json(State()) if self.loaded is None else self.loaded
         data = state_bytes(text, self.location, STATE_ROOM)
         try:
             write_durably(target, data, rename=self.loaded is not None)
         except OSError as exc:
-            raise StateError(f"{self.path} cannot be written ({cause(exc)}): {NOT_UNTIL_WRITABLE}", 1) from None
+            raise StateUnsaved(f"{self.path} cannot be written ({cause(exc)}): {NOT_UNTIL_WRITABLE}") from None
 
     def save(self, state: State) -> State | None:
         text = state_to_json(state)
@@ -2457,7 +2472,7 @@ class FileStore:
         try:
             write_durably(self.target, data)
         except OSError as exc:
-            raise StateError(f"state could not be saved to {self.path} ({cause(exc)})", 1) from None
+            raise StateUnsaved(f"state could not be saved to {self.path} ({cause(exc)})") from None
         self.loaded = text
         return state
 
@@ -2850,7 +2865,7 @@ class Notices(ABC):
     state: State
     dry_run: bool
     pushover: PushoverClient | None
-    exit_code: int
+    failed: bool  # something needs fixing: the run ends with exit 1
     tried: dict[str, bool]  # recipient -> whether any push this run reached it, for those a push was tried
 
     @abstractmethod
@@ -2956,7 +2971,7 @@ class Notices(ABC):
                 f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
                 " see the warnings above (a used-up Pushover quota, a failing service), or the README"
             )
-            self.exit_code = 1
+            self.failed = True
             owed = self.audience(alerts) - {name} - set(unreached) - entry.told
             if owed:
                 push = Push.about(
@@ -3013,7 +3028,7 @@ class Runner(Notices):
     dry_run: bool = False
     clock: Callable[[], float] = time.time
     deadline_seconds: float = RUN_DEADLINE
-    exit_code: int = 0
+    failed: bool = False  # something needs fixing: the run ends with exit 1
     outcomes: list[Outcome] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
     state: State = field(default_factory=State)
@@ -3036,7 +3051,7 @@ class Runner(Notices):
             return self.check_all()
 
     def check_all(self) -> int:
-        self.exit_code, self.outcomes, self.disabled, self.frozen, self.tried = 0, [], set(), False, {}
+        self.failed, self.outcomes, self.disabled, self.frozen, self.tried = False, [], set(), False, {}
         self.in_time, self.in_time_markdown = [], []
         self.rehearsed = False
         grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
@@ -3082,7 +3097,7 @@ class Runner(Notices):
         pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
-        return self.exit_code
+        return 1 if self.failed else 0
 
     def asked_now(self, alert: Alert, loaded: State, implicit: bool) -> AlertState:
         """An alert's stored state, for the kind it asks for now and the recipients' names now."""
@@ -3109,7 +3124,7 @@ class Runner(Notices):
         self.state = dataclasses.replace(self.state, validated=record)
         for problem in record.problems:
             log.error(problem)
-            self.exit_code = 1
+            self.failed = True
             if problem in TOKEN_PROBLEMS:
                 self.pushover.token_rejected = True  # nothing more is sent with it this run
                 self.disabled |= set(users)
@@ -3310,10 +3325,9 @@ class Runner(Notices):
             self.rehearsed = True
             try:
                 self.store.writable()
-            except StateError as exc:
+            except StateUnsaved as exc:
                 log.error(str(exc))
-                self.exit_code = max(self.exit_code, exc.exit_code)
-                self.frozen = True
+                self.failed = self.frozen = True
         return not self.frozen
 
     def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
@@ -3336,7 +3350,7 @@ class Runner(Notices):
             if exc.permanent:
                 words = user_rejected(recipient.env, self.env.get(recipient.env, "")) if exc.rejected == "user" else exc
                 log.error(f"recipient {recipient.name}: {words}")
-                self.exit_code = 1
+                self.failed = True
                 if not notice:
                     self.disabled.add(recipient.name)  # never repeat a rejected request
             else:
@@ -3375,10 +3389,9 @@ class Runner(Notices):
             if saved := self.store.save(self.state):
                 self.state = saved  # it may hold another run's pushes too: keep them in later saves
                 log.info(f"state saved to {self.store.location}")
-        except StateError as exc:
+        except StateUnsaved as exc:
             log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
-            self.exit_code = max(self.exit_code, exc.exit_code)
-            self.frozen = True
+            self.failed = self.frozen = True
 
 
 # ------------------------------------------------------------------ output
@@ -3790,6 +3803,7 @@ class S3Store:
     loaded: str | None = None  # the text and ETag last read or written: the condition of the next write
     etag: str | None = None
     run: Deadline | None = None  # the run's deadline (bind); without one, each call gets FETCH_DEADLINE
+    unreadable: type[AlertError] = StateUnreadable  # what an object that cannot be read is (config: ConfigError)
     grace: float = 0.0
     saving: bool = False
 
@@ -3800,7 +3814,8 @@ class S3Store:
         if not match:
             example = "path/seen.json" if what == "state" else "alerts.toml"
             raise ConfigError(f'{what} "{url}" must look like s3://bucket/{example}')
-        return cls(match[1], match[2], s3_client(what), legacy_desks or {})
+        unreadable = StateUnreadable if what == "state" else ConfigError
+        return cls(match[1], match[2], s3_client(what), legacy_desks or {}, unreadable=unreadable)
 
     @property
     def location(self) -> str:
@@ -3844,8 +3859,10 @@ class S3Store:
         """An S3 request, bounded by the run's deadline like every other wait."""
         return within(self.wait(), lambda: getattr(self.client, method)(Bucket=self.bucket, **args))
 
-    def read(self) -> tuple[str | None, str | None]:
-        """The object's text and ETag; (None, None) when there is no object."""
+    def read(self, failed: type[AlertError] | None = None) -> tuple[str | None, str | None]:
+        """The object's text and ETag; (None, None) when there is no object.
+
+        A failure is `failed` when given; else StateOutOfReach when it passes, or self.unreadable."""
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as NetworkError
 
@@ -3863,9 +3880,11 @@ class S3Store:
             # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
             passing = isinstance(exc, NetworkError | HTTPClientError | TimedOut)
             passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-            raise StateError(self.explain(exc, passing), exit_code=0 if passing else 2) from None
+            refused = failed or (StateOutOfReach if passing else self.unreadable)
+            raise refused(self.explain(exc, passing)) from None
         if not isinstance(etag, str) or len(body) > MAX_BODY:
-            raise StateError(f"{self.location}: S3 answered without an ETag or with over 2 MB; it was left untouched")
+            what = "answered without an ETag or with over 2 MB"
+            raise (failed or self.unreadable)(f"{self.location}: S3 {what}; it was left untouched")
         try:
             return body.decode("utf-8"), etag
         except UnicodeDecodeError:
@@ -3880,9 +3899,10 @@ class S3Store:
         except (BotoCoreError, ClientError, TimedOut):
             return None
 
-    def load(self) -> State:
-        text, etag = self.read()
-        state = State() if text is None else state_from_json(text, self.location, self.legacy_desks)
+    def load(self, failed: type[AlertError] | None = None) -> State:
+        text, etag = self.read(failed)
+        refused = failed or StateUnreadable
+        state = State() if text is None else state_from_json(text, self.location, self.legacy_desks, refused)
         self.loaded, self.etag = text, etag
         return state
 
@@ -3905,13 +3925,13 @@ class S3Store:
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
                 return
-            raise StateError(f"{self.explain(exc)}; {NOT_UNTIL_WRITABLE}", 1) from None
+            raise StateUnsaved(f"{self.explain(exc)}; {NOT_UNTIL_WRITABLE}") from None
         except (BotoCoreError, TimedOut) as exc:
             what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
-            raise StateError(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}", 1) from None
+            raise StateUnsaved(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}") from None
         self.loaded, self.etag = text, response.get("ETag")
         if not self.etag:
-            self.load()
+            self.load(StateUnsaved)
 
     def save(self, state: State) -> State | None:
         self.saving = True  # the grace kept at the run's end is the save's
@@ -3933,22 +3953,19 @@ class S3Store:
                 response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
                 self.loaded, self.etag = text, response.get("ETag")
                 if not self.etag:  # without it the next write could not be conditional: read it back
-                    self.load()
+                    self.load(StateUnsaved)
                 return state
             except ClientError as exc:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
-                    raise StateError(self.explain(exc), 1) from None
+                    raise StateUnsaved(self.explain(exc)) from None
             except (BotoCoreError, TimedOut) as exc:
                 what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
-                raise StateError(f"S3 {what} while saving {self.location}; it keeps its last save", 1) from None
+                raise StateUnsaved(f"S3 {what} while saving {self.location}; it keeps its last save") from None
             # Another run wrote first: take its state in, then try again on top of it.
-            try:
-                theirs = self.load()
-            except StateError as exc:
-                raise StateError(str(exc), 1) from None
+            theirs = self.load(StateUnsaved)  # a store that cannot be read back now cannot be saved to
             state = merge_states(state, theirs)
-        raise StateError(f"{self.location} kept changing during this run; it will be retried next run", 1)
+        raise StateUnsaved(f"{self.location} kept changing during this run; it will be retried next run")
 
 
 def s3_client(what: str = "state") -> Any:
@@ -4044,12 +4061,7 @@ def s3_config_text(url: str) -> str:
     """alerts.toml kept in S3, so it can change without redeploying. Out of reach for a moment: a warning."""
     store = S3Store.from_url(url, "config")
     store.needs = "s3:GetObject"
-    try:
-        text, _ = store.read()
-    except StateError as exc:
-        if exc.exit_code:
-            raise ConfigError(str(exc)) from None
-        raise
+    text, _ = store.read()  # unreadable: a ConfigError; out of reach for a moment: StateOutOfReach
     if text is None:
         raise ConfigError(f"{url} not found: upload your alerts.toml there (see README)")
     return text
@@ -4101,9 +4113,9 @@ class S3Lease:
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
                 return False
-            raise StateError(self.lock.explain(exc), 1) from None
+            raise StateUnsaved(self.lock.explain(exc)) from None
         except (BotoCoreError, TimedOut) as exc:
-            raise StateError(self.lock.explain(exc), 1) from None
+            raise StateUnsaved(self.lock.explain(exc)) from None
 
     def release(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -4157,9 +4169,7 @@ def watch(
     while True:
         try:
             code = runner.run()
-        except StateError as exc:
-            if exc.exit_code:
-                raise
+        except StateOutOfReach as exc:
             log.warning(str(exc))  # e.g. S3 unreachable for a moment: the watch goes on
             code = 0
         if code:
@@ -4180,7 +4190,7 @@ def watch(
                 notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
             except ConfigError as exc:
                 log.error(f"{exc} (still running with the previous config)")
-            except StateError as exc:  # an s3:// config out of reach for a moment: read it next cycle
+            except StateOutOfReach as exc:  # an s3:// config out of reach for a moment: read it next cycle
                 log.warning(f"{exc} (still running with the previous config)")
                 continue
             seen = current
