@@ -43,6 +43,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import enum
 import hashlib
 import hmac
 import itertools
@@ -233,27 +234,64 @@ class StateOutOfReach(StateError):
     exit_code = 0
 
 
+class Failure(enum.Enum):
+    """Why IND could not be checked for an alert or one of its desks; the value is its words (run line, summary)."""
+
+    UNREACHABLE = "IND unreachable"
+    WEB_PAGE = "IND sent a web page"
+    API_CHANGED = "IND API changed?"
+    REFUSED = "IND refused this machine"
+    RATE_LIMITED = "IND is rate-limiting"
+    UNREADABLE = "IND answer unreadable"
+    NOT_OFFERED = "desk does not offer this"
+    NONE_OFFERS = "no desk offers this"
+
+
+class Rejected(enum.Enum):
+    """Which secret Pushover called invalid."""
+
+    TOKEN = "token"
+    USER = "user"
+
+
+RETRY_NEXT_RUN = "will retry next run"
+
+
 class SourceError(AlertError):
     """IND could not be asked or answered nonsense: never read as "no slots".
 
     status names the cause in the run line and the summary; retry_after is IND's Retry-After, in seconds.
     """
 
-    def __init__(self, message: str, status: str = "IND unreachable", retry_after: float | None = None) -> None:
+    def __init__(self, message: str, status: Failure = Failure.UNREACHABLE, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
 
 
 class NotifyError(AlertError):
-    """A push was not delivered (exit 1). Permanent errors must never be sent again as they were."""
+    """A push was not delivered (exit 1). Permanent errors must never be sent again as they were.
+
+    later: a passing failure, tried again next run; its words say so, or what to do now (words).
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str, permanent: bool = False, rejected: str = "") -> None:
+    def __init__(
+        self, message: str, permanent: bool = False, rejected: Rejected | None = None, later: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
-        self.rejected = rejected  # "token" or "user": which secret Pushover called invalid
+        self.rejected = rejected  # which secret Pushover called invalid, when it said so
+        self.later = later
+
+    def words(self, then: str = RETRY_NEXT_RUN) -> str:
+        """The message, and for a passing failure what happens next: retried next run, or `then`."""
+        message = str(self.args[0])
+        return f"{message}; {then}" if self.later else message
+
+    def __str__(self) -> str:
+        return self.words()
 
 
 def cause(exc: BaseException) -> str:
@@ -421,6 +459,32 @@ class AlertState:
     asked: Kind | None = None  # the kind sent and emergencies were pushed for; None: the configured one
 
 
+class Trouble(enum.Enum):
+    """What a problem Pushover found is about, and so what a run leaves out."""
+
+    TOKEN = "token"  # the application token: nothing is sent with it this run
+    RECIPIENT = "recipient"  # a recipient's key or request: nothing is sent to it this run
+    SOUND = "sound"  # an alert's sound: its pushes go out with the default sound
+    OTHER = "other"  # words kept in a state this version did not write: reported only
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something Pushover rejected when asked before it was needed; detail never holds a secret's value."""
+
+    kind: Trouble
+    subject: str  # the recipient or alert it is about ("" for the token)
+    detail: str
+
+    def text(self, run: bool = True) -> str:
+        """Its line; run: in a run, where a bad sound is left out of the pushes (not so in --check)."""
+        if self.kind is Trouble.RECIPIENT:
+            return f"recipient {self.subject}: {self.detail}"
+        if self.kind is Trouble.SOUND:
+            return f'alert "{self.subject}": {self.detail}' + ("; pushed without it" if run else "")
+        return self.detail
+
+
 @dataclass(frozen=True)
 class Validation:
     """What Pushover said of the secrets and sounds, remembered without anything a secret can be guessed from."""
@@ -428,7 +492,7 @@ class Validation:
     fingerprint: str  # keyed hash of the secrets and sounds, with a random key kept beside it
     key: str
     day: str  # Amsterdam day of the check: at most one check per day for the same secrets
-    problems: tuple[str, ...] = ()  # what Pushover rejected, in words that name no value
+    problems: tuple[Problem, ...] = ()  # what Pushover rejected, in words that name no value
 
 
 @dataclass(frozen=True)
@@ -1002,7 +1066,7 @@ def read_body(response: requests.Response, limit: int = MAX_BODY) -> str:
 
 XSSI_PREFIX = re.compile(r"^\)\]\}',?\s*")  # Angular's anti-XSSI prefix, tolerated when absent
 IND_HEADERS = {"Accept": "application/json", "oap-locale": "en", "User-Agent": USER_AGENT}
-API_CHANGED = "IND API changed?"
+API_CHANGED = Failure.API_CHANGED
 CHANGED_HINT = "IND may have changed its API (see README, Troubleshooting)"
 
 
@@ -1012,7 +1076,7 @@ def ind_data(body: str) -> list[Any]:
     if text.lstrip().startswith("<"):
         raise SourceError(
             "IND answered with a web page instead of data (maintenance, or a block page for this machine)",
-            "IND sent a web page",
+            Failure.WEB_PAGE,
         )
     try:
         doc = json.loads(text)
@@ -1087,11 +1151,9 @@ def refusal(response: requests.Response) -> SourceError:
     """An HTTP error from IND, named by its likely cause: a block, rate limiting, an outage or a changed API."""
     code = response.status_code
     if code == 403:
-        return SourceError("IND refused this machine (HTTP 403)", "IND refused this machine", retry_after(response))
+        return SourceError("IND refused this machine (HTTP 403)", Failure.REFUSED, retry_after(response))
     if code == 429:
-        return SourceError(
-            "IND is rate-limiting this machine (HTTP 429)", "IND is rate-limiting", retry_after(response)
-        )
+        return SourceError("IND is rate-limiting this machine (HTTP 429)", Failure.RATE_LIMITED, retry_after(response))
     if code >= 500:
         return SourceError(f"IND answered HTTP {code} (an outage on their side)")
     return SourceError(f"IND answered HTTP {code}; {CHANGED_HINT}", API_CHANGED)
@@ -1119,7 +1181,7 @@ def ind_get(
             raise SourceError("IND's TLS certificate could not be verified (check the clock or proxy)") from None
         except TooLarge:
             raise SourceError(
-                f"IND's answer is larger than {MAX_BODY // 1_000_000} MB; {CHANGED_HINT}", "IND answer unreadable"
+                f"IND's answer is larger than {MAX_BODY // 1_000_000} MB; {CHANGED_HINT}", Failure.UNREADABLE
             ) from None
         except requests.RequestException as exc:
             if attempt == 1 and deadline.left() > 0:
@@ -1148,7 +1210,7 @@ Desks = list[tuple[str, str]]  # (key, name) of the desks IND lists for a produc
 
 def unreadable(exc: BaseException) -> SourceError:
     """Any other failure of one query: that query's failure, told in one honest line."""
-    return SourceError(f"IND's answer could not be read ({cause(exc)})", "IND answer unreadable")
+    return SourceError(f"IND's answer could not be read ({cause(exc)})", Failure.UNREADABLE)
 
 
 def fetch_desks(session: requests.Session, base_url: str, product: str, deadline: Deadline | None = None) -> Desks:
@@ -1293,7 +1355,7 @@ class DeskLists:
             log.warning(f"{alert.name}: {what}; desks that do: {others}")
             answer = answers[desk]
             if isinstance(answer, Answer) and not answer.slots:  # slots it does return are pushed: lists change back
-                failed[desk] = SourceError(what, "desk does not offer this")
+                failed[desk] = SourceError(what, Failure.NOT_OFFERED)
         return failed
 
 
@@ -1551,7 +1613,6 @@ TOKEN_SWAPPED = (
     " PUSHOVER_USER the application token: swap the two secrets' values"
 )
 TOKEN_PROBLEMS = (TOKEN_REJECTED, TOKEN_QUOTED, TOKEN_SWAPPED)
-USER_REJECTED = "Pushover rejected the user key"
 
 
 def quoted(value: str) -> bool:
@@ -1570,7 +1631,7 @@ def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
     if body.get("token") == "invalid":
         return TOKEN_REJECTED
     if body.get("user") == "invalid":
-        return USER_REJECTED
+        return "Pushover rejected the user key"
     errors = body.get("errors")
     detail = clip("; ".join(str(e) for e in errors), 200) if isinstance(errors, list) else "no details"
     return f"Pushover refused the request (HTTP {status}: {detail})"
@@ -1653,9 +1714,9 @@ class PushoverClient:
         if self.token_rejected:
             raise NotifyError("not sent: Pushover rejected the application token earlier in this run", permanent=True)
         if self.quota_gone:
-            raise NotifyError(f"not sent: {QUOTA_GONE}; will retry next run")
+            raise NotifyError(f"not sent: {QUOTA_GONE}", later=True)
         if self.silent:
-            raise NotifyError("not sent: Pushover did not answer earlier in this run; will retry next run")
+            raise NotifyError("not sent: Pushover did not answer earlier in this run", later=True)
         for attempt in (1, 2):
             try:
                 status, body = self.request(method, path, form)
@@ -1665,9 +1726,7 @@ class PushoverClient:
                 ) from None
             except TimedOut:
                 self.silent = True  # a Pushover that drips would take every push's time: the others get it
-                raise NotifyError(
-                    "Pushover did not answer in the time this run had for it; will retry next run"
-                ) from None
+                raise NotifyError("Pushover did not answer in the time this run had for it", later=True) from None
             except (requests.RequestException, TooLarge):
                 problem = "Pushover could not be reached"
             except Exception as exc:  # noqa: BLE001 - an answer we cannot read is a failed send, not a crash
@@ -1683,13 +1742,13 @@ class PushoverClient:
                     # Permanent: repeating it gets a shared runner IP blocked.
                     self.token_rejected = (body or {}).get("token") == "invalid"
                     user = (body or {}).get("user") == "invalid"
-                    rejected = "token" if self.token_rejected else "user" if user else ""
+                    rejected = Rejected.TOKEN if self.token_rejected else Rejected.USER if user else None
                     raise NotifyError(pushover_problem(status, body or {}), permanent=True, rejected=rejected)
                 if status == 200 and body is not None and body.get("status") == 1:
                     return body
                 if status == 429 and self.quota and self.quota[1] == 0:
                     self.quota_gone = True  # no retry, and nothing more asked of Pushover this run
-                    raise NotifyError(f"{QUOTA_GONE}; will retry next run")
+                    raise NotifyError(QUOTA_GONE, later=True)
                 if body is None and status == 200:
                     problem = (
                         f"the answer (HTTP {status}) was not Pushover's: a web page from a captive portal,"
@@ -1701,7 +1760,7 @@ class PushoverClient:
                 self.sleep(PUSH_RETRY_WAIT)
             else:
                 break
-        raise NotifyError(f"{problem}; will retry next run")
+        raise NotifyError(problem, later=True)
 
     @staticmethod
     def json(text: str) -> dict[str, Any] | None:
@@ -1761,7 +1820,7 @@ class PushoverClient:
         """The sounds this application may use: Pushover's own and the account's custom ones."""
         listed = self.post("/sounds.json", {}, method="GET").get("sounds")
         if not isinstance(listed, dict):
-            raise NotifyError("Pushover's list of sounds was not in the expected shape; will retry next run")
+            raise NotifyError("Pushover's list of sounds was not in the expected shape", later=True)
         return set(map(str, listed))
 
 
@@ -1803,7 +1862,7 @@ class AppriseChannel:
 
     def send(self, push: Push) -> None:
         if not self.notifier.notify(title=push.title, body=f"{push.message}\n{push.url}"):
-            raise NotifyError("Apprise could not deliver; will retry next run")
+            raise NotifyError("Apprise could not deliver", later=True)
 
     def check(self) -> None:
         """The URL was checked when the channel was built; Apprise has no way to check without sending."""
@@ -1850,7 +1909,7 @@ def token_problem(client: PushoverClient, users: Mapping[str, tuple[str, str]]) 
 
 def pushover_problems(
     client: PushoverClient, users: Mapping[str, tuple[str, str]], sounds: Mapping[str, str]
-) -> list[str]:
+) -> list[Problem]:
     """What Pushover would reject, asked before it is needed: the token, each user key, each alert's sound.
 
     users maps a recipient to (its variable, its key); sounds maps an alert to its sound. Returns the
@@ -1865,19 +1924,17 @@ def pushover_problems(
             if not exc.permanent:
                 raise
             if client.token_rejected:
-                return [token_problem(client, users)]
-            if exc.rejected == "user":
-                problems.append(f"recipient {name}: {user_rejected(var, user)}")
+                return [Problem(Trouble.TOKEN, "", token_problem(client, users))]
+            if exc.rejected is Rejected.USER:
+                problems.append(Problem(Trouble.RECIPIENT, name, user_rejected(var, user)))
             else:  # refused for another reason: the key may be fine, so say what Pushover said
-                problems.append(f"recipient {name}: {exc}")
+                problems.append(Problem(Trouble.RECIPIENT, name, str(exc)))
     if sounds:
         known = client.sounds()
         for alert, sound in sounds.items():
             if sound not in known:
                 choices = ", ".join(sorted(known))
-                problems.append(
-                    f'alert "{alert}": Pushover has no sound "{sound}" (yours: {choices}); pushed without it'
-                )
+                problems.append(Problem(Trouble.SOUND, alert, f'Pushover has no sound "{sound}" (yours: {choices})'))
     return problems
 
 
@@ -1982,7 +2039,8 @@ def state_to_json(state: State) -> str:
     if state.unreached:
         out["unreached"] = {n: {"since": u.since, "told": sorted(u.told)} for n, u in state.unreached.items()}
     if v := state.validated:
-        out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": list(v.problems)}
+        problems = [p.text() for p in v.problems]
+        out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": problems}
     if state.lifetimes.watched or state.lifetimes.slots:
         out["lifetimes"] = lifetimes_doc(state.lifetimes)
     if state.checks:  # the last time, then the gaps before it: a third of the bytes of the times themselves
@@ -2100,13 +2158,27 @@ def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
     )
 
 
+def problem_from_text(text: str) -> Problem:
+    """A problem as the state keeps it: the line Problem.text() wrote (the state's format, which a run
+    reads back when Pushover is not asked again that day)."""
+    if text in TOKEN_PROBLEMS:
+        return Problem(Trouble.TOKEN, "", text)
+    name, mark, detail = text.removeprefix("recipient ").partition(": ")
+    if text.startswith("recipient ") and mark:
+        return Problem(Trouble.RECIPIENT, name, detail)
+    name, mark, detail = text.removeprefix('alert "').partition('": ')
+    if text.startswith('alert "') and mark and detail.endswith("; pushed without it"):
+        return Problem(Trouble.SOUND, name, detail.removesuffix("; pushed without it"))
+    return Problem(Trouble.OTHER, "", text)
+
+
 def validation_from(doc: Any) -> Validation:
     expect(isinstance(doc, dict) and set(doc) == {"fingerprint", "key", "day", "problems"}, "bad validated record")
     expect(all(isinstance(doc[k], str) for k in ("fingerprint", "key")), "bad validated record")
     expect(is_day(doc["day"]), "bad validated day")
     problems = doc["problems"]
     expect(isinstance(problems, list) and all(isinstance(p, str) for p in problems), "bad validated problems")
-    return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(problems))
+    return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(map(problem_from_text, problems)))
 
 
 def unreached_from(doc: Any) -> dict[str, Unreached]:
@@ -2802,17 +2874,28 @@ class Options:
     verbose: bool = False
 
 
+class Status(enum.Enum):
+    """What an alert that could be checked did in a run; the value is its words (run line, summary)."""
+
+    OK = "ok"
+    PUSHED = "pushed"
+    PUSH_FAILED = "push failed"
+    DRY_RUN = "dry run"
+    DATES_PASSED = "dates passed"
+    SECRET_REJECTED = "secret rejected"
+
+
 @dataclass
 class Outcome:
     """What one alert did in a run: for the per-alert line and the job summary."""
 
     alert: Alert
-    status: str = "ok"
+    status: Status = Status.OK
     open: int = 0
     matching: int = 0
     new: int = 0
     earliest: Slot | None = None
-    failed: bool = False  # IND could not be checked for this alert
+    failure: Failure | None = None  # why IND could not be checked for this alert
     desks: tuple[str, ...] = ()  # the desks checked (for "any": the ones IND lists)
     failed_desks: int = 0
     earliest_by_desk: dict[str, Slot] = field(default_factory=dict)
@@ -2822,12 +2905,21 @@ class Outcome:
     tracked: Sequence[Slot] = ()  # the open slots whose lifetimes are recorded: matching, days_ahead aside
     appeared: Sequence[datetime] = ()  # when new matching slots appeared at its desks, last 30 days
 
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+    @property
+    def words(self) -> str:
+        """Its status in words: why it failed, or what it did."""
+        return self.failure.value if self.failure else self.status.value
+
     def line(self) -> str:
         """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
         if self.failed:
-            return f"{self.alert.name}: {self.status}"
+            return f"{self.alert.name}: {self.words}"
         failed = f" ({self.failed_desks} of {len(self.desks)} desks failed)" if self.failed_desks else ""
-        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}{failed}"
+        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.words}{failed}"
 
 
 def told(notified: bool, names: frozenset[str], everyone: set[str]) -> set[str]:
@@ -3094,7 +3186,7 @@ class Runner(Notices):
         for line in self.in_time:
             say(line)
         write_summary(self.env, self.outcomes, self.dry_run, now, self.desks.names, self.in_time_markdown)
-        pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
+        pushed = sum(o.new for o in self.outcomes if o.status is Status.PUSHED)
         if pushed and not self.dry_run:
             github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
         return 1 if self.failed else 0
@@ -3123,13 +3215,15 @@ class Runner(Notices):
             return
         self.state = dataclasses.replace(self.state, validated=record)
         for problem in record.problems:
-            log.error(problem)
+            log.error(problem.text())
             self.failed = True
-            if problem in TOKEN_PROBLEMS:
+            if problem.kind is Trouble.TOKEN:
                 self.pushover.token_rejected = True  # nothing more is sent with it this run
                 self.disabled |= set(users)
-            self.disabled |= {name for name in users if problem.startswith(f"recipient {name}:")}
-            self.bad_sounds |= {name for name in sounds if problem.startswith(f'alert "{name}":')}
+            elif problem.kind is Trouble.RECIPIENT and problem.subject in users:
+                self.disabled.add(problem.subject)
+            elif problem.kind is Trouble.SOUND and problem.subject in sounds:
+                self.bad_sounds.add(problem.subject)
 
     def start_cadence(self, now: int) -> Callable[[], Cadence]:
         """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
@@ -3243,7 +3337,7 @@ class Runner(Notices):
         failed = self.desks.failures(alert, answers)
         if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
             first = next(iter(failed.values()), None)
-            outcome.status, outcome.failed = first.status if first else "no desk offers this", True
+            outcome.failure = first.status if first else Failure.NONE_OFFERS
             if not first:
                 log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
             # A start later than now was written by a clock that was ahead: the outage starts now.
@@ -3277,7 +3371,7 @@ class Runner(Notices):
         current = self.cancel_emergencies(alert, current, open_ids, now)
         self.record(alert, current)
         current = self.recover(alert, current)
-        statuses = []
+        statuses: list[Status] = []
         for recipient in recipients:
             slots = unsent(alert, recipient, matching, current.sent.get(recipient.name, frozenset()), now)
             if not slots:
@@ -3290,10 +3384,10 @@ class Runner(Notices):
                     say(f"would push to {recipient.name}: {push.title}")
                     for text in push.message.split("\n"):
                         say(f"  {text}")
-                    statuses.append("dry run")
+                    statuses.append(Status.DRY_RUN)
                     continue
                 if not self.deliver(recipient, push):
-                    statuses.append("push failed")
+                    statuses.append(Status.PUSH_FAILED)
                     break  # the rest waits for the next run
                 done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
                 emergencies = dict(current.emergencies)
@@ -3304,12 +3398,12 @@ class Runner(Notices):
                     current, sent={**current.sent, recipient.name: done}, emergencies=emergencies
                 )
                 self.record(alert, current, delivered=True)
-                statuses.append("pushed")
-        outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
-        if outcome.status == "ok" and passed:
-            outcome.status = "dates passed"
-        elif outcome.status == "ok" and any(r.name in self.disabled for r in recipients):
-            outcome.status = "secret rejected"  # nothing new now, and nothing new could be pushed either
+                statuses.append(Status.PUSHED)
+        outcome.status = Status.PUSH_FAILED if Status.PUSH_FAILED in statuses else (statuses or [Status.OK])[0]
+        if outcome.status is Status.OK and passed:
+            outcome.status = Status.DATES_PASSED
+        elif outcome.status is Status.OK and any(r.name in self.disabled for r in recipients):
+            outcome.status = Status.SECRET_REJECTED  # nothing new now, and nothing new could be pushed either
 
     def edit_url(self) -> str:
         """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
@@ -3348,7 +3442,11 @@ class Runner(Notices):
             return True
         except NotifyError as exc:
             if exc.permanent:
-                words = user_rejected(recipient.env, self.env.get(recipient.env, "")) if exc.rejected == "user" else exc
+                words = (
+                    user_rejected(recipient.env, self.env.get(recipient.env, ""))
+                    if exc.rejected is Rejected.USER
+                    else exc
+                )
                 log.error(f"recipient {recipient.name}: {words}")
                 self.failed = True
                 if not notice:
@@ -3548,7 +3646,7 @@ def write_summary(
         earliest = o.earliest.label() if o.earliest else "—"
         if o.earliest and a.several:
             earliest += f" · {markdown_text(short_desk(o.earliest.desk, names))}"
-        status = o.status + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
+        status = o.words + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
         cells = [PRODUCTS[a.product], str(a.persons), str(o.new), status]
         product, persons, new, status = (table_cell(c) for c in cells)
         rows.append(f"| {markdown_text(a.name)} | {desk} | {product} | {persons} | {earliest} | {new} | {status} |")
@@ -3721,7 +3819,7 @@ def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
     window = chart_window(alert, now)
     counts = slots_per_day(outcome.slots, *window) if window else []
     if outcome.failed:  # never drawn as "no slots"
-        out.append(f"IND could not be checked this run ({markdown_text(outcome.status)}): no slots to draw.")
+        out.append(f"IND could not be checked this run ({markdown_text(outcome.words)}): no slots to draw.")
     elif not any(n for _, n in counts):
         last = f" until {day_label(window[1])}" if window else ""
         out.append(f"No matching slot is open{last}.")
@@ -3771,7 +3869,7 @@ def print_pictures(outcome: Outcome, now: datetime) -> None:
     window = chart_window(outcome.alert, now)
     counts = slots_per_day(outcome.slots, *window) if window else []
     if outcome.failed:
-        say(f"  IND could not be checked this run ({outcome.status}): no slots to show")
+        say(f"  IND could not be checked this run ({outcome.words}): no slots to show")
     else:
         if any(n for _, n in counts):
             say(f"  open matching slots per day, {day_label(counts[0][0])} to {day_label(counts[-1][0])}:")
@@ -4323,14 +4421,13 @@ def require_secrets(config: Config, env: Mapping[str, str]) -> None:
     guide = f"add the secrets {' and '.join(needed)} (see README)"
     if len(missing) == len(needed) and env.get("GITHUB_EVENT_NAME") == "schedule":
         raise NotConfigured(f"ind-alert is not configured yet: {guide}")
+    it = "it" if len(missing) == 1 else "them"
     if env.get("GITHUB_ACTIONS") == "true":
-        where = "add it in Settings > Secrets and variables > Actions"
+        where = f"add {it} in Settings > Secrets and variables > Actions"
         if len(missing) == len(needed):
             raise ConfigError(f"ind-alert is not configured yet: {guide}")
     else:
-        where = "set it in the environment"
-    if len(missing) > 1:
-        where = where.replace(" it ", " them ")
+        where = f"set {it} in the environment"
     verb = "is" if len(missing) == 1 else "are"
     raise ConfigError(f"{' and '.join(missing)} {verb} not set: {where} (see README)")
 
@@ -4377,13 +4474,13 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
             act(channel)
             say(f"recipient {name}: {done}")
         except NotifyError as exc:
-            if exc.rejected == "token" and client is not None:
+            if exc.rejected is Rejected.TOKEN and client is not None:
                 log.error(f"recipient {name}: {token_problem(client, users)}")
-            elif exc.rejected == "user":
+            elif exc.rejected is Rejected.USER:
                 var, key = users.get(name, ("", ""))
                 log.error(f"recipient {name}: {user_rejected(var, key)}")
             else:
-                log.error(f"recipient {name}: {str(exc).replace('will retry next run', NOW_WHAT)}")
+                log.error(f"recipient {name}: {exc.words(NOW_WHAT)}")
             code = 1
     return code
 
@@ -4397,10 +4494,10 @@ def check_sounds(config: Config, env: Mapping[str, str]) -> int:
     try:
         problems = pushover_problems(client, {}, sounds)
     except NotifyError as exc:
-        log.error(f"Pushover's list of sounds could not be read: {str(exc).replace('will retry next run', NOW_WHAT)}")
+        log.error(f"Pushover's list of sounds could not be read: {exc.words(NOW_WHAT)}")
         return 1
     for problem in problems:
-        log.error(problem.removesuffix("; pushed without it"))
+        log.error(problem.text(run=False))
     if not problems:
         say(f"sounds: {', '.join(sorted(set(sounds.values())))} ok")
     return 1 if problems else 0
