@@ -60,7 +60,6 @@ import threading
 import time
 import traceback
 import urllib.parse
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -1784,6 +1783,11 @@ class PushoverClient:
             if 0 <= remaining <= limit and 0 <= reset < MAX_TIME:  # anything else is not a quota we can use
                 self.quota = limit, remaining, reset
 
+    def begin(self, deadline: Deadline) -> None:
+        """A new run: only its quota is reported, and a token rejected before is tried again."""
+        self.quota, self.token_rejected, self.quota_gone, self.silent = None, False, False, False
+        self.deadline = deadline
+
     @contextlib.contextmanager
     def waiting(self, deadline: Deadline) -> Iterator[None]:
         """Calls made meanwhile end by this deadline (a share of the run's), not the run's own."""
@@ -2947,27 +2951,125 @@ def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
     return dataclasses.replace(alert_state, sent=sent)
 
 
-class Notices(ABC):
-    """The pushes about ind-alert itself, a part of the Runner: an alert gone blind and checking again, and
-    the Pushover quota running out. Each goes to every recipient of its alerts except the urgent-only ones,
-    once: who was told is kept in the state until everyone has been.
+@dataclass
+class Result:
+    """What one run did, for its caller to tell: the lines, the summary, the exit code, the next wait."""
+
+    outcomes: list[Outcome]
+    in_time: list[str]  # the cadence and verdict lines
+    in_time_markdown: list[str]  # the same, names escaped for Markdown
+    failed: bool  # something needs fixing
+    retry_after: float  # the longest Retry-After IND asked for in this run
+    blind: bool  # an alert or a recipient is blind: the dead-man's switch is told
+    now: datetime
+
+    @property
+    def code(self) -> int:
+        """0, or 1 when something needs fixing (a rejected secret, an unsaved state, a blind recipient)."""
+        return 1 if self.failed else 0
+
+
+@dataclass
+class Run:
+    """One run's mutable state: what it found, pushed and saved. A Runner makes a fresh one for every check.
+
+    Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
+    deadline) can make the next run push it again.
     """
 
-    config: Config
-    state: State
-    dry_run: bool
-    pushover: PushoverClient | None
-    failed: bool  # something needs fixing: the run ends with exit 1
-    tried: dict[str, bool]  # recipient -> whether any push this run reached it, for those a push was tried
+    runner: Runner
+    deadline: Deadline
+    state: State = field(default_factory=State)
+    outcomes: list[Outcome] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
+    frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
+    failed: bool = False  # something needs fixing: the run ends with exit 1
+    bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
+    tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
+    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
+    in_time: list[str] = field(default_factory=list)  # this run's cadence and verdict lines, for the summary
+    in_time_markdown: list[str] = field(default_factory=list)  # the same, names escaped for Markdown
 
-    @abstractmethod
-    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool: ...
+    @property
+    def config(self) -> Config:
+        return self.runner.config
 
-    @abstractmethod
-    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None: ...
+    @property
+    def dry_run(self) -> bool:
+        return self.runner.dry_run
 
-    @abstractmethod
-    def save(self) -> None: ...
+    @property
+    def pushover(self) -> PushoverClient | None:
+        return self.runner.pushover
+
+    def fetch_deadline(self) -> float:
+        """IND gets most of the run's time; what is left is for the pushes."""
+        seconds = self.runner.deadline_seconds
+        return min(FETCH_DEADLINE, seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
+
+    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
+        """Keep an alert's new state; save it at once when a push was delivered."""
+        self.state = dataclasses.replace(self.state, alerts={**self.state.alerts, alert.name: alert_state})
+        if delivered:
+            self.save()
+
+    def save(self) -> None:
+        if self.dry_run or self.frozen:
+            return
+        store = self.runner.store
+        try:
+            if saved := store.save(self.state):
+                self.state = saved  # it may hold another run's pushes too: keep them in later saves
+                log.info(f"state saved to {store.location}")
+        except StateUnsaved as exc:
+            log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
+            self.failed = self.frozen = True
+
+    def ready_to_push(self) -> bool:
+        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
+        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
+        if not self.rehearsed and not self.frozen:
+            self.rehearsed = True
+            try:
+                self.runner.store.writable()
+            except StateUnsaved as exc:
+                log.error(str(exc))
+                self.failed = self.frozen = True
+        return not self.frozen
+
+    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
+        """Send a push; a failure is logged and makes the run fail or warn, never raised.
+
+        A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
+        refused is the notice (a title, say), and the slot pushes must still be tried.
+        """
+        if recipient.name in self.disabled or not self.ready_to_push():
+            return False
+        self.tried[recipient.name] = self.tried.get(recipient.name, False)
+        share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
+        try:
+            with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
+                within(share, lambda: self.runner.channels[recipient.name].send(push))
+            self.tried[recipient.name] = True
+            return True
+        except NotifyError as exc:
+            if exc.permanent:
+                env = self.runner.env
+                user = recipient.env, env.get(recipient.env, "")
+                words = user_rejected(*user) if exc.rejected is Rejected.USER else exc
+                log.error(f"recipient {recipient.name}: {words}")
+                self.failed = True
+                if not notice:
+                    self.disabled.add(recipient.name)  # never repeat a rejected request
+            else:
+                log.warning(f"recipient {recipient.name}: {exc}")
+        except TimedOut:
+            if recipient.pushover_user_env and self.pushover:
+                self.pushover.silent = True  # its other recipients are not kept waiting the same way
+            log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; {RETRY_NEXT_RUN}")
+        except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
+            log.warning(f"recipient {recipient.name}: the push failed ({cause(exc)}); {RETRY_NEXT_RUN}")
+        return False
 
     def audience(self, alerts: Iterable[Alert]) -> set[str]:
         """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
@@ -2980,137 +3082,428 @@ class Notices(ABC):
             return set()
         return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push, notice=True)}
 
-    def recover(self, alert: Alert, current: AlertState) -> AlertState:
-        everyone = self.audience([alert])
-        waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
-        if waiting:
-            since = ""
-            if current.failing_since is not None:  # not known to those told after the others
-                since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
-            push = Push.about(
-                f"ind-alert is checking again: {alert.name}",
-                f"IND answers again{since}. Slots are pushed as usual.",
-                alert.product,
-            )
-            reached = self.broadcast(waiting, push)
-            if reached != waiting:
-                if reached:  # the outage is over; the others are told next run, and only they
-                    notified, names = told_record(waiting - reached, everyone)
-                    current = dataclasses.replace(
-                        current, failing_since=None, blind_notified=notified, blind_told=names
-                    )
-                    self.record(alert, current, delivered=True)
-                return current
-        current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
-        self.record(alert, current, bool(waiting))
-        return current
 
-    def is_blind(self, alert: Alert, now: datetime) -> bool:
-        """Whether every check of the alert has failed for blind_after_minutes or longer."""
-        since = self.state.alerts[alert.name].failing_since
-        return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
+# The notices: pushes about ind-alert itself (an alert gone blind and checking again, a recipient no push
+# reaches, the Pushover quota running out). Each goes to every recipient of its alerts except the urgent-only
+# ones, once: who was told is kept in the state until everyone has been.
 
-    def blind_alerts(self, now: datetime) -> None:
-        """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
-        alerts = self.state.alerts
-        audiences = {a.name: self.audience([a]) for a in self.config.alerts if self.is_blind(a, now)}
-        owed = {  # per blind alert: who has not been told yet
-            name: everyone - told(alerts[name].blind_notified, alerts[name].blind_told, everyone)
-            for name, everyone in audiences.items()
-        }
-        blind = [
-            a for a in self.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)
-        ]
-        if not blind:
-            return
-        since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
+
+def recover(run: Run, alert: Alert, current: AlertState) -> AlertState:
+    everyone = run.audience([alert])
+    waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
+    if waiting:
+        since = ""
+        if current.failing_since is not None:  # not known to those told after the others
+            since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
         push = Push.about(
-            f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
-            f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
-            "No push does not mean no slots. Check the booking page yourself; if IND's site works"
-            " but this persists, see the README's troubleshooting table.",
-            blind[0].product,
+            f"ind-alert is checking again: {alert.name}",
+            f"IND answers again{since}. Slots are pushed as usual.",
+            alert.product,
         )
-        log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
-        reached = self.broadcast(set().union(*(owed[a.name] for a in blind)), push)
-        for alert in blind:
-            everyone = audiences[alert.name]
-            notified, names = told_record((everyone - owed[alert.name]) | reached, everyone)
-            self.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=notified, blind_told=names))
+        reached = run.broadcast(waiting, push)
+        if reached != waiting:
+            if reached:  # the outage is over; the others are told next run, and only they
+                notified, names = told_record(waiting - reached, everyone)
+                current = dataclasses.replace(current, failing_since=None, blind_notified=notified, blind_told=names)
+                run.record(alert, current, delivered=True)
+            return current
+    current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
+    run.record(alert, current, bool(waiting))
+    return current
+
+
+def is_blind(state: State, alert: Alert, now: datetime) -> bool:
+    """Whether every check of the alert has failed for blind_after_minutes or longer."""
+    since = state.alerts[alert.name].failing_since
+    return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
+
+
+def blind_alerts(run: Run, now: datetime) -> None:
+    """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
+    alerts = run.state.alerts
+    audiences = {a.name: run.audience([a]) for a in run.config.alerts if is_blind(run.state, a, now)}
+    owed = {  # per blind alert: who has not been told yet
+        name: everyone - told(alerts[name].blind_notified, alerts[name].blind_told, everyone)
+        for name, everyone in audiences.items()
+    }
+    blind = [a for a in run.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)]
+    if not blind:
+        return
+    since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
+    push = Push.about(
+        f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
+        f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
+        "No push does not mean no slots. Check the booking page yourself; if IND's site works"
+        " but this persists, see the README's troubleshooting table.",
+        blind[0].product,
+    )
+    log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
+    reached = run.broadcast(set().union(*(owed[a.name] for a in blind)), push)
+    for alert in blind:
+        everyone = audiences[alert.name]
+        notified, names = told_record((everyone - owed[alert.name]) | reached, everyone)
+        run.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=notified, blind_told=names))
+    if reached:
+        run.save()
+
+
+def blind_recipients(run: Run, now: datetime) -> bool:
+    """Keep since when no push reached each recipient; one nobody reached for blind_after_minutes (its
+    alerts' shortest) fails the run, like an outage, and the other recipients are told once.
+    Returns whether a recipient is that blind."""
+    config = run.config
+    unreached = {n: u for n, u in run.state.unreached.items() if n in config.recipients}
+    stamp = int(now.timestamp())
+    for name, reached in run.tried.items():
         if reached:
-            self.save()
-
-    def blind_recipients(self, now: datetime) -> bool:
-        """Keep since when no push reached each recipient; one nobody reached for blind_after_minutes (its
-        alerts' shortest) fails the run, like an outage, and the other recipients are told once.
-        Returns whether a recipient is that blind."""
-        unreached = {n: u for n, u in self.state.unreached.items() if n in self.config.recipients}
-        stamp = int(now.timestamp())
-        for name, reached in self.tried.items():
-            if reached:
-                unreached.pop(name, None)
-            elif name not in unreached or unreached[name].since > stamp:  # a later time: a clock that was ahead
-                unreached[name] = Unreached(stamp, unreached[name].told if name in unreached else frozenset())
-        blind = False
-        for name, entry in sorted(unreached.items()):
-            alerts = [a for a in self.config.alerts if name in a.notify]
-            minutes = min((a.blind_after_minutes for a in alerts), default=60)
-            if stamp - entry.since < minutes * 60:
-                continue
-            blind = True
-            since = datetime.fromtimestamp(entry.since, AMSTERDAM)
-            log.error(
-                f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
-                " see the warnings above (a used-up Pushover quota, a failing service), or the README"
-            )
-            self.failed = True
-            owed = self.audience(alerts) - {name} - set(unreached) - entry.told
-            if owed:
-                push = Push.about(
-                    f"ind-alert cannot reach {name}",
-                    f"No push has reached {name} since {since:%a %d %b %H:%M}: {name} hears of no slot."
-                    f" Tell them, and book for them if it is urgent. See the README's troubleshooting table.",
-                    alerts[0].product if alerts else self.config.alerts[0].product,
-                )
-                entry = dataclasses.replace(entry, told=entry.told | self.broadcast(owed, push))
-                unreached[name] = entry
-        if unreached != self.state.unreached:
-            self.state = dataclasses.replace(self.state, unreached=unreached)
-        return blind
-
-    def watch_quota(self) -> None:
-        if self.pushover is None or self.pushover.quota is None:
-            return
-        limit, remaining, reset = self.pushover.quota
-        say(f"Pushover quota: {remaining} of {limit} messages left this month")
-        if remaining >= limit * QUOTA_WARN:
-            return
-        until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
-        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
-        everyone = self.audience(self.config.alerts)
-        done = told(self.state.quota_notified == reset, self.state.quota_told, everyone)
-        if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
-            return
-        push = Push(
-            title="ind-alert: Pushover quota almost used up",
-            message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
-            url="https://pushover.net/apps",
-            url_title="Pushover applications",
+            unreached.pop(name, None)
+        elif name not in unreached or unreached[name].since > stamp:  # a later time: a clock that was ahead
+            unreached[name] = Unreached(stamp, unreached[name].told if name in unreached else frozenset())
+    blind = False
+    for name, entry in sorted(unreached.items()):
+        alerts = [a for a in config.alerts if name in a.notify]
+        minutes = min((a.blind_after_minutes for a in alerts), default=60)
+        if stamp - entry.since < minutes * 60:
+            continue
+        blind = True
+        since = datetime.fromtimestamp(entry.since, AMSTERDAM)
+        log.error(
+            f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
+            " see the warnings above (a used-up Pushover quota, a failing service), or the README"
         )
-        reached = self.broadcast(everyone - done, push)
-        notified, names = told_record(done | reached, everyone)
-        if notified:
-            self.state = dataclasses.replace(self.state, quota_notified=reset, quota_told=names)
-            self.save()
+        run.failed = True
+        owed = run.audience(alerts) - {name} - set(unreached) - entry.told
+        if owed:
+            push = Push.about(
+                f"ind-alert cannot reach {name}",
+                f"No push has reached {name} since {since:%a %d %b %H:%M}: {name} hears of no slot."
+                f" Tell them, and book for them if it is urgent. See the README's troubleshooting table.",
+                alerts[0].product if alerts else config.alerts[0].product,
+            )
+            entry = dataclasses.replace(entry, told=entry.told | run.broadcast(owed, push))
+            unreached[name] = entry
+    if unreached != run.state.unreached:
+        run.state = dataclasses.replace(run.state, unreached=unreached)
+    return blind
+
+
+def watch_quota(run: Run) -> None:
+    if run.pushover is None or run.pushover.quota is None:
+        return
+    limit, remaining, reset = run.pushover.quota
+    say(f"Pushover quota: {remaining} of {limit} messages left this month")
+    if remaining >= limit * QUOTA_WARN:
+        return
+    until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
+    log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
+    everyone = run.audience(run.config.alerts)
+    done = told(run.state.quota_notified == reset, run.state.quota_told, everyone)
+    if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
+        return
+    push = Push(
+        title="ind-alert: Pushover quota almost used up",
+        message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
+        url="https://pushover.net/apps",
+        url_title="Pushover applications",
+    )
+    reached = run.broadcast(everyone - done, push)
+    notified, names = told_record(done | reached, everyone)
+    if notified:
+        run.state = dataclasses.replace(run.state, quota_notified=reset, quota_told=names)
+        run.save()
+
+
+def too_slow(run: Run, slow: Sequence[Verdict], now: int) -> None:
+    """A warning on every run while the watcher misses most slots; a push about it at most once a week."""
+    if not slow:
+        return
+    desks = run.runner.desks
+    names = ", ".join(f"{desk_name(v.desk, desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
+    gap = max(v.gap or 0.0 for v in slow)
+    log.warning(
+        f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
+        " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
+    )
+    warned = run.state.lifetimes.warned
+    if run.dry_run or (warned is not None and now - warned < SLOW_EVERY):
+        return
+    push = Push.about(
+        "ind-alert is too slow for these slots",
+        f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
+        f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
+        " see the README, What cadence to expect.",
+        slow[0].product,
+    )
+    if run.broadcast(run.audience(run.config.alerts), push):
+        lifetimes = dataclasses.replace(run.state.lifetimes, warned=now)
+        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
+        run.save()
+
+
+# One run's steps, in the order check_all takes them.
+
+
+def claim(state: State, env: Mapping[str, str]) -> State:
+    """State written by another repository (a fork's parent, a template) is not ours to trust."""
+    repository = env.get("GITHUB_REPOSITORY") or None
+    if repository and state.repository and state.repository != repository:
+        notice(
+            f"the state was written by {state.repository}, not {repository}: starting fresh,"
+            " so every open matching slot is pushed once"
+        )
+        return State(repository=repository)
+    return dataclasses.replace(state, repository=repository or state.repository)
+
+
+def asked_now(alert: Alert, loaded: State, implicit: bool) -> AlertState:
+    """An alert's stored state, for the kind it asks for now and the recipients' names now."""
+    alert_state = loaded.alerts.get(alert.name, AlertState())
+    current = for_kind(alert_state, alert.kind)
+    if any(alert_state.sent.values()) and not current.sent:
+        persons = plural(alert.persons, "person")
+        notice(
+            f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
+            " matching slots are pushed afresh"
+        )
+    return adopt(current, implicit)
+
+
+def check_secrets(run: Run, now: datetime) -> None:
+    """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
+    (exit 1) while pushes still go where they can, to the other recipients and without a bad sound."""
+    pushover = run.pushover
+    if pushover is None or run.dry_run:
+        return
+    with pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):  # IND's time is IND's
+        record, users, sounds = checked_secrets(pushover, run.config, run.runner.env, run.state.validated, now)
+    if record is None:
+        return
+    run.state = dataclasses.replace(run.state, validated=record)
+    for problem in record.problems:
+        log.error(problem.text())
+        run.failed = True
+        if problem.kind is Trouble.TOKEN:
+            pushover.token_rejected = True  # nothing more is sent with it this run
+            run.disabled |= set(users)
+        elif problem.kind is Trouble.RECIPIENT and problem.subject in users:
+            run.disabled.add(problem.subject)
+        elif problem.kind is Trouble.SOUND and problem.subject in sounds:
+            run.bad_sounds.add(problem.subject)
+
+
+def start_cadence(run: Run, now: int) -> Callable[[], Cadence]:
+    """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
+    state on AWS Lambda (the only place a write per check costs no commit), this process in --watch."""
+    runner, env = run.runner, run.runner.env
+    if env.get("GITHUB_ACTIONS") == "true":
+        if not (env.get("GITHUB_TOKEN") and env.get("GITHUB_REPOSITORY")):
+            return lambda: Cadence(unknown="the check step has no GITHUB_TOKEN")
+        return RunHistory(env, now).wait
+    if env.get("AWS_LAMBDA_FUNCTION_NAME") and runner.store.location.startswith("s3://"):
+        if not run.dry_run:
+            run.state = dataclasses.replace(run.state, checks=recent_checks(run.state.checks, now))
+        checks = recent_checks(run.state.checks, now)
+        return lambda: Cadence(checks, "the check times in the state")
+    if runner.watching:
+        runner.recent[:] = recent_checks(runner.recent, now)
+        return lambda: Cadence(tuple(runner.recent), "this --watch")
+    return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
+
+
+def judge(run: Run, now: datetime, cadence: Cadence) -> None:
+    """Record which slots appeared and went, then say whether this watcher is in time for them."""
+    stamp = int(now.timestamp())
+    watched: set[str] = set()
+    answered: dict[str, set[str]] = {}
+    failed: set[str] = set()
+    for o in run.outcomes:
+        for desk in o.desks:
+            key = watched_key(o.alert.product, desk)
+            watched.add(key)
+            if desk in o.answered:
+                answered.setdefault(key, set())
+            else:
+                failed.add(key)
+        for slot in o.tracked:
+            answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
+    answered = {k: ids for k, ids in answered.items() if k not in failed}
+    lifetimes = run.state.lifetimes
+    if cadence.kept:  # without check times no start or end could be bracketed
+        lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
+        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
+    for o in run.outcomes:
+        o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
+    if not cadence.kept and not run.dry_run:
+        return  # a one-shot run on this machine: its lines only in --dry-run
+    gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
+    verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
+    verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
+    run.in_time = [cadence_line(cadence, stamp)]
+    run.in_time_markdown = [run.in_time[0]]  # our words only: no name in it
+    for v in verdicts:
+        place = f"{desk_name(v.desk, run.runner.desks.names)}, {PRODUCTS[v.product].lower()}"
+        run.in_time.append(verdict_line(v, place))
+        run.in_time_markdown.append(verdict_line(v, markdown_text(place)))
+    if any(v.count for v in verdicts):
+        run.in_time.append(CAVEAT)
+        run.in_time_markdown.append(CAVEAT)
+    too_slow(run, [v for v in verdicts if v.slow], stamp)
+
+
+def cancel_emergencies(run: Run, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
+    """Stop the phone ringing for an emergency push whose slots someone else booked."""
+    kept = {}
+    for tag, emergency in current.emergencies.items():
+        if emergency.expires <= now.timestamp():
+            continue
+        if emergency.slots & open_ids or run.dry_run or run.pushover is None:
+            kept[tag] = emergency
+            continue
+        try:
+            with run.pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):
+                run.pushover.cancel(tag)
+            log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
+        except NotifyError as exc:
+            log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
+            if not exc.permanent:
+                kept[tag] = emergency
+    return dataclasses.replace(current, emergencies=kept)
+
+
+def edit_url(env: Mapping[str, str]) -> str:
+    """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
+    repository, branch = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_REF_NAME")
+    if not repository or not branch or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+        return ""
+    return f"https://github.com/{repository}/edit/{urllib.parse.quote(branch)}/alerts.toml"
+
+
+def read_answers(outcome: Outcome, answers: Mapping[str, FetchResult], failed: int, now: datetime) -> list[Slot]:
+    """Fill an outcome from the answers of an alert's desks (failed of them could not be checked); the open
+    slots, earliest first."""
+    alert = outcome.alert
+    outcome.failed_desks = failed
+    result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
+    open_slots = [s for s in result if s.start > now]
+    matching = [s for s in open_slots if matches(alert, s, now)]
+    outcome.open, outcome.matching = len(open_slots), len(matching)
+    outcome.earliest = matching[0] if matching else None
+    for slot in reversed(matching):
+        outcome.earliest_by_desk[slot.desk] = slot
+    outcome.slots = matching
+    # days_ahead moves with the date: a slot entering the window at midnight did not just open.
+    steady = dataclasses.replace(alert, days_ahead=None)
+    outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
+    return open_slots
+
+
+def push_new(run: Run, alert: Alert, current: AlertState, outcome: Outcome, now: datetime) -> list[Status]:
+    """Push each recipient the matching slots it was not told about, saving after every delivered push."""
+    statuses: list[Status] = []
+    names, url = run.runner.desks.names, edit_url(run.runner.env)
+    for recipient in run.config.recipients_of(alert):
+        slots = unsent(alert, recipient, outcome.slots, current.sent.get(recipient.name, frozenset()), now)
+        if not slots:
+            continue
+        outcome.new = max(outcome.new, len(slots))
+        for push, covered in pushes_for(alert, recipient, slots, now, names, url):
+            if alert.name in run.bad_sounds:  # pushed with the default sound rather than not at all
+                push = dataclasses.replace(push, sound=None)
+            if run.dry_run:
+                say(f"would push to {recipient.name}: {push.title}")
+                for text in push.message.split("\n"):
+                    say(f"  {text}")
+                statuses.append(Status.DRY_RUN)
+                continue
+            if not run.deliver(recipient, push):
+                statuses.append(Status.PUSH_FAILED)
+                break  # the rest waits for the next run
+            done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
+            emergencies = dict(current.emergencies)
+            if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
+                urgent = frozenset(s.id for s in covered if is_urgent(alert, s, now))
+                emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
+            current = dataclasses.replace(current, sent={**current.sent, recipient.name: done}, emergencies=emergencies)
+            run.record(alert, current, delivered=True)
+            statuses.append(Status.PUSHED)
+    return statuses
+
+
+def check_alert(run: Run, alert: Alert, answers: Mapping[str, FetchResult], now: datetime) -> None:
+    previous = run.state.alerts[alert.name]
+    outcome = Outcome(alert, desks=tuple(answers))
+    run.outcomes.append(outcome)
+    passed = dates_passed(alert, now)
+    if passed:  # every run, until the dates are changed: such an alert would otherwise say "ok" for ever
+        log.warning(f'alert "{alert.name}": {passed}')
+    failed = run.runner.desks.failures(alert, answers)
+    if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
+        first = next(iter(failed.values()), None)
+        outcome.failure = first.status if first else Failure.NONE_OFFERS
+        if not first:
+            log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
+        # A start later than now was written by a clock that was ahead: the outage starts now.
+        failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
+        outcome.history = past_history(previous.history, today(now))
+        run.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
+        return
+    # Only a complete answer can show a slot gone: a desk that failed or had an unreadable entry keeps it.
+    outcome.answered = tuple(d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed)
+    open_slots = read_answers(outcome, answers, len(failed), now)
+    outcome.history = record_history(previous.history, today(now), outcome.earliest)
+    previous = dataclasses.replace(previous, history=outcome.history)
+    recipients = run.config.recipients_of(alert)
+    kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
+    open_ids = {s.id for s in open_slots} | not_known_gone(previous, set(outcome.answered), now)
+    current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
+    current = cancel_emergencies(run, alert, current, open_ids, now)
+    run.record(alert, current)
+    current = recover(run, alert, current)
+    statuses = push_new(run, alert, current, outcome, now)
+    outcome.status = Status.PUSH_FAILED if Status.PUSH_FAILED in statuses else (statuses or [Status.OK])[0]
+    if outcome.status is Status.OK and passed:
+        outcome.status = Status.DATES_PASSED
+    elif outcome.status is Status.OK and any(r.name in run.disabled for r in recipients):
+        outcome.status = Status.SECRET_REJECTED  # nothing new now, and nothing new could be pushed either
+
+
+def check_all(run: Run) -> Result:
+    """Fetch, diff, push, save: every alert, then the notices and whether the watcher is in time."""
+    runner, config = run.runner, run.config
+    now = datetime.fromtimestamp(runner.clock(), AMSTERDAM)
+    loaded = claim(runner.store.load(), runner.env)
+    implicit = config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
+    alerts = {a.name: asked_now(a, loaded, implicit) for a in config.alerts}
+    run.state = dataclasses.replace(loaded, alerts=alerts)
+    check_secrets(run, now)
+    cadence = start_cadence(run, int(now.timestamp()))  # before IND is asked, beside it
+    try:
+        base = (runner.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
+        runner.desks.refresh(base, sorted({a.product for a in config.alerts}), run.fetch_deadline() / 2)
+        plan = {a.name: runner.desks.desks_of(a) for a in config.alerts}
+        queries = [Query(d, a.product, a.persons) for a in config.alerts for d in plan[a.name]]
+        results = fetch_all(base, queries, deadline=run.fetch_deadline())
+        for alert in config.alerts:
+            answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
+            check_alert(run, alert, answers, now)
+        blind_alerts(run, now)
+        watch_quota(run)
+        deaf = blind_recipients(run, now) if not run.dry_run else False
+        retry = max([r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0])
+        blind = deaf or any(is_blind(run.state, a, now) for a in config.alerts)
+        if runner.health:
+            runner.health.blind = blind
+        judge(run, now, cadence())  # after the pushes: the run history never delays one
+    finally:
+        run.save()  # whatever went wrong, what was delivered is recorded first
+    return Result(run.outcomes, run.in_time, run.in_time_markdown, run.failed, retry, blind, now)
 
 
 @dataclass
-class Runner(Notices):
-    """One check of every alert: fetch, diff, push, save. Outside things are passed in.
-
-    Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
-    deadline) can make the next run push it again.
-    """
+class Runner:
+    """What outlives one check: the config, the store, the channels and IND's desk lists (in --watch, asked
+    once an hour), and this process's check times. Each check gets its own Run (begin). Outside things are
+    passed in."""
 
     config: Config
     store: Store
@@ -3120,376 +3513,43 @@ class Runner(Notices):
     dry_run: bool = False
     clock: Callable[[], float] = time.time
     deadline_seconds: float = RUN_DEADLINE
-    failed: bool = False  # something needs fixing: the run ends with exit 1
-    outcomes: list[Outcome] = field(default_factory=list)
-    disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
-    state: State = field(default_factory=State)
-    frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
-    deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE))
     desks: DeskLists = field(default_factory=DeskLists)  # kept across --watch cycles: asked once an hour
-    bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
     health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
-    retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
-    tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
-    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
     recent: list[int] = field(default_factory=list)  # --watch: the times of this process's checks
     watching: bool = False
-    in_time: list[str] = field(default_factory=list)  # this run's cadence and verdict lines, for the summary
-    in_time_markdown: list[str] = field(default_factory=list)  # the same, names escaped for Markdown
 
-    def run(self) -> int:
+    def begin(self) -> Run:
+        """A fresh run: its deadline (the save's grace is the run's last seconds) and nothing found yet."""
+        grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
+        self.store.bind(Deadline(self.deadline_seconds), grace)
+        deadline = Deadline(self.deadline_seconds - grace)
+        if self.pushover:  # watch mode reuses the client: only this run's quota, a bad token asked again
+            self.pushover.begin(deadline)
+        return Run(self, deadline)
+
+    def check(self) -> Result:
         """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
         with contextlib.nullcontext() if self.dry_run else self.store.lock():
-            return self.check_all()
+            return check_all(self.begin())
 
-    def check_all(self) -> int:
-        self.failed, self.outcomes, self.disabled, self.frozen, self.tried = False, [], set(), False, {}
-        self.in_time, self.in_time_markdown = [], []
-        self.rehearsed = False
-        grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
-        self.store.bind(Deadline(self.deadline_seconds), grace)  # the save's grace is the run's last seconds
-        self.deadline = Deadline(self.deadline_seconds - grace)
-        if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
-            self.pushover.quota, self.pushover.token_rejected, self.pushover.quota_gone = None, False, False
-            self.pushover.silent, self.pushover.deadline = False, self.deadline
-        now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
-        loaded = self.claim(self.store.load())
-        implicit = self.config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
-        alerts = {a.name: self.asked_now(a, loaded, implicit) for a in self.config.alerts}
-        self.state = dataclasses.replace(loaded, alerts=alerts)
-        self.check_secrets(now)
-        cadence = self.start_cadence(int(now.timestamp()))  # before IND is asked, beside it
-        try:
-            base = (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
-            self.desks.refresh(base, sorted({a.product for a in self.config.alerts}), self.fetch_deadline() / 2)
-            plan = {a.name: self.desks.desks_of(a) for a in self.config.alerts}
-            queries = [Query(d, a.product, a.persons) for a in self.config.alerts for d in plan[a.name]]
-            results = fetch_all(base, queries, deadline=self.fetch_deadline())
-            for alert in self.config.alerts:
-                answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
-                self.check_alert(alert, answers, now)
-            self.blind_alerts(now)
-            self.watch_quota()
-            deaf = self.blind_recipients(now) if not self.dry_run else False
-            self.retry_after = max(
-                [r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0]
-            )
-            if self.health:
-                self.health.blind = deaf or any(self.is_blind(a, now) for a in self.config.alerts)
-            self.judge(now, cadence())  # after the pushes: the run history never delays one
-        finally:
-            self.save()  # whatever went wrong, what was delivered is recorded first
-        for outcome in self.outcomes:
-            say(outcome.line())
-            if self.dry_run:
-                print_pictures(outcome, now)
-        for line in self.in_time:
-            say(line)
-        write_summary(self.env, self.outcomes, self.dry_run, now, self.desks.names, self.in_time_markdown)
-        pushed = sum(o.new for o in self.outcomes if o.status is Status.PUSHED)
-        if pushed and not self.dry_run:
-            github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
-        return 1 if self.failed else 0
+    def run(self) -> int:
+        """One check, told (report): its exit code."""
+        return report(self.check(), self)
 
-    def asked_now(self, alert: Alert, loaded: State, implicit: bool) -> AlertState:
-        """An alert's stored state, for the kind it asks for now and the recipients' names now."""
-        alert_state = loaded.alerts.get(alert.name, AlertState())
-        current = for_kind(alert_state, alert.kind)
-        if any(alert_state.sent.values()) and not current.sent:
-            persons = plural(alert.persons, "person")
-            notice(
-                f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
-                " matching slots are pushed afresh"
-            )
-        return adopt(current, implicit)
 
-    def check_secrets(self, now: datetime) -> None:
-        """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
-        (exit 1) while pushes still go where they can, to the other recipients and without a bad sound."""
-        self.bad_sounds = set()
-        if self.pushover is None or self.dry_run:
-            return
-        with self.pushover.waiting(self.deadline.part(SIDE_WAIT, SIDE_SHARE)):  # IND's time is IND's
-            record, users, sounds = checked_secrets(self.pushover, self.config, self.env, self.state.validated, now)
-        if record is None:
-            return
-        self.state = dataclasses.replace(self.state, validated=record)
-        for problem in record.problems:
-            log.error(problem.text())
-            self.failed = True
-            if problem.kind is Trouble.TOKEN:
-                self.pushover.token_rejected = True  # nothing more is sent with it this run
-                self.disabled |= set(users)
-            elif problem.kind is Trouble.RECIPIENT and problem.subject in users:
-                self.disabled.add(problem.subject)
-            elif problem.kind is Trouble.SOUND and problem.subject in sounds:
-                self.bad_sounds.add(problem.subject)
-
-    def start_cadence(self, now: int) -> Callable[[], Cadence]:
-        """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
-        state on AWS Lambda (the only place a write per check costs no commit), this process in --watch."""
-        if self.env.get("GITHUB_ACTIONS") == "true":
-            if not (self.env.get("GITHUB_TOKEN") and self.env.get("GITHUB_REPOSITORY")):
-                return lambda: Cadence(unknown="the check step has no GITHUB_TOKEN")
-            return RunHistory(self.env, now).wait
-        if self.env.get("AWS_LAMBDA_FUNCTION_NAME") and self.store.location.startswith("s3://"):
-            if not self.dry_run:
-                self.state = dataclasses.replace(self.state, checks=recent_checks(self.state.checks, now))
-            checks = recent_checks(self.state.checks, now)
-            return lambda: Cadence(checks, "the check times in the state")
-        if self.watching:
-            self.recent[:] = recent_checks(self.recent, now)
-            return lambda: Cadence(tuple(self.recent), "this --watch")
-        return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
-
-    def judge(self, now: datetime, cadence: Cadence) -> None:
-        """Record which slots appeared and went, then say whether this watcher is in time for them."""
-        stamp = int(now.timestamp())
-        watched: set[str] = set()
-        answered: dict[str, set[str]] = {}
-        failed: set[str] = set()
-        for o in self.outcomes:
-            for desk in o.desks:
-                key = watched_key(o.alert.product, desk)
-                watched.add(key)
-                if desk in o.answered:
-                    answered.setdefault(key, set())
-                else:
-                    failed.add(key)
-            for slot in o.tracked:
-                answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
-        answered = {k: ids for k, ids in answered.items() if k not in failed}
-        lifetimes = self.state.lifetimes
-        if cadence.kept:  # without check times no start or end could be bracketed
-            lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
-            self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
-        for o in self.outcomes:
-            o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
-        if not cadence.kept and not self.dry_run:
-            return  # a one-shot run on this machine: its lines only in --dry-run
-        gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
-        verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
-        verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
-        self.in_time = [cadence_line(cadence, stamp)]
-        self.in_time_markdown = [self.in_time[0]]  # our words only: no name in it
-        for v in verdicts:
-            place = f"{desk_name(v.desk, self.desks.names)}, {PRODUCTS[v.product].lower()}"
-            self.in_time.append(verdict_line(v, place))
-            self.in_time_markdown.append(verdict_line(v, markdown_text(place)))
-        if any(v.count for v in verdicts):
-            self.in_time.append(CAVEAT)
-            self.in_time_markdown.append(CAVEAT)
-        self.too_slow([v for v in verdicts if v.slow], stamp)
-
-    def too_slow(self, slow: Sequence[Verdict], now: int) -> None:
-        """A warning on every run while the watcher misses most slots; a push about it at most once a week."""
-        if not slow:
-            return
-        names = ", ".join(f"{desk_name(v.desk, self.desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
-        gap = max(v.gap or 0.0 for v in slow)
-        log.warning(
-            f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
-            " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
-        )
-        warned = self.state.lifetimes.warned
-        if self.dry_run or (warned is not None and now - warned < SLOW_EVERY):
-            return
-        push = Push.about(
-            "ind-alert is too slow for these slots",
-            f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
-            f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
-            " see the README, What cadence to expect.",
-            slow[0].product,
-        )
-        if self.broadcast(self.audience(self.config.alerts), push):
-            lifetimes = dataclasses.replace(self.state.lifetimes, warned=now)
-            self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
-            self.save()
-
-    def fetch_deadline(self) -> float:
-        """IND gets most of the run's time; what is left is for the pushes."""
-        return min(FETCH_DEADLINE, self.deadline_seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
-
-    def claim(self, state: State) -> State:
-        """State written by another repository (a fork's parent, a template) is not ours to trust."""
-        repository = self.env.get("GITHUB_REPOSITORY") or None
-        if repository and state.repository and state.repository != repository:
-            notice(
-                f"the state was written by {state.repository}, not {repository}: starting fresh,"
-                " so every open matching slot is pushed once"
-            )
-            return State(repository=repository)
-        return dataclasses.replace(state, repository=repository or state.repository)
-
-    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
-        """Keep an alert's new state; save it at once when a push was delivered."""
-        self.state = dataclasses.replace(self.state, alerts={**self.state.alerts, alert.name: alert_state})
-        if delivered:
-            self.save()
-
-    def check_alert(self, alert: Alert, answers: Mapping[str, FetchResult], now: datetime) -> None:
-        previous = self.state.alerts[alert.name]
-        outcome = Outcome(alert, desks=tuple(answers))
-        self.outcomes.append(outcome)
-        passed = dates_passed(alert, now)
-        if passed:  # every run, until the dates are changed: such an alert would otherwise say "ok" for ever
-            log.warning(f'alert "{alert.name}": {passed}')
-        failed = self.desks.failures(alert, answers)
-        if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
-            first = next(iter(failed.values()), None)
-            outcome.failure = first.status if first else Failure.NONE_OFFERS
-            if not first:
-                log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
-            # A start later than now was written by a clock that was ahead: the outage starts now.
-            failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
-            outcome.history = past_history(previous.history, today(now))
-            self.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
-            return
-        outcome.failed_desks = len(failed)
-        # Only a complete answer can show a slot gone: a desk that failed or had an unreadable entry keeps it.
-        outcome.answered = tuple(
-            d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed
-        )
-        result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
-        open_slots = [s for s in result if s.start > now]
-        matching = [s for s in open_slots if matches(alert, s, now)]
-        outcome.open, outcome.matching = len(open_slots), len(matching)
-        outcome.earliest = matching[0] if matching else None
-        for slot in reversed(matching):
-            outcome.earliest_by_desk[slot.desk] = slot
-        outcome.slots = matching
-        # days_ahead moves with the date: a slot entering the window at midnight did not just open.
-        steady = dataclasses.replace(alert, days_ahead=None)
-        outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
-        outcome.history = record_history(previous.history, today(now), outcome.earliest)
-        previous = dataclasses.replace(previous, history=outcome.history)
-        recipients = self.config.recipients_of(alert)
-        kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
-        answered = set(outcome.answered)
-        open_ids = {s.id for s in open_slots} | not_known_gone(previous, answered, now)
-        current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
-        current = self.cancel_emergencies(alert, current, open_ids, now)
-        self.record(alert, current)
-        current = self.recover(alert, current)
-        statuses: list[Status] = []
-        for recipient in recipients:
-            slots = unsent(alert, recipient, matching, current.sent.get(recipient.name, frozenset()), now)
-            if not slots:
-                continue
-            outcome.new = max(outcome.new, len(slots))
-            for push, covered in pushes_for(alert, recipient, slots, now, self.desks.names, self.edit_url()):
-                if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
-                    push = dataclasses.replace(push, sound=None)
-                if self.dry_run:
-                    say(f"would push to {recipient.name}: {push.title}")
-                    for text in push.message.split("\n"):
-                        say(f"  {text}")
-                    statuses.append(Status.DRY_RUN)
-                    continue
-                if not self.deliver(recipient, push):
-                    statuses.append(Status.PUSH_FAILED)
-                    break  # the rest waits for the next run
-                done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
-                emergencies = dict(current.emergencies)
-                if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
-                    urgent = frozenset(s.id for s in covered if is_urgent(alert, s, now))
-                    emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
-                current = dataclasses.replace(
-                    current, sent={**current.sent, recipient.name: done}, emergencies=emergencies
-                )
-                self.record(alert, current, delivered=True)
-                statuses.append(Status.PUSHED)
-        outcome.status = Status.PUSH_FAILED if Status.PUSH_FAILED in statuses else (statuses or [Status.OK])[0]
-        if outcome.status is Status.OK and passed:
-            outcome.status = Status.DATES_PASSED
-        elif outcome.status is Status.OK and any(r.name in self.disabled for r in recipients):
-            outcome.status = Status.SECRET_REJECTED  # nothing new now, and nothing new could be pushed either
-
-    def edit_url(self) -> str:
-        """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
-        repository, branch = self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_REF_NAME")
-        if not repository or not branch or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
-            return ""
-        return f"https://github.com/{repository}/edit/{urllib.parse.quote(branch)}/alerts.toml"
-
-    def ready_to_push(self) -> bool:
-        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
-        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
-        if not self.rehearsed and not self.frozen:
-            self.rehearsed = True
-            try:
-                self.store.writable()
-            except StateUnsaved as exc:
-                log.error(str(exc))
-                self.failed = self.frozen = True
-        return not self.frozen
-
-    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
-        """Send a push; a failure is logged and turned into the exit code, never raised.
-
-        A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
-        refused is the notice (a title, say), and the slot pushes must still be tried.
-        """
-        if recipient.name in self.disabled or not self.ready_to_push():
-            return False
-        reached = self.tried.get(recipient.name, False)
-        self.tried[recipient.name] = reached
-        share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
-        try:
-            with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
-                within(share, lambda: self.channels[recipient.name].send(push))
-            self.tried[recipient.name] = True
-            return True
-        except NotifyError as exc:
-            if exc.permanent:
-                words = (
-                    user_rejected(recipient.env, self.env.get(recipient.env, ""))
-                    if exc.rejected is Rejected.USER
-                    else exc
-                )
-                log.error(f"recipient {recipient.name}: {words}")
-                self.failed = True
-                if not notice:
-                    self.disabled.add(recipient.name)  # never repeat a rejected request
-            else:
-                log.warning(f"recipient {recipient.name}: {exc}")
-        except TimedOut:
-            if recipient.pushover_user_env and self.pushover:
-                self.pushover.silent = True  # its other recipients are not kept waiting the same way
-            log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; will retry next run")
-        except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
-            log.warning(f"recipient {recipient.name}: the push failed ({cause(exc)}); will retry next run")
-        return False
-
-    def cancel_emergencies(self, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
-        """Stop the phone ringing for an emergency push whose slots someone else booked."""
-        kept = {}
-        for tag, emergency in current.emergencies.items():
-            if emergency.expires <= now.timestamp():
-                continue
-            if emergency.slots & open_ids or self.dry_run or self.pushover is None:
-                kept[tag] = emergency
-                continue
-            try:
-                with self.pushover.waiting(self.deadline.part(SIDE_WAIT, SIDE_SHARE)):
-                    self.pushover.cancel(tag)
-                log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
-            except NotifyError as exc:
-                log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
-                if not exc.permanent:
-                    kept[tag] = emergency
-        return dataclasses.replace(current, emergencies=kept)
-
-    def save(self) -> None:
-        if self.dry_run or self.frozen:
-            return
-        try:
-            if saved := self.store.save(self.state):
-                self.state = saved  # it may hold another run's pushes too: keep them in later saves
-                log.info(f"state saved to {self.store.location}")
-        except StateUnsaved as exc:
-            log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
-            self.failed = self.frozen = True
+def report(result: Result, runner: Runner) -> int:
+    """A run's lines, pictures (--dry-run), job summary and step output; its exit code."""
+    for outcome in result.outcomes:
+        say(outcome.line())
+        if runner.dry_run:
+            print_pictures(outcome, result.now)
+    for line in result.in_time:
+        say(line)
+    write_summary(runner.env, result.outcomes, runner.dry_run, result.now, runner.desks.names, result.in_time_markdown)
+    pushed = sum(o.new for o in result.outcomes if o.status is Status.PUSHED)
+    if pushed and not runner.dry_run:
+        github_output(runner.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
+    return result.code
 
 
 # ------------------------------------------------------------------ output
@@ -4266,19 +4326,20 @@ def watch(
     )
     while True:
         try:
-            code = runner.run()
+            result: Result | None = runner.check()
         except StateOutOfReach as exc:
             log.warning(str(exc))  # e.g. S3 unreachable for a moment: the watch goes on
-            code = 0
+            result = None
+        code = report(result, runner) if result else 0
         if code:
             log.error("stopping: this needs fixing before watching can go on")
             return code
         if runner.health:
             runner.health.ping(not runner.health.blind)
         pause = opts.interval * jitter(0.9, 1.1)  # jitter: many watchers must not hit IND in lockstep
-        if runner.retry_after > pause:
-            notice(f"IND asked to wait {runner.retry_after:.0f} s before the next check: waiting that long")
-            pause = runner.retry_after
+        if result and result.retry_after > pause:
+            notice(f"IND asked to wait {result.retry_after:.0f} s before the next check: waiting that long")
+            pause = result.retry_after
         if wait(pause):
             return 0
         if (current := stamp(seen)) != seen:
