@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 import requests
 import requests.adapters
@@ -1664,6 +1664,20 @@ def top_level_status(text: str) -> Any:
     return None
 
 
+def pushover_json(text: str) -> dict[str, Any] | None:
+    """The answer's JSON object; {} for JSON of another shape; None when it is not JSON (a web page).
+
+    An object nested too deep to parse still shows its own top-level status (accepted or not).
+    """
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        return {"status": top_level_status(text)}
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else {}
+
+
 @dataclass
 class PushoverClient:
     """Pushover's message API: one error type, permanent for 4xx, one retry otherwise."""
@@ -1701,7 +1715,7 @@ class PushoverClient:
                 self.read_quota(response)
                 code = response.status_code
                 try:
-                    return code, self.json(read_body(response))
+                    return code, pushover_json(read_body(response))
                 except TooLarge:
                     if 400 <= code < 500 and code != 429:  # a refusal is permanent whatever its body
                         return code, {}
@@ -1760,20 +1774,6 @@ class PushoverClient:
             else:
                 break
         raise NotifyError(problem, later=True)
-
-    @staticmethod
-    def json(text: str) -> dict[str, Any] | None:
-        """The answer's JSON object; {} for JSON of another shape; None when it is not JSON (a web page).
-
-        An object nested too deep to parse still shows its own top-level status (accepted or not).
-        """
-        try:
-            body = json.loads(text)
-        except RecursionError:
-            return {"status": top_level_status(text)}
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else {}
 
     def read_quota(self, response: requests.Response) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -2015,26 +2015,29 @@ def alert_doc(a: AlertState) -> dict[str, Any]:
 
 
 # An alert's text in the state, kept while its AlertState is the same object (records are never changed in
-# place): a save after one push writes that alert's text anew, not every alert's, so a run stays linear.
-ALERT_TEXTS: dict[str, tuple[AlertState, str | None]] = {}
+# place): a store's save after one push writes that alert's text anew, not every alert's, so a run stays linear.
+AlertTexts = dict[str, tuple[AlertState, str | None]]
 
 
-def alert_text(name: str, a: AlertState) -> str | None:
-    """The state's `"name": {...}` line for one alert (None when it keeps nothing), from ALERT_TEXTS."""
-    cached = ALERT_TEXTS.get(name)
+def alert_text(name: str, a: AlertState, texts: AlertTexts) -> str | None:
+    """The state's `"name": {...}` line for one alert (None when it keeps nothing), from texts if there."""
+    cached = texts.get(name)
     if cached is not None and cached[0] is a:
         return cached[1]
     doc = alert_doc(a)
     text = None if doc == {"sent": {}} else f"    {json.dumps(name, ensure_ascii=False)}: {nested_json(doc, 2)}"
-    ALERT_TEXTS[name] = (a, text)
+    texts[name] = (a, text)
     return text
 
 
-def state_to_json(state: State) -> str:
-    """The state's text: exactly json.dumps(indent=2, sort_keys=True) of its document, alert by alert."""
-    for gone in ALERT_TEXTS.keys() - state.alerts.keys():
-        del ALERT_TEXTS[gone]
-    entries = [t for name in sorted(state.alerts) if (t := alert_text(name, state.alerts[name])) is not None]
+def state_to_json(state: State, texts: AlertTexts | None = None) -> str:
+    """The state's text: exactly json.dumps(indent=2, sort_keys=True) of its document, alert by alert.
+
+    texts: the alerts' texts of the last call, kept by a store between its saves."""
+    texts = {} if texts is None else texts
+    for gone in texts.keys() - state.alerts.keys():
+        del texts[gone]
+    entries = [t for name in sorted(state.alerts) if (t := alert_text(name, state.alerts[name], texts)) is not None]
     out: dict[str, Any] = {"version": STATE_VERSION}
     if state.quota_notified is not None:
         out["quota_notified"] = state.quota_notified
@@ -2484,6 +2487,7 @@ class FileStore:
     path: Path
     legacy_desks: Mapping[str, str] = field(default_factory=dict)
     loaded: str | None = None
+    texts: AlertTexts = field(default_factory=dict, repr=False)  # state_to_json's, between saves
 
     @property
     def location(self) -> str:
@@ -2541,7 +2545,7 @@ class FileStore:
             raise StateUnsaved(f"{self.path} cannot be written ({cause(exc)}): {NOT_UNTIL_WRITABLE}") from None
 
     def save(self, state: State) -> State | None:
-        text = state_to_json(state)
+        text = state_to_json(state, self.texts)
         if unchanged(text, self.loaded):
             return None
         data = state_bytes(text, self.location)
@@ -3586,7 +3590,13 @@ class Redact(logging.Filter):
         return text
 
 
-REDACT = Redact(())  # the secrets of this run, set by setup_logging; every line that leaves goes through it
+def redactor() -> Redact:
+    """This process's secrets: the filter setup_logging put on the log's handler. Every line that leaves, on
+    stderr, stdout, the summary or the healthcheck, goes through it."""
+    found = (f for handler in log.handlers for f in handler.filters if isinstance(f, Redact))
+    return next(found, None) or Redact(())
+
+
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # terminal escapes, bidi
 COMMAND = re.compile(r"(^|\r)(\s*):(?=:)", re.MULTILINE)  # a line starting "::" is a GitHub workflow command
 
@@ -3603,28 +3613,32 @@ def one_line(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    return REDACT.clip(text, limit)
+    return redactor().clip(text, limit)
 
 
-STAMPED = False  # --watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own
+def stamping() -> bool:
+    """--watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own.
+    The log handler's Formatter keeps it, for stdout's lines too."""
+    return any(isinstance(h.formatter, Formatter) and h.formatter.stamp for h in log.handlers)
 
 
 def stamped(line: str) -> str:
-    return f"{datetime.now(AMSTERDAM):%Y-%m-%d %H:%M:%S} {line}" if STAMPED else line
+    return f"{datetime.now(AMSTERDAM):%Y-%m-%d %H:%M:%S} {line}" if stamping() else line
 
 
 def say(text: str) -> None:
     """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
     with contextlib.suppress(OSError, ValueError):
-        print(stamped(clean(one_line(REDACT.scrub(text)))), flush=True)
+        print(stamped(clean(one_line(redactor().scrub(text)))), flush=True)
 
 
 class Formatter(logging.Formatter):
     """Plain lines; in GitHub Actions warnings and errors become annotations."""
 
-    def __init__(self, github: bool) -> None:
+    def __init__(self, github: bool, stamp: bool = False) -> None:
         super().__init__()
         self.github = github
+        self.stamp = stamp  # every line starts with the Amsterdam time (stamping)
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -3641,11 +3655,10 @@ class Formatter(logging.Formatter):
 
 
 def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
-    global REDACT, STAMPED
-    STAMPED = env.get("IND_ALERT_STAMP") == "1"  # --watch sets it when it starts
-    redact = REDACT = Redact(v for k, v in env.items() if is_secret_var(k))
+    redact = Redact(v for k, v in env.items() if is_secret_var(k))
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true"))
+    # --watch stamps its lines too when it starts (stamp_lines)
+    handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true", env.get("IND_ALERT_STAMP") == "1"))
     handler.addFilter(redact)
     log.handlers[:] = [handler]
     log.propagate = False
@@ -3664,7 +3677,7 @@ def append_to(env: Mapping[str, str], var: str, text: str) -> None:
     if env.get(var):
         try:
             with open(env[var], "a", encoding="utf-8") as out:
-                out.write(REDACT.scrub(text))
+                out.write(redactor().scrub(text))
         except OSError:
             log.warning(f"could not write {var}")
 
@@ -3676,7 +3689,7 @@ def github_output(env: Mapping[str, str], name: str, value: str) -> None:
 
 def table_cell(text: str) -> str:
     """One Markdown table cell: a newline or a | in an alert name must not break the table."""
-    text = REDACT.scrub(text)  # before any escaping, which would hide a secret from the last scrub
+    text = redactor().scrub(text)  # before any escaping, which would hide a secret from the last scrub
     return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
 
 
@@ -3867,7 +3880,7 @@ def mermaid_hours(times: Sequence[datetime]) -> str:
 
 def markdown_text(text: str) -> str:
     """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
-    text = " ".join(CONTROL.sub(" ", REDACT.scrub(text)).split())  # scrubbed first: escaping hides a secret
+    text = " ".join(CONTROL.sub(" ", redactor().scrub(text)).split())  # scrubbed first: escaping hides a secret
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~:])", r"\\\1", text)
 
@@ -3964,6 +3977,7 @@ class S3Store:
     unreadable: type[AlertError] = StateUnreadable  # what an object that cannot be read is (config: ConfigError)
     grace: float = 0.0
     saving: bool = False
+    texts: AlertTexts = field(default_factory=dict, repr=False)  # state_to_json's, between saves
 
     @classmethod
     def from_url(cls, url: str, what: str = "state", legacy_desks: Mapping[str, str] | None = None) -> S3Store:
@@ -3978,31 +3992,6 @@ class S3Store:
     @property
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
-
-    def explain(self, exc: Exception, passing: bool = False) -> str:
-        """One line that says what to fix, from the error code only (AWS texts can carry request details)."""
-        from botocore.exceptions import ClientError, NoCredentialsError
-
-        if isinstance(exc, NoCredentialsError):
-            return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see README)"
-        if isinstance(exc, TimedOut):
-            return f"S3 did not answer for {self.location} before the run's deadline" + (
-                "; will retry next run" if passing else ""
-            )
-        if not isinstance(exc, ClientError):
-            then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
-            return f"S3 could not be reached for {self.location} ({cause(exc)}); {then}"
-        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        denied = f"S3 denied access to {self.location}: allow {self.needs} (see README)"
-        return {
-            "AccessDenied": denied,
-            "403": denied,
-            "NoSuchBucket": f"S3 bucket {self.bucket} does not exist: check the name and AWS_REGION",
-            "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
-            "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
-            "NotImplemented": f"the S3 store of {self.location} has no conditional writes (If-Match), which"
-            " ind-alert needs so two runs lose nothing: use AWS S3 or a store that has them",
-        }.get(code, f"S3 answered {clip(code, 40)} for {self.location}" + ("; will retry next run" if passing else ""))
 
     def bind(self, run: Deadline, grace: float) -> None:
         self.run, self.grace = run, grace
@@ -4039,7 +4028,7 @@ class S3Store:
             passing = isinstance(exc, NetworkError | HTTPClientError | TimedOut)
             passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
             refused = failed or (StateOutOfReach if passing else self.unreadable)
-            raise refused(self.explain(exc, passing)) from None
+            raise refused(s3_words(self, exc, passing)) from None
         if not isinstance(etag, str) or len(body) > MAX_BODY:
             what = "answered without an ETag or with over 2 MB"
             raise (failed or self.unreadable)(f"{self.location}: S3 {what}; it was left untouched")
@@ -4083,7 +4072,7 @@ class S3Store:
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
                 return
-            raise StateUnsaved(f"{self.explain(exc)}; {NOT_UNTIL_WRITABLE}") from None
+            raise StateUnsaved(f"{s3_words(self, exc)}; {NOT_UNTIL_WRITABLE}") from None
         except (BotoCoreError, TimedOut) as exc:
             what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
             raise StateUnsaved(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}") from None
@@ -4102,7 +4091,7 @@ class S3Store:
         from botocore.exceptions import BotoCoreError, ClientError
 
         for _ in range(self.attempts):
-            text = state_to_json(state)
+            text = state_to_json(state, self.texts)
             if unchanged(text, self.loaded):  # loaded is None exactly when there was no object (and no ETag)
                 return None
             body = state_bytes(text, self.location)
@@ -4116,7 +4105,7 @@ class S3Store:
             except ClientError as exc:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
-                    raise StateUnsaved(self.explain(exc)) from None
+                    raise StateUnsaved(s3_words(self, exc)) from None
             except (BotoCoreError, TimedOut) as exc:
                 what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
                 raise StateUnsaved(f"S3 {what} while saving {self.location}; it keeps its last save") from None
@@ -4124,6 +4113,32 @@ class S3Store:
             theirs = self.load(StateUnsaved)  # a store that cannot be read back now cannot be saved to
             state = merge_states(state, theirs)
         raise StateUnsaved(f"{self.location} kept changing during this run; it will be retried next run")
+
+
+def s3_words(store: S3Store, exc: Exception, passing: bool = False) -> str:
+    """One line that says what to fix, from the error code only (AWS texts can carry request details)."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see README)"
+    if isinstance(exc, TimedOut):
+        return f"S3 did not answer for {store.location} before the run's deadline" + (
+            "; will retry next run" if passing else ""
+        )
+    if not isinstance(exc, ClientError):
+        then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
+        return f"S3 could not be reached for {store.location} ({cause(exc)}); {then}"
+    code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+    denied = f"S3 denied access to {store.location}: allow {store.needs} (see README)"
+    return {
+        "AccessDenied": denied,
+        "403": denied,
+        "NoSuchBucket": f"S3 bucket {store.bucket} does not exist: check the name and AWS_REGION",
+        "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
+        "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
+        "NotImplemented": f"the S3 store of {store.location} has no conditional writes (If-Match), which"
+        " ind-alert needs so two runs lose nothing: use AWS S3 or a store that has them",
+    }.get(code, f"S3 answered {clip(code, 40)} for {store.location}" + ("; will retry next run" if passing else ""))
 
 
 def s3_client(what: str = "state") -> Any:
@@ -4187,7 +4202,7 @@ class Healthcheck(logging.Handler):
         self.blind = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(REDACT.scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
+        self.lines.append(redactor().scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
 
     def ping(self, ok: bool) -> None:
         body = "\n".join(self.lines)[-HEALTHCHECK_BODY:].encode("utf-8", "replace")
@@ -4271,9 +4286,9 @@ class S3Lease:
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
                 return False
-            raise StateUnsaved(self.lock.explain(exc)) from None
+            raise StateUnsaved(s3_words(self.lock, exc)) from None
         except (BotoCoreError, TimedOut) as exc:
-            raise StateUnsaved(self.lock.explain(exc)) from None
+            raise StateUnsaved(s3_words(self.lock, exc)) from None
 
     def release(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -4281,7 +4296,7 @@ class S3Lease:
         try:
             self.lock.call("delete_object", Key=self.lock.key)
         except (BotoCoreError, ClientError, TimedOut) as exc:
-            log.warning(f"{self.lock.explain(exc)}; the lease ends by itself at its expiry")
+            log.warning(f"{s3_words(self.lock, exc)}; the lease ends by itself at its expiry")
 
 
 def lease_expiry(text: str) -> float:
@@ -4612,6 +4627,52 @@ def refuse_examples(config: Config) -> None:
             raise ConfigError(f"{example_words(alert)}; nothing is checked or pushed until then")
 
 
+def legacy_desks(config: Config) -> dict[str, str]:
+    """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
+    return {a.name: a.desk[0] for a in config.alerts if a.desk}
+
+
+def runner_for(
+    config: Config,
+    env: Mapping[str, str],
+    opts: Options | None = None,
+    *,
+    store: Store | None = None,
+    pushover: PushoverClient | Literal["env"] | None = "env",
+    clock: Callable[[], float] = time.time,
+    deadline: float = RUN_DEADLINE,
+    health: Healthcheck | None = None,
+) -> Runner:
+    """The Runner for a config, its environment and the flags (none: a plain run), as dispatch makes it.
+
+    store: opts.state's unless given. pushover: from the environment ("env"; none for --dry-run), a client
+    given, or None: no Pushover client and no channels. A --dry-run runner has the whole RUN_DEADLINE and
+    tells no healthcheck.
+    """
+    dry_run, watching = (opts.dry_run, opts.watch) if opts else (False, False)
+
+    def opened() -> Store:
+        assert opts is not None or store is not None, "a store, or the flags that name one"
+        return store or open_store(opts.state if opts else "", legacy_desks(config))
+
+    if dry_run:
+        client = None if pushover == "env" else pushover
+        return Runner(config, opened(), env, {}, client, dry_run=True, clock=clock, watching=watching)
+    client = pushover_client(config, env) if pushover == "env" else pushover
+    channels = build_channels(config, env, client) if pushover is not None else {}
+    return Runner(
+        config,
+        opened(),
+        env,
+        channels,
+        client,
+        clock=clock,
+        deadline_seconds=deadline,
+        health=health,
+        watching=watching,
+    )
+
+
 def dispatch(
     opts: Options,
     env: Mapping[str, str],
@@ -4645,22 +4706,17 @@ def dispatch(
         redact.add(tidy.get(name, "") for name in secret_vars(config))
         if opts.dry_run:
             examples_noted(config)
-            store = open_store(opts.state, legacy_desks(config))
-            return Runner(config, store, tidy, {}, None, dry_run=True, watching=opts.watch)
-        require_secrets(config, tidy)  # before the store: an unconfigured copy does nothing else
-        refuse_examples(config)
-        client = pushover_client(config, tidy)
-        channels = build_channels(config, tidy, client)
-        store = open_store(opts.state, legacy_desks(config))
-        return Runner(
-            config, store, tidy, channels, client, deadline_seconds=deadline, health=health, watching=opts.watch
-        )
+        else:
+            require_secrets(config, tidy)  # before the store: an unconfigured copy does nothing else
+            refuse_examples(config)
+        return runner_for(config, tidy, opts, deadline=deadline, health=health)
 
     if not opts.watch:
         return make(config).run()
 
-    global STAMPED
-    STAMPED = True
+    for handler in log.handlers:  # a watch's lines start with the time
+        if isinstance(handler.formatter, Formatter):
+            handler.formatter.stamp = True
     import random
     import signal
 
@@ -4678,11 +4734,6 @@ def dispatch(
         notice(f"stopped by {name}: every push delivered until now is recorded")
         return 128 + signals[0]
     return code
-
-
-def legacy_desks(config: Config) -> dict[str, str]:
-    """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
-    return {a.name: a.desk[0] for a in config.alerts if a.desk}
 
 
 def main(

@@ -158,7 +158,7 @@ def test_an_emergency_is_forgotten_from_its_expiry_second_on_and_cancelled_one_s
 def make_runner(tmp_path: Path, pushover: PushoverClient | None, dry_run: bool = False) -> ind_alert.Runner:
     config = ind_alert.parse_config(ind_alert.tomllib.loads(URGENT_ALERT), "alerts.toml")
     store = ind_alert.FileStore(tmp_path / "seen.json")
-    return ind_alert.Runner(config, store, {}, {}, pushover, dry_run=dry_run)
+    return ind_alert.runner_for(config, {}, ind_alert.Options("", "", dry_run=dry_run), store=store, pushover=pushover)
 
 
 # ------------------------------------------------------------------ cancelling when the slot is gone

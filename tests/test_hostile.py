@@ -334,8 +334,7 @@ def test_no_time_a_clock_that_was_ahead_wrote_outlives_the_correction(jumps: lis
     """Whatever the clock did, what the state keeps after a check is never later than that check's now."""
     config = ind_alert.parse_config({"alert": [{"name": "A", "desk": "AM", "product": "BIO"}]})
     [alert] = config.alerts
-    wiring = ind_alert.Runner(config, store=None, env={}, channels={}, pushover=None, dry_run=True)  # type: ignore[arg-type]
-    runner = ind_alert.Run(wiring, ind_alert.Deadline(ind_alert.RUN_DEADLINE))
+    runner = ind_alert.runner_for(config, {}, ind_alert.Options("", "", dry_run=True)).begin()
     runner.state = State({"A": ind_alert.AlertState()})
     clock = amsterdam_now().timestamp()
     for jump, answered in jumps:
