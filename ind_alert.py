@@ -77,7 +77,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (Ubuntu 22.04): the same parser, from PyPI
     import tomli as tomllib
 
-# ---------------------------------------------------------------- constants
+# ------------------------------------------------------------------ constants
 
 VERSION = "1.0.0"
 IND_API_URL = "https://oap.ind.nl/oap/api"
@@ -200,7 +200,7 @@ def notice(message: str) -> None:
     log.log(NOTICE, message)
 
 
-# ------------------------------------------------------------------- errors
+# --------------------------------------------------------------------- errors
 
 
 class AlertError(Exception):
@@ -309,7 +309,7 @@ def cause(exc: BaseException) -> str:
     return "an unforeseen failure"
 
 
-# ------------------------------------------------------------------ records
+# -------------------------------------------------------------------- records
 
 
 @dataclass(frozen=True, order=True)
@@ -542,7 +542,140 @@ class State:
     checks: tuple[int, ...] = ()  # on AWS Lambda: the last week's check times, oldest first
 
 
-# ------------------------------------------------------------------- config
+def told(notified: bool, names: frozenset[str], everyone: set[str]) -> set[str]:
+    """Who got a notice, as the state keeps it: nobody, the names kept, or (none kept) everyone it is for."""
+    return set(names or everyone) if notified else set()
+
+
+def told_record(reached: set[str], everyone: set[str]) -> tuple[bool, frozenset[str]]:
+    """How the state keeps who got a notice: whether anyone did, and who when that is not everyone."""
+    reached = reached & everyone  # a recipient no longer configured is not waited for
+    if everyone <= reached:
+        return True, frozenset()
+    return bool(reached), frozenset(reached)
+
+
+# ------------------------------------------------------------------ lines out
+
+
+class Redact(logging.Filter):
+    """Replace every known secret in log records, as a last line of defence."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        return True
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def clip(self, text: str, limit: int) -> str:
+        """Scrub, then cut to limit characters, hiding a secret's beginning that the cut (ours or another's) left."""
+        text = self.scrub(text)[:limit]
+        for secret in self.secrets:
+            for size in range(min(len(secret) - 1, len(text)), 3, -1):
+                if text.endswith(secret[:size]):
+                    return text[:-size] + "***"
+        return text
+
+
+def redactor() -> Redact:
+    """This process's secrets: the filter setup_logging put on the log's handler. Every line that leaves, on
+    stderr, stdout, the summary or the healthcheck, goes through it."""
+    found = (f for handler in log.handlers for f in handler.filters if isinstance(f, Redact))
+    return next(found, None) or Redact(())
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # terminal escapes, bidi
+COMMAND = re.compile(r"(^|\r)(\s*):(?=:)", re.MULTILINE)  # a line starting "::" is a GitHub workflow command
+
+
+def clean(text: str) -> str:
+    """Text from outside (IND, alerts.toml, error bodies) made safe to print: no terminal escapes, and no
+    line that GitHub Actions would run as a workflow command (::stop-commands:: would hide every error)."""
+    return COMMAND.sub(r"\1\2: ", CONTROL.sub("?", text))
+
+
+def one_line(text: str) -> str:
+    """A line break in outside text (an alert or desk name) shown as a space: it never forges a line."""
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
+def clip(text: str, limit: int) -> str:
+    return redactor().clip(text, limit)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def stamping() -> bool:
+    """--watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own.
+    The log handler's Formatter keeps it, for stdout's lines too."""
+    return any(isinstance(h.formatter, Formatter) and h.formatter.stamp for h in log.handlers)
+
+
+def stamped(line: str) -> str:
+    return f"{datetime.now(AMSTERDAM):%Y-%m-%d %H:%M:%S} {line}" if stamping() else line
+
+
+def say(text: str) -> None:
+    """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
+    with contextlib.suppress(OSError, ValueError):
+        print(stamped(clean(one_line(redactor().scrub(text)))), flush=True)
+
+
+class Formatter(logging.Formatter):
+    """Plain lines; in GitHub Actions warnings and errors become annotations."""
+
+    def __init__(self, github: bool, stamp: bool = False) -> None:
+        super().__init__()
+        self.github = github
+        self.stamp = stamp  # every line starts with the Amsterdam time (stamping)
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno > logging.DEBUG and not self.github:  # a traceback (-v) keeps its lines; an
+            message = one_line(message)  # annotation escapes them
+        message = clean(message)
+        if record.levelno < NOTICE:
+            return stamped(message)
+        level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
+        if self.github:
+            escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            return f"::{level}::{escaped}"
+        return stamped(f"{level}: {message}")
+
+
+def is_secret_var(name: str) -> bool:
+    return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION", "AWS_ACCESS_KEY")) or name.endswith(
+        ("_URL", "_TOKEN", "_KEY")
+    )
+
+
+def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
+    redact = Redact(v for k, v in env.items() if is_secret_var(k))
+    handler = logging.StreamHandler(sys.stderr)
+    # --watch stamps its lines too when it starts (stamp_lines)
+    handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true", env.get("IND_ALERT_STAMP") == "1"))
+    handler.addFilter(redact)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else NOTICE)
+    return redact
+
+
+# -------------------------------------------------------------- config values
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -686,6 +819,9 @@ def _date(table: Mapping[str, Any], key: str, where: str) -> date | None:
     raise ConfigError(f"{where}: {key} must be a TOML date like 2026-12-01 (no quotes), not {shown}")
 
 
+# --------------------------------------------------------------------- config
+
+
 ALERT_KEYS = tuple(f.name for f in dataclasses.fields(Alert))  # the file's keys are the record's fields
 RECIPIENT_KEYS = tuple(f.name for f in dataclasses.fields(Recipient) if f.name != "name")
 
@@ -803,6 +939,11 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
     return Config(tuple(alerts), recipients)
 
 
+def legacy_desks(config: Config) -> dict[str, str]:
+    """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
+    return {a.name: a.desk[0] for a in config.alerts if a.desk}
+
+
 class NotAFile(Exception):
     """A path that names a folder, a pipe or a device: reading it could wait for ever or never end."""
 
@@ -849,34 +990,6 @@ def config_text(data: bytes, path: str) -> str:
             f"{path} is not saved as UTF-8 (it looks like UTF-16 or Latin-1): save it as UTF-8 in your editor"
         )
     return text
-
-
-def load_config(location: str | Path) -> Config:
-    """The alerts file at a path or an s3://bucket/key URL."""
-    path = str(location)
-    if path.startswith("s3://"):
-        text = s3_config_text(path).removeprefix("\ufeff")  # a byte-order mark, as for a file
-    else:
-        try:
-            data = read_file(Path(path))
-        except FileNotFoundError:
-            if path == DEFAULT_CONFIG:
-                raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
-            raise ConfigError(f"{path} not found: check the path given by --config or IND_ALERT_CONFIG") from None
-        except NotAFile as exc:
-            raise ConfigError(f"{path} is {exc.kind}, not a file: pass --config with your alerts.toml") from None
-        except OSError as exc:
-            raise ConfigError(f"{path} cannot be read ({exc.strerror or 'refused by the system'})") from None
-        if len(data) > MAX_BODY:
-            raise ConfigError(f"{path} is over 2 MB, not an alerts file (one is a few kB): check --config")
-        text = config_text(data, path)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
-    return parse_config(doc, str(path))
 
 
 # ---------------------------------------------------------- waiting on others
@@ -1061,7 +1174,8 @@ def read_body(response: requests.Response, limit: int = MAX_BODY) -> str:
     return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
 
 
-# --------------------------------------------------------------- IND client
+# ---------------------------------------------------------------- IND answers
+
 
 XSSI_PREFIX = re.compile(r"^\)\]\}',?\s*")  # Angular's anti-XSSI prefix, tolerated when absent
 IND_HEADERS = {"Accept": "application/json", "oap-locale": "en", "User-Agent": USER_AGENT}
@@ -1156,6 +1270,9 @@ def refusal(response: requests.Response) -> SourceError:
     if code >= 500:
         return SourceError(f"IND answered HTTP {code} (an outage on their side)")
     return SourceError(f"IND answered HTTP {code}; {CHANGED_HINT}", API_CHANGED)
+
+
+# ----------------------------------------------------------------- IND client
 
 
 def ind_get(
@@ -1284,6 +1401,15 @@ def list_desks(base_url: str, product: str, deadline: Deadline | None = None) ->
     return result[product]  # type: ignore[no-any-return]
 
 
+def desk_name(desk: str, names: Mapping[str, str]) -> str:
+    """A desk's name as IND lists it when it answered, else from the bundled table."""
+    return names.get(desk) or DESKS.get(desk) or desk
+
+
+def short_desk(desk: str, names: Mapping[str, str]) -> str:
+    return desk_name(desk, names).removeprefix("IND ")
+
+
 def capped_desks(alert: Alert, keys: Sequence[str]) -> tuple[str, ...]:
     """At most MAX_ANY_DESKS of the desks IND lists: the ones ind-alert knows first, then by key."""
     if len(keys) <= MAX_ANY_DESKS:
@@ -1358,7 +1484,7 @@ class DeskLists:
         return failed
 
 
-# ----------------------------------------------------------- filter and diff
+# ------------------------------------------------------------ filter and diff
 
 
 def today(now: datetime) -> date:
@@ -1413,6 +1539,11 @@ def past_history(history: Mapping[str, str | None], day: date) -> dict[str, str 
     return {d: p for d, p in history.items() if d <= day.isoformat()}
 
 
+def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The last HISTORY_DAYS points, oldest first (ISO dates sort as text)."""
+    return dict(sorted(history.items())[-HISTORY_DAYS:])
+
+
 def record_history(history: Mapping[str, str | None], day: date, earliest: Slot | None) -> dict[str, str | None]:
     """Add the day's point (the earliest matching date, None if none) unless the day has one already.
 
@@ -1453,11 +1584,7 @@ def for_kind(alert_state: AlertState, kind: Kind) -> AlertState:
     return dataclasses.replace(alert_state, sent={}, emergencies=emergencies, asked=kind)
 
 
-# ------------------------------------------------------------ message format
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+# ------------------------------------------------------------- message format
 
 
 def fit(lines: Sequence[str], limit: int) -> str:
@@ -1475,15 +1602,6 @@ def fit(lines: Sequence[str], limit: int) -> str:
             break
         shown = count
     return "\n".join([*lines[:shown], f"+{len(lines) - shown} more"])
-
-
-def desk_name(desk: str, names: Mapping[str, str]) -> str:
-    """A desk's name as IND lists it when it answered, else from the bundled table."""
-    return names.get(desk) or DESKS.get(desk) or desk
-
-
-def short_desk(desk: str, names: Mapping[str, str]) -> str:
-    return desk_name(desk, names).removeprefix("IND ")
 
 
 def sooner(booked: date, slot: Slot) -> str:
@@ -1592,7 +1710,15 @@ def pushes_for(
     return out
 
 
-# ----------------------------------------------------------------- notifier
+def edit_url(env: Mapping[str, str]) -> str:
+    """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
+    repository, branch = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_REF_NAME")
+    if not repository or not branch or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+        return ""
+    return f"https://github.com/{repository}/edit/{urllib.parse.quote(branch)}/alerts.toml"
+
+
+# ------------------------------------------------------------------- Pushover
 
 
 class Channel(Protocol):
@@ -1828,6 +1954,9 @@ class PushoverClient:
         return set(map(str, listed))
 
 
+# ------------------------------------------------------------------- notifier
+
+
 @dataclass
 class PushoverChannel:
     name: str
@@ -1892,7 +2021,7 @@ def build_channels(config: Config, env: Mapping[str, str], client: PushoverClien
     return channels
 
 
-# ------------------------------------------------------ checking the secrets
+# ------------------------------------------------------- checking the secrets
 
 
 def token_problem(client: PushoverClient, users: Mapping[str, tuple[str, str]]) -> str:
@@ -1973,7 +2102,7 @@ def checked_secrets(
     return record, users, sounds
 
 
-# -------------------------------------------------------------- state store
+# ----------------------------------------------------------------- state text
 
 
 DESK_KEY = r"[A-Za-z0-9]{2,64}"  # "AM", or 32 hex digits; IND's own form for a new desk is not known
@@ -2057,6 +2186,9 @@ def state_to_json(state: State, texts: AlertTexts | None = None) -> str:
     fields = {name: nested_json(value, 1) for name, value in out.items()}
     fields["alerts"] = "{\n" + ",\n".join(entries) + "\n  }" if entries else "{}"
     return "{\n" + ",\n".join(f'  "{name}": {fields[name]}' for name in sorted(fields)) + "\n}\n"
+
+
+# ------------------------------------------------------------ reading a state
 
 
 class Invalid(ValueError):
@@ -2287,9 +2419,7 @@ def state_from_json(
         ) from None
 
 
-def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
-    """The last HISTORY_DAYS points, oldest first (ISO dates sort as text)."""
-    return dict(sorted(history.items())[-HISTORY_DAYS:])
+# ------------------------------------------------------------- merging states
 
 
 def merge_states(ours: State, theirs: State) -> State:
@@ -2363,6 +2493,9 @@ def merge_texts(ours: str, theirs: str) -> str:
     either run counts as pushed. Raises StateUnreadable when either is not a valid state."""
     merged = merge_states(state_from_json(ours, "this run's state"), state_from_json(theirs, "the pushed state"))
     return state_to_json(merged)
+
+
+# ----------------------------------------------------------------- state file
 
 
 class Store(Protocol):
@@ -2557,1408 +2690,7 @@ class FileStore:
         return state
 
 
-def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> Store:
-    if location.startswith("s3://"):
-        return S3Store.from_url(location, "state", legacy_desks)
-    return FileStore(Path(location), legacy_desks or {})
-
-
-# ------------------------------------------------------------------ in time
-# How often this watcher really looks, and how long slots stay open. GitHub's own run history gives the
-# first without a write per run; slot lifetimes change the state only when a slot appears or goes.
-
-ACTIONS_API_URL = "https://api.github.com"
-GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """The times this watcher checked (unix, oldest first, this check included), or why they are unknown."""
-
-    checks: tuple[int, ...] = ()
-    source: str = ""  # where the times come from, in words
-    unknown: str | None = None  # why they are not known, in a few words
-    kept: bool = True  # False: this watcher keeps no check times at all, so it records no lifetimes either
-
-    def previous(self, now: int) -> int | None:
-        """The check before this one, when known."""
-        return max((t for t in self.checks if t < now), default=None)
-
-
-def workflow_file(env: Mapping[str, str]) -> str:
-    """The running workflow's file name, from GITHUB_WORKFLOW_REF ("owner/repo/.github/workflows/x.yml@ref")."""
-    name = env.get("GITHUB_WORKFLOW_REF", "").split("@")[0].rsplit("/", 1)[-1]
-    return name if re.fullmatch(r"[A-Za-z0-9._-]+\.ya?ml", name) else "ind-alert.yml"
-
-
-def run_times(doc: Any, current: str) -> tuple[list[int], int]:
-    """The start times of the runs in one page of the Actions API's list, and how many runs it listed.
-
-    The running run itself (GITHUB_RUN_ID) is left out, and so are runs that never checked (cancelled,
-    skipped). Raises Invalid on any other shape.
-    """
-    expect(isinstance(doc, dict) and isinstance(doc.get("workflow_runs"), list), "no workflow_runs")
-    times = []
-    for run in doc["workflow_runs"]:
-        expect(isinstance(run, dict), "a run is not an object")
-        if str(run.get("id")) == current or run.get("conclusion") in ("cancelled", "skipped"):
-            continue
-        stamp = run.get("run_started_at") or run.get("created_at")
-        expect(isinstance(stamp, str) and bool(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)), "no time")
-        times.append(int(datetime.fromisoformat(stamp[:-1] + "+00:00").timestamp()))
-    return times, len(doc["workflow_runs"])
-
-
-def github_cadence(env: Mapping[str, str], now: int) -> Cadence:
-    """This workflow's scheduled runs of the last week, from the Actions API (at most two pages of 100)."""
-    base = (env.get("GITHUB_API_URL") or ACTIONS_API_URL).rstrip("/")
-    url = f"{base}/repos/{env['GITHUB_REPOSITORY']}/actions/workflows/{workflow_file(env)}/runs"
-    week_ago = datetime.fromtimestamp(now - CADENCE_DAYS * 86400, tz.UTC)
-    headers = {**GITHUB_HEADERS, "User-Agent": USER_AGENT, "Authorization": f"Bearer {env['GITHUB_TOKEN']}"}
-    times: list[int] = []
-    try:
-        for page in (1, 2):
-            params = {"event": "schedule", "created": f">={week_ago:%Y-%m-%d}", "per_page": "100", "page": str(page)}
-            with requests.get(url, params=params, headers=headers, timeout=(3, CADENCE_WAIT), stream=True) as answer:
-                if answer.status_code in (401, 403, 404):
-                    return Cadence(unknown=f"the Actions API refused (HTTP {answer.status_code}): needs actions: read")
-                if answer.status_code != 200:
-                    return Cadence(unknown=f"the Actions API answered HTTP {answer.status_code}")
-                found, listed = run_times(strict_json(read_body(answer)), env.get("GITHUB_RUN_ID", ""))
-            times += found
-            if listed < 100:
-                break
-    except requests.Timeout:
-        return Cadence(unknown="the Actions API did not answer in time")
-    except requests.RequestException:
-        return Cadence(unknown="the Actions API is out of reach")
-    except (ValueError, TooLarge):  # Invalid is a ValueError
-        return Cadence(unknown="the Actions API answered in an unexpected form")
-    recent = sorted({t for t in times if now - CADENCE_DAYS * 86400 < t < now} | {now})
-    return Cadence(tuple(recent), "GitHub's run history")
-
-
-class RunHistory:
-    """github_cadence in a background thread, started before IND is asked: it never delays the check."""
-
-    def __init__(self, env: Mapping[str, str], now: int) -> None:
-        self.result: Cadence | None = None
-        self.started = time.monotonic()
-        self.thread = threading.Thread(target=self.read, args=(env, now), daemon=True)
-        self.thread.start()
-
-    def read(self, env: Mapping[str, str], now: int) -> None:
-        try:
-            self.result = github_cadence(env, now)
-        except Exception:  # noqa: BLE001 - a failing history must never fail the check
-            self.result = Cadence(unknown="the Actions API failed")
-
-    def wait(self) -> Cadence:
-        """The history, waiting at most CADENCE_WAIT seconds from the start in all."""
-        self.thread.join(max(0.0, CADENCE_WAIT - (time.monotonic() - self.started)))
-        return self.result or Cadence(unknown="the Actions API did not answer in time")
-
-
-def recent_checks(times: Iterable[int], now: int) -> tuple[int, ...]:
-    """The check times of the last week, now included, at most MAX_CHECKS."""
-    return tuple(sorted({t for t in times if now - CADENCE_DAYS * 86400 < t < now} | {now}))[-MAX_CHECKS:]
-
-
-@dataclass(frozen=True)
-class Gaps:
-    """What a cadence says: checks in the last 24 hours and 7 days, and the gaps between them (seconds)."""
-
-    day: int
-    week: int
-    median: float | None = None
-    p90: float | None = None
-    longest: float | None = None
-
-
-def nearest_rank(values: Sequence[float], share: float) -> float:
-    """The share-th percentile of sorted values (nearest rank)."""
-    return values[max(0, math.ceil(share * len(values)) - 1)]
-
-
-def middle(values: Sequence[float]) -> float:
-    """The median of sorted values."""
-    half = len(values) // 2
-    return values[half] if len(values) % 2 else (values[half - 1] + values[half]) / 2
-
-
-def gap_figures(checks: Sequence[int], now: int) -> Gaps:
-    times = sorted(t for t in checks if now - CADENCE_DAYS * 86400 < t <= now)
-    gaps = sorted(float(b - a) for a, b in itertools.pairwise(times))
-    day = sum(1 for t in times if t > now - 86400)
-    if not gaps:
-        return Gaps(day, len(times))
-    return Gaps(day, len(times), middle(gaps), nearest_rank(gaps, 0.9), gaps[-1])
-
-
-def watched_key(product: str, desk: str) -> str:
-    return f"{product} {desk}"
-
-
-def slot_start(slot_id: str) -> float:
-    """When a slot begins, from its id ("AM 2026-12-01 09:00-09:10"), Amsterdam time."""
-    start = datetime.strptime(slot_id.split(" ", 1)[1][:16], "%Y-%m-%d %H:%M").replace(tzinfo=AMSTERDAM)
-    return start.timestamp()
-
-
-def prune_sightings(slots: Iterable[Sighting], now: int) -> tuple[Sighting, ...]:
-    """Open slots all; closed ones of the last LIFETIME_DAYS, the newest MAX_LIFETIMES."""
-    slots = sorted(slots, key=lambda s: (s.seen, s.product, s.slot))
-    closed = [s for s in slots if s.gone is not None and s.gone > now - LIFETIME_DAYS * 86400][-MAX_LIFETIMES:]
-    kept = {id(s) for s in closed}
-    return tuple(s for s in slots if s.gone is None or id(s) in kept)
-
-
-def track(
-    lifetimes: Lifetimes, watched: set[str], answered: Mapping[str, set[str]], now: int, previous: int | None
-) -> Lifetimes:
-    """The sightings after a check. watched: every product-desk key the alerts watch; answered: for the keys
-    whose every query answered, the ids of the matching slots open now; previous: the check before, if known.
-
-    Returns lifetimes itself when nothing appeared or went, so a quiet check changes no byte of the state.
-    """
-    since = {k: v for k, v in lifetimes.watched.items() if k in watched}
-    changed = since != dict(lifetimes.watched)
-    slots: list[Sighting] = []
-    still_open: dict[str, set[str]] = {}
-    for s in lifetimes.slots:
-        key = watched_key(s.product, s.desk)
-        if s.gone is None and key not in since:  # no longer watched: its end will not be seen
-            changed = True
-        elif s.gone is not None or key not in answered or s.slot in answered[key]:
-            slots.append(s)  # closed, or its desk did not answer (not known to be gone), or still open
-            if s.gone is None:
-                still_open.setdefault(key, set()).add(s.slot)
-        else:
-            changed = True
-            if slot_start(s.slot) > now:  # gone before its time: taken (a slot whose time came is just past)
-                last = None if previous is None else max(previous, s.seen)  # earlier: the run that first saw it
-                slots.append(dataclasses.replace(s, last=last, gone=now))
-    for key, ids in sorted(answered.items()):
-        first = key not in since  # its open slots have no known start
-        if first and ids:  # a desk is recorded with its first slot: a check that finds none writes nothing
-            since[key], changed = now, True
-        for slot in sorted(ids - still_open.get(key, set())):
-            slots.append(Sighting(key.split(" ")[0], slot, now, None if first else previous))
-            changed = True
-    return Lifetimes(since, prune_sightings(slots, now), lifetimes.warned) if changed else lifetimes
-
-
-def share_seen(lifetimes: Sequence[float], gap: float) -> float:
-    """The share of slots with these lifetimes that a watcher checking every gap seconds sees at least once."""
-    return sum(min(1.0, life / gap) for life in lifetimes) / len(lifetimes) if gap > 0 else 1.0
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the recorded slots of one desk and product say, for this watcher's cadence."""
-
-    product: str
-    desk: str
-    count: int  # closed slots with a known start, last LIFETIME_DAYS
-    median: float = 0.0  # seconds: the median of each lifetime's middle
-    low: float = 0.0  # the median of the lower bounds (last sighting - first sighting)
-    high: float = 0.0  # the median of the upper bounds (first seen gone - the check before the first sighting)
-    gap: float | None = None  # this watcher's median gap
-    share: float | None = None  # the share of such slots this watcher sees
-    fast: float = 1.0  # the share a FAST_GAP watcher would see
-    once: int = 0  # of count, the slots seen at one check only: gone by the next
-
-    @property
-    def blurred(self) -> bool:
-        """Most slots were gone by the next check: they last less than a gap, which is all the data can say."""
-        return self.gap is not None and self.gap > FAST_GAP and self.once * 3 > self.count * 2
-
-    @property
-    def slow(self) -> bool:
-        """Clearly too slow: most slots gone by its next check, or under half of them seen where a fast
-        watcher would see far more."""
-        if self.count < MIN_SAMPLE:
-            return False
-        return self.blurred or (self.share is not None and self.share < 0.5 and self.fast > self.share + 0.25)
-
-
-def verdict(lifetimes: Lifetimes, key: str, gap: float | None, now: int) -> Verdict:
-    product, desk = key.split(" ", 1)
-    bounds = []
-    for s in lifetimes.slots:
-        recent = s.seen > now - LIFETIME_DAYS * 86400
-        if watched_key(s.product, s.desk) == key and s.gone is not None and s.before is not None and recent:
-            bounds.append((float(s.last - s.seen if s.last is not None else 0), float(s.gone - s.before)))
-    if not bounds:
-        return Verdict(product, desk, 0, gap=gap)
-    mids = sorted((lo + hi) / 2 for lo, hi in bounds)
-    lows, highs = sorted(lo for lo, _ in bounds), sorted(hi for _, hi in bounds)
-    share = share_seen(mids, gap) if gap else None
-    once = sum(1 for lo, _ in bounds if lo == 0)
-    fast = share_seen(mids, FAST_GAP)
-    return Verdict(product, desk, len(bounds), middle(mids), middle(lows), middle(highs), gap, share, fast, once)
-
-
-def appeared(lifetimes: Lifetimes, keys: set[str], now: int) -> list[datetime]:
-    """When new slots appeared at these keys in the last LIFETIME_DAYS (first sightings after an earlier check)."""
-    return [
-        datetime.fromtimestamp(s.seen, AMSTERDAM)
-        for s in lifetimes.slots
-        if s.before is not None and watched_key(s.product, s.desk) in keys and s.seen > now - LIFETIME_DAYS * 86400
-    ]
-
-
-def minutes(seconds: float) -> str:
-    """A duration in words: "12 min", "1 h 05 min", "under a minute"."""
-    if seconds < 60:
-        return "under a minute"
-    whole = round(seconds / 60)
-    return f"{whole} min" if whole < 60 else f"{whole // 60} h {whole % 60:02d} min"
-
-
-def how_many(share: float) -> str:
-    if share >= 0.9:
-        words = "nearly all of them"
-    elif share >= 0.65:
-        words = "most of them"
-    elif share >= 0.35:
-        words = "roughly half of them"
-    else:
-        words = f"about 1 in {max(2, round(1 / share)) if share > 0 else 'many'}"
-    return f"{words} ({round(share * 100)}%)"
-
-
-def cadence_line(cadence: Cadence, now: int) -> str:
-    if cadence.unknown:
-        return f"Cadence unknown ({cadence.unknown})."
-    g = gap_figures(cadence.checks, now)
-    checked = f"This watcher checked {plural(g.day, 'time')} in the last 24 hours and {g.week} in 7 days"
-    if g.median is None or g.p90 is None or g.longest is None:
-        return f"{checked}: no gap between checks yet ({cadence.source})."
-    gaps = f"median {minutes(g.median)}, 90% within {minutes(g.p90)}, longest {minutes(g.longest)}"
-    return f"{checked}; between checks: {gaps} ({cadence.source})."
-
-
-def verdict_line(v: Verdict, place: str) -> str:
-    """One desk and product's verdict in words; place is its name, made safe for where it is shown."""
-    if v.count < MIN_SAMPLE:
-        seen = plural(v.count, "slot")
-        return f"{place}: {seen} seen to open and close so far: too few to say how long slots stay open."
-    within = f"median of {v.count}, last {LIFETIME_DAYS} days; each known to within the checks around it:"
-    within += f" {minutes(v.low)} to {minutes(v.high)}"
-    fast = "A 2-minute watcher (AWS Lambda or your own machine)"
-    if v.gap is not None and v.blurred:
-        return (
-            f"{place}: {v.once} of {v.count} slots were gone by the next check ({within}): they stay open less"
-            f" than the {minutes(v.gap)} between checks, so this watcher misses many. {fast} would see far more."
-        )
-    life = f"{place}: slots stayed open about {minutes(v.median)} ({within})"
-    if v.gap is None or v.share is None:
-        return f"{life}; how many this watcher sees is unknown without its cadence."
-    sees = f"this watcher checks every {minutes(v.gap)}: it sees {how_many(v.share)}"
-    return f"{life}; {sees}. {fast} would see {how_many(v.fast)}."
-
-
-CAVEAT = (
-    "A lifetime is known only to within the gaps around its first and last sighting; slots open at the first"
-    " check have no known start; slots that open and close between two checks are never seen, so a slow"
-    " watcher's figures lean long."
-)
-
-
-# --------------------------------------------------------------------- run
-
-
-@dataclass(frozen=True)
-class Options:
-    config: str  # a path or s3://bucket/key
-    state: str
-    dry_run: bool = False
-    check: bool = False
-    test_notification: bool = False
-    list_desks: str | None = None
-    watch: bool = False
-    interval: float = DEFAULT_INTERVAL
-    verbose: bool = False
-
-
-class Status(enum.Enum):
-    """What an alert that could be checked did in a run; the value is its words (run line, summary)."""
-
-    OK = "ok"
-    PUSHED = "pushed"
-    PUSH_FAILED = "push failed"
-    DRY_RUN = "dry run"
-    DATES_PASSED = "dates passed"
-    SECRET_REJECTED = "secret rejected"
-
-
-@dataclass
-class Outcome:
-    """What one alert did in a run: for the per-alert line and the job summary."""
-
-    alert: Alert
-    status: Status = Status.OK
-    open: int = 0
-    matching: int = 0
-    new: int = 0
-    earliest: Slot | None = None
-    failure: Failure | None = None  # why IND could not be checked for this alert
-    desks: tuple[str, ...] = ()  # the desks checked (for "any": the ones IND lists)
-    failed_desks: int = 0
-    earliest_by_desk: dict[str, Slot] = field(default_factory=dict)
-    slots: Sequence[Slot] = ()  # the open matching slots, for the pictures
-    history: Mapping[str, str | None] = field(default_factory=dict)
-    answered: tuple[str, ...] = ()  # the desks that answered
-    tracked: Sequence[Slot] = ()  # the open slots whose lifetimes are recorded: matching, days_ahead aside
-    appeared: Sequence[datetime] = ()  # when new matching slots appeared at its desks, last 30 days
-
-    @property
-    def failed(self) -> bool:
-        return self.failure is not None
-
-    @property
-    def words(self) -> str:
-        """Its status in words: why it failed, or what it did."""
-        return self.failure.value if self.failure else self.status.value
-
-    def line(self) -> str:
-        """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
-        if self.failed:
-            return f"{self.alert.name}: {self.words}"
-        failed = f" ({self.failed_desks} of {len(self.desks)} desks failed)" if self.failed_desks else ""
-        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.words}{failed}"
-
-
-def told(notified: bool, names: frozenset[str], everyone: set[str]) -> set[str]:
-    """Who got a notice, as the state keeps it: nobody, the names kept, or (none kept) everyone it is for."""
-    return set(names or everyone) if notified else set()
-
-
-def told_record(reached: set[str], everyone: set[str]) -> tuple[bool, frozenset[str]]:
-    """How the state keeps who got a notice: whether anyone did, and who when that is not everyone."""
-    reached = reached & everyone  # a recipient no longer configured is not waited for
-    if everyone <= reached:
-        return True, frozenset()
-    return bool(reached), frozenset(reached)
-
-
-def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
-    """The implicit recipient was called "default" before it was "you": what it was sent stays sent.
-
-    A state merged from runs on both sides of the rename has both names: what either was sent stays sent.
-    """
-    sent = dict(alert_state.sent)
-    if not implicit or LEGACY_RECIPIENT not in sent:
-        return alert_state
-    sent[DEFAULT_RECIPIENT.name] = sent.pop(LEGACY_RECIPIENT) | sent.get(DEFAULT_RECIPIENT.name, frozenset())
-    return dataclasses.replace(alert_state, sent=sent)
-
-
-@dataclass
-class Result:
-    """What one run did, for its caller to tell: the lines, the summary, the exit code, the next wait."""
-
-    outcomes: list[Outcome]
-    in_time: list[str]  # the cadence and verdict lines
-    in_time_markdown: list[str]  # the same, names escaped for Markdown
-    failed: bool  # something needs fixing
-    retry_after: float  # the longest Retry-After IND asked for in this run
-    blind: bool  # an alert or a recipient is blind: the dead-man's switch is told
-    now: datetime
-
-    @property
-    def code(self) -> int:
-        """0, or 1 when something needs fixing (a rejected secret, an unsaved state, a blind recipient)."""
-        return 1 if self.failed else 0
-
-
-@dataclass
-class Run:
-    """One run's mutable state: what it found, pushed and saved. A Runner makes a fresh one for every check.
-
-    Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
-    deadline) can make the next run push it again.
-    """
-
-    runner: Runner
-    deadline: Deadline
-    state: State = field(default_factory=State)
-    outcomes: list[Outcome] = field(default_factory=list)
-    disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
-    frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
-    failed: bool = False  # something needs fixing: the run ends with exit 1
-    bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
-    tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
-    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
-    in_time: list[str] = field(default_factory=list)  # this run's cadence and verdict lines, for the summary
-    in_time_markdown: list[str] = field(default_factory=list)  # the same, names escaped for Markdown
-
-    @property
-    def config(self) -> Config:
-        return self.runner.config
-
-    @property
-    def dry_run(self) -> bool:
-        return self.runner.dry_run
-
-    @property
-    def pushover(self) -> PushoverClient | None:
-        return self.runner.pushover
-
-    def fetch_deadline(self) -> float:
-        """IND gets most of the run's time; what is left is for the pushes."""
-        seconds = self.runner.deadline_seconds
-        return min(FETCH_DEADLINE, seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
-
-    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
-        """Keep an alert's new state; save it at once when a push was delivered."""
-        self.state = dataclasses.replace(self.state, alerts={**self.state.alerts, alert.name: alert_state})
-        if delivered:
-            self.save()
-
-    def save(self) -> None:
-        if self.dry_run or self.frozen:
-            return
-        store = self.runner.store
-        try:
-            if saved := store.save(self.state):
-                self.state = saved  # it may hold another run's pushes too: keep them in later saves
-                log.info(f"state saved to {store.location}")
-        except StateUnsaved as exc:
-            log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
-            self.failed = self.frozen = True
-
-    def ready_to_push(self) -> bool:
-        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
-        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
-        if not self.rehearsed and not self.frozen:
-            self.rehearsed = True
-            try:
-                self.runner.store.writable()
-            except StateUnsaved as exc:
-                log.error(str(exc))
-                self.failed = self.frozen = True
-        return not self.frozen
-
-    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
-        """Send a push; a failure is logged and makes the run fail or warn, never raised.
-
-        A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
-        refused is the notice (a title, say), and the slot pushes must still be tried.
-        """
-        if recipient.name in self.disabled or not self.ready_to_push():
-            return False
-        self.tried[recipient.name] = self.tried.get(recipient.name, False)
-        share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
-        try:
-            with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
-                within(share, lambda: self.runner.channels[recipient.name].send(push))
-            self.tried[recipient.name] = True
-            return True
-        except NotifyError as exc:
-            if exc.permanent:
-                env = self.runner.env
-                user = recipient.env, env.get(recipient.env, "")
-                words = user_rejected(*user) if exc.rejected is Rejected.USER else exc
-                log.error(f"recipient {recipient.name}: {words}")
-                self.failed = True
-                if not notice:
-                    self.disabled.add(recipient.name)  # never repeat a rejected request
-            else:
-                log.warning(f"recipient {recipient.name}: {exc}")
-        except TimedOut:
-            if recipient.pushover_user_env and self.pushover:
-                self.pushover.silent = True  # its other recipients are not kept waiting the same way
-            log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; {RETRY_NEXT_RUN}")
-        except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
-            log.warning(f"recipient {recipient.name}: the push failed ({cause(exc)}); {RETRY_NEXT_RUN}")
-        return False
-
-    def audience(self, alerts: Iterable[Alert]) -> set[str]:
-        """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
-        return {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
-
-    def broadcast(self, names: Iterable[str], push: Push) -> set[str]:
-        """Send a notice to each of these recipients (one failing stops no other); the ones it reached."""
-        if self.dry_run:
-            say(f"would push: {push.title}")
-            return set()
-        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push, notice=True)}
-
-
-# The notices: pushes about ind-alert itself (an alert gone blind and checking again, a recipient no push
-# reaches, the Pushover quota running out). Each goes to every recipient of its alerts except the urgent-only
-# ones, once: who was told is kept in the state until everyone has been.
-
-
-def recover(run: Run, alert: Alert, current: AlertState) -> AlertState:
-    everyone = run.audience([alert])
-    waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
-    if waiting:
-        since = ""
-        if current.failing_since is not None:  # not known to those told after the others
-            since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
-        push = Push.about(
-            f"ind-alert is checking again: {alert.name}",
-            f"IND answers again{since}. Slots are pushed as usual.",
-            alert.product,
-        )
-        reached = run.broadcast(waiting, push)
-        if reached != waiting:
-            if reached:  # the outage is over; the others are told next run, and only they
-                notified, names = told_record(waiting - reached, everyone)
-                current = dataclasses.replace(current, failing_since=None, blind_notified=notified, blind_told=names)
-                run.record(alert, current, delivered=True)
-            return current
-    current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
-    run.record(alert, current, bool(waiting))
-    return current
-
-
-def is_blind(state: State, alert: Alert, now: datetime) -> bool:
-    """Whether every check of the alert has failed for blind_after_minutes or longer."""
-    since = state.alerts[alert.name].failing_since
-    return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
-
-
-def blind_alerts(run: Run, now: datetime) -> None:
-    """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
-    alerts = run.state.alerts
-    audiences = {a.name: run.audience([a]) for a in run.config.alerts if is_blind(run.state, a, now)}
-    owed = {  # per blind alert: who has not been told yet
-        name: everyone - told(alerts[name].blind_notified, alerts[name].blind_told, everyone)
-        for name, everyone in audiences.items()
-    }
-    blind = [a for a in run.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)]
-    if not blind:
-        return
-    since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
-    push = Push.about(
-        f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
-        f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
-        "No push does not mean no slots. Check the booking page yourself; if IND's site works"
-        " but this persists, see the README's troubleshooting table.",
-        blind[0].product,
-    )
-    log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
-    reached = run.broadcast(set().union(*(owed[a.name] for a in blind)), push)
-    for alert in blind:
-        everyone = audiences[alert.name]
-        notified, names = told_record((everyone - owed[alert.name]) | reached, everyone)
-        run.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=notified, blind_told=names))
-    if reached:
-        run.save()
-
-
-def blind_recipients(run: Run, now: datetime) -> bool:
-    """Keep since when no push reached each recipient; one nobody reached for blind_after_minutes (its
-    alerts' shortest) fails the run, like an outage, and the other recipients are told once.
-    Returns whether a recipient is that blind."""
-    config = run.config
-    unreached = {n: u for n, u in run.state.unreached.items() if n in config.recipients}
-    stamp = int(now.timestamp())
-    for name, reached in run.tried.items():
-        if reached:
-            unreached.pop(name, None)
-        elif name not in unreached or unreached[name].since > stamp:  # a later time: a clock that was ahead
-            unreached[name] = Unreached(stamp, unreached[name].told if name in unreached else frozenset())
-    blind = False
-    for name, entry in sorted(unreached.items()):
-        alerts = [a for a in config.alerts if name in a.notify]
-        minutes = min((a.blind_after_minutes for a in alerts), default=60)
-        if stamp - entry.since < minutes * 60:
-            continue
-        blind = True
-        since = datetime.fromtimestamp(entry.since, AMSTERDAM)
-        log.error(
-            f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
-            " see the warnings above (a used-up Pushover quota, a failing service), or the README"
-        )
-        run.failed = True
-        owed = run.audience(alerts) - {name} - set(unreached) - entry.told
-        if owed:
-            push = Push.about(
-                f"ind-alert cannot reach {name}",
-                f"No push has reached {name} since {since:%a %d %b %H:%M}: {name} hears of no slot."
-                f" Tell them, and book for them if it is urgent. See the README's troubleshooting table.",
-                alerts[0].product if alerts else config.alerts[0].product,
-            )
-            entry = dataclasses.replace(entry, told=entry.told | run.broadcast(owed, push))
-            unreached[name] = entry
-    if unreached != run.state.unreached:
-        run.state = dataclasses.replace(run.state, unreached=unreached)
-    return blind
-
-
-def watch_quota(run: Run) -> None:
-    if run.pushover is None or run.pushover.quota is None:
-        return
-    limit, remaining, reset = run.pushover.quota
-    say(f"Pushover quota: {remaining} of {limit} messages left this month")
-    if remaining >= limit * QUOTA_WARN:
-        return
-    until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
-    log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
-    everyone = run.audience(run.config.alerts)
-    done = told(run.state.quota_notified == reset, run.state.quota_told, everyone)
-    if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
-        return
-    push = Push(
-        title="ind-alert: Pushover quota almost used up",
-        message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
-        url="https://pushover.net/apps",
-        url_title="Pushover applications",
-    )
-    reached = run.broadcast(everyone - done, push)
-    notified, names = told_record(done | reached, everyone)
-    if notified:
-        run.state = dataclasses.replace(run.state, quota_notified=reset, quota_told=names)
-        run.save()
-
-
-def too_slow(run: Run, slow: Sequence[Verdict], now: int) -> None:
-    """A warning on every run while the watcher misses most slots; a push about it at most once a week."""
-    if not slow:
-        return
-    desks = run.runner.desks
-    names = ", ".join(f"{desk_name(v.desk, desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
-    gap = max(v.gap or 0.0 for v in slow)
-    log.warning(
-        f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
-        " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
-    )
-    warned = run.state.lifetimes.warned
-    if run.dry_run or (warned is not None and now - warned < SLOW_EVERY):
-        return
-    push = Push.about(
-        "ind-alert is too slow for these slots",
-        f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
-        f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
-        " see the README, What cadence to expect.",
-        slow[0].product,
-    )
-    if run.broadcast(run.audience(run.config.alerts), push):
-        lifetimes = dataclasses.replace(run.state.lifetimes, warned=now)
-        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
-        run.save()
-
-
-# One run's steps, in the order check_all takes them.
-
-
-def claim(state: State, env: Mapping[str, str]) -> State:
-    """State written by another repository (a fork's parent, a template) is not ours to trust."""
-    repository = env.get("GITHUB_REPOSITORY") or None
-    if repository and state.repository and state.repository != repository:
-        notice(
-            f"the state was written by {state.repository}, not {repository}: starting fresh,"
-            " so every open matching slot is pushed once"
-        )
-        return State(repository=repository)
-    return dataclasses.replace(state, repository=repository or state.repository)
-
-
-def asked_now(alert: Alert, loaded: State, implicit: bool) -> AlertState:
-    """An alert's stored state, for the kind it asks for now and the recipients' names now."""
-    alert_state = loaded.alerts.get(alert.name, AlertState())
-    current = for_kind(alert_state, alert.kind)
-    if any(alert_state.sent.values()) and not current.sent:
-        persons = plural(alert.persons, "person")
-        notice(
-            f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
-            " matching slots are pushed afresh"
-        )
-    return adopt(current, implicit)
-
-
-def check_secrets(run: Run, now: datetime) -> None:
-    """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
-    (exit 1) while pushes still go where they can, to the other recipients and without a bad sound."""
-    pushover = run.pushover
-    if pushover is None or run.dry_run:
-        return
-    with pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):  # IND's time is IND's
-        record, users, sounds = checked_secrets(pushover, run.config, run.runner.env, run.state.validated, now)
-    if record is None:
-        return
-    run.state = dataclasses.replace(run.state, validated=record)
-    for problem in record.problems:
-        log.error(problem.text())
-        run.failed = True
-        if problem.kind is Trouble.TOKEN:
-            pushover.token_rejected = True  # nothing more is sent with it this run
-            run.disabled |= set(users)
-        elif problem.kind is Trouble.RECIPIENT and problem.subject in users:
-            run.disabled.add(problem.subject)
-        elif problem.kind is Trouble.SOUND and problem.subject in sounds:
-            run.bad_sounds.add(problem.subject)
-
-
-def start_cadence(run: Run, now: int) -> Callable[[], Cadence]:
-    """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
-    state on AWS Lambda (the only place a write per check costs no commit), this process in --watch."""
-    runner, env = run.runner, run.runner.env
-    if env.get("GITHUB_ACTIONS") == "true":
-        if not (env.get("GITHUB_TOKEN") and env.get("GITHUB_REPOSITORY")):
-            return lambda: Cadence(unknown="the check step has no GITHUB_TOKEN")
-        return RunHistory(env, now).wait
-    if env.get("AWS_LAMBDA_FUNCTION_NAME") and runner.store.location.startswith("s3://"):
-        if not run.dry_run:
-            run.state = dataclasses.replace(run.state, checks=recent_checks(run.state.checks, now))
-        checks = recent_checks(run.state.checks, now)
-        return lambda: Cadence(checks, "the check times in the state")
-    if runner.watching:
-        runner.recent[:] = recent_checks(runner.recent, now)
-        return lambda: Cadence(tuple(runner.recent), "this --watch")
-    return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
-
-
-def judge(run: Run, now: datetime, cadence: Cadence) -> None:
-    """Record which slots appeared and went, then say whether this watcher is in time for them."""
-    stamp = int(now.timestamp())
-    watched: set[str] = set()
-    answered: dict[str, set[str]] = {}
-    failed: set[str] = set()
-    for o in run.outcomes:
-        for desk in o.desks:
-            key = watched_key(o.alert.product, desk)
-            watched.add(key)
-            if desk in o.answered:
-                answered.setdefault(key, set())
-            else:
-                failed.add(key)
-        for slot in o.tracked:
-            answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
-    answered = {k: ids for k, ids in answered.items() if k not in failed}
-    lifetimes = run.state.lifetimes
-    if cadence.kept:  # without check times no start or end could be bracketed
-        lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
-        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
-    for o in run.outcomes:
-        o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
-    if not cadence.kept and not run.dry_run:
-        return  # a one-shot run on this machine: its lines only in --dry-run
-    gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
-    verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
-    verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
-    run.in_time = [cadence_line(cadence, stamp)]
-    run.in_time_markdown = [run.in_time[0]]  # our words only: no name in it
-    for v in verdicts:
-        place = f"{desk_name(v.desk, run.runner.desks.names)}, {PRODUCTS[v.product].lower()}"
-        run.in_time.append(verdict_line(v, place))
-        run.in_time_markdown.append(verdict_line(v, markdown_text(place)))
-    if any(v.count for v in verdicts):
-        run.in_time.append(CAVEAT)
-        run.in_time_markdown.append(CAVEAT)
-    too_slow(run, [v for v in verdicts if v.slow], stamp)
-
-
-def cancel_emergencies(run: Run, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
-    """Stop the phone ringing for an emergency push whose slots someone else booked."""
-    kept = {}
-    for tag, emergency in current.emergencies.items():
-        if emergency.expires <= now.timestamp():
-            continue
-        if emergency.slots & open_ids or run.dry_run or run.pushover is None:
-            kept[tag] = emergency
-            continue
-        try:
-            with run.pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):
-                run.pushover.cancel(tag)
-            log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
-        except NotifyError as exc:
-            log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
-            if not exc.permanent:
-                kept[tag] = emergency
-    return dataclasses.replace(current, emergencies=kept)
-
-
-def edit_url(env: Mapping[str, str]) -> str:
-    """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
-    repository, branch = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_REF_NAME")
-    if not repository or not branch or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
-        return ""
-    return f"https://github.com/{repository}/edit/{urllib.parse.quote(branch)}/alerts.toml"
-
-
-def read_answers(outcome: Outcome, answers: Mapping[str, FetchResult], failed: int, now: datetime) -> list[Slot]:
-    """Fill an outcome from the answers of an alert's desks (failed of them could not be checked); the open
-    slots, earliest first."""
-    alert = outcome.alert
-    outcome.failed_desks = failed
-    result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
-    open_slots = [s for s in result if s.start > now]
-    matching = [s for s in open_slots if matches(alert, s, now)]
-    outcome.open, outcome.matching = len(open_slots), len(matching)
-    outcome.earliest = matching[0] if matching else None
-    for slot in reversed(matching):
-        outcome.earliest_by_desk[slot.desk] = slot
-    outcome.slots = matching
-    # days_ahead moves with the date: a slot entering the window at midnight did not just open.
-    steady = dataclasses.replace(alert, days_ahead=None)
-    outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
-    return open_slots
-
-
-def push_new(run: Run, alert: Alert, current: AlertState, outcome: Outcome, now: datetime) -> list[Status]:
-    """Push each recipient the matching slots it was not told about, saving after every delivered push."""
-    statuses: list[Status] = []
-    names, url = run.runner.desks.names, edit_url(run.runner.env)
-    for recipient in run.config.recipients_of(alert):
-        slots = unsent(alert, recipient, outcome.slots, current.sent.get(recipient.name, frozenset()), now)
-        if not slots:
-            continue
-        outcome.new = max(outcome.new, len(slots))
-        for push, covered in pushes_for(alert, recipient, slots, now, names, url):
-            if alert.name in run.bad_sounds:  # pushed with the default sound rather than not at all
-                push = dataclasses.replace(push, sound=None)
-            if run.dry_run:
-                say(f"would push to {recipient.name}: {push.title}")
-                for text in push.message.split("\n"):
-                    say(f"  {text}")
-                statuses.append(Status.DRY_RUN)
-                continue
-            if not run.deliver(recipient, push):
-                statuses.append(Status.PUSH_FAILED)
-                break  # the rest waits for the next run
-            done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
-            emergencies = dict(current.emergencies)
-            if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
-                urgent = frozenset(s.id for s in covered if is_urgent(alert, s, now))
-                emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
-            current = dataclasses.replace(current, sent={**current.sent, recipient.name: done}, emergencies=emergencies)
-            run.record(alert, current, delivered=True)
-            statuses.append(Status.PUSHED)
-    return statuses
-
-
-def check_alert(run: Run, alert: Alert, answers: Mapping[str, FetchResult], now: datetime) -> None:
-    previous = run.state.alerts[alert.name]
-    outcome = Outcome(alert, desks=tuple(answers))
-    run.outcomes.append(outcome)
-    passed = dates_passed(alert, now)
-    if passed:  # every run, until the dates are changed: such an alert would otherwise say "ok" for ever
-        log.warning(f'alert "{alert.name}": {passed}')
-    failed = run.runner.desks.failures(alert, answers)
-    if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
-        first = next(iter(failed.values()), None)
-        outcome.failure = first.status if first else Failure.NONE_OFFERS
-        if not first:
-            log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
-        # A start later than now was written by a clock that was ahead: the outage starts now.
-        failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
-        outcome.history = past_history(previous.history, today(now))
-        run.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
-        return
-    # Only a complete answer can show a slot gone: a desk that failed or had an unreadable entry keeps it.
-    outcome.answered = tuple(d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed)
-    open_slots = read_answers(outcome, answers, len(failed), now)
-    outcome.history = record_history(previous.history, today(now), outcome.earliest)
-    previous = dataclasses.replace(previous, history=outcome.history)
-    recipients = run.config.recipients_of(alert)
-    kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
-    open_ids = {s.id for s in open_slots} | not_known_gone(previous, set(outcome.answered), now)
-    current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
-    current = cancel_emergencies(run, alert, current, open_ids, now)
-    run.record(alert, current)
-    current = recover(run, alert, current)
-    statuses = push_new(run, alert, current, outcome, now)
-    outcome.status = Status.PUSH_FAILED if Status.PUSH_FAILED in statuses else (statuses or [Status.OK])[0]
-    if outcome.status is Status.OK and passed:
-        outcome.status = Status.DATES_PASSED
-    elif outcome.status is Status.OK and any(r.name in run.disabled for r in recipients):
-        outcome.status = Status.SECRET_REJECTED  # nothing new now, and nothing new could be pushed either
-
-
-def check_all(run: Run) -> Result:
-    """Fetch, diff, push, save: every alert, then the notices and whether the watcher is in time."""
-    runner, config = run.runner, run.config
-    now = datetime.fromtimestamp(runner.clock(), AMSTERDAM)
-    loaded = claim(runner.store.load(), runner.env)
-    implicit = config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
-    alerts = {a.name: asked_now(a, loaded, implicit) for a in config.alerts}
-    run.state = dataclasses.replace(loaded, alerts=alerts)
-    check_secrets(run, now)
-    cadence = start_cadence(run, int(now.timestamp()))  # before IND is asked, beside it
-    try:
-        base = (runner.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
-        runner.desks.refresh(base, sorted({a.product for a in config.alerts}), run.fetch_deadline() / 2)
-        plan = {a.name: runner.desks.desks_of(a) for a in config.alerts}
-        queries = [Query(d, a.product, a.persons) for a in config.alerts for d in plan[a.name]]
-        results = fetch_all(base, queries, deadline=run.fetch_deadline())
-        for alert in config.alerts:
-            answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
-            check_alert(run, alert, answers, now)
-        blind_alerts(run, now)
-        watch_quota(run)
-        deaf = blind_recipients(run, now) if not run.dry_run else False
-        retry = max([r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0])
-        blind = deaf or any(is_blind(run.state, a, now) for a in config.alerts)
-        if runner.health:
-            runner.health.blind = blind
-        judge(run, now, cadence())  # after the pushes: the run history never delays one
-    finally:
-        run.save()  # whatever went wrong, what was delivered is recorded first
-    return Result(run.outcomes, run.in_time, run.in_time_markdown, run.failed, retry, blind, now)
-
-
-@dataclass
-class Runner:
-    """What outlives one check: the config, the store, the channels and IND's desk lists (in --watch, asked
-    once an hour), and this process's check times. Each check gets its own Run (begin). Outside things are
-    passed in."""
-
-    config: Config
-    store: Store
-    env: Mapping[str, str]
-    channels: Mapping[str, Channel]
-    pushover: PushoverClient | None
-    dry_run: bool = False
-    clock: Callable[[], float] = time.time
-    deadline_seconds: float = RUN_DEADLINE
-    desks: DeskLists = field(default_factory=DeskLists)  # kept across --watch cycles: asked once an hour
-    health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
-    recent: list[int] = field(default_factory=list)  # --watch: the times of this process's checks
-    watching: bool = False
-
-    def begin(self) -> Run:
-        """A fresh run: its deadline (the save's grace is the run's last seconds) and nothing found yet."""
-        grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
-        self.store.bind(Deadline(self.deadline_seconds), grace)
-        deadline = Deadline(self.deadline_seconds - grace)
-        if self.pushover:  # watch mode reuses the client: only this run's quota, a bad token asked again
-            self.pushover.begin(deadline)
-        return Run(self, deadline)
-
-    def check(self) -> Result:
-        """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
-        with contextlib.nullcontext() if self.dry_run else self.store.lock():
-            return check_all(self.begin())
-
-    def run(self) -> int:
-        """One check, told (report): its exit code."""
-        return report(self.check(), self)
-
-
-def report(result: Result, runner: Runner) -> int:
-    """A run's lines, pictures (--dry-run), job summary and step output; its exit code."""
-    for outcome in result.outcomes:
-        say(outcome.line())
-        if runner.dry_run:
-            print_pictures(outcome, result.now)
-    for line in result.in_time:
-        say(line)
-    write_summary(runner.env, result.outcomes, runner.dry_run, result.now, runner.desks.names, result.in_time_markdown)
-    pushed = sum(o.new for o in result.outcomes if o.status is Status.PUSHED)
-    if pushed and not runner.dry_run:
-        github_output(runner.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
-    return result.code
-
-
-# ------------------------------------------------------------------ output
-
-
-class Redact(logging.Filter):
-    """Replace every known secret in log records, as a last line of defence."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets: list[str] = []
-        self.add(secrets)
-
-    def add(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len, reverse=True)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.scrub(record.getMessage())
-        record.args = None
-        return True
-
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def clip(self, text: str, limit: int) -> str:
-        """Scrub, then cut to limit characters, hiding a secret's beginning that the cut (ours or another's) left."""
-        text = self.scrub(text)[:limit]
-        for secret in self.secrets:
-            for size in range(min(len(secret) - 1, len(text)), 3, -1):
-                if text.endswith(secret[:size]):
-                    return text[:-size] + "***"
-        return text
-
-
-def redactor() -> Redact:
-    """This process's secrets: the filter setup_logging put on the log's handler. Every line that leaves, on
-    stderr, stdout, the summary or the healthcheck, goes through it."""
-    found = (f for handler in log.handlers for f in handler.filters if isinstance(f, Redact))
-    return next(found, None) or Redact(())
-
-
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # terminal escapes, bidi
-COMMAND = re.compile(r"(^|\r)(\s*):(?=:)", re.MULTILINE)  # a line starting "::" is a GitHub workflow command
-
-
-def clean(text: str) -> str:
-    """Text from outside (IND, alerts.toml, error bodies) made safe to print: no terminal escapes, and no
-    line that GitHub Actions would run as a workflow command (::stop-commands:: would hide every error)."""
-    return COMMAND.sub(r"\1\2: ", CONTROL.sub("?", text))
-
-
-def one_line(text: str) -> str:
-    """A line break in outside text (an alert or desk name) shown as a space: it never forges a line."""
-    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
-
-
-def clip(text: str, limit: int) -> str:
-    return redactor().clip(text, limit)
-
-
-def stamping() -> bool:
-    """--watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own.
-    The log handler's Formatter keeps it, for stdout's lines too."""
-    return any(isinstance(h.formatter, Formatter) and h.formatter.stamp for h in log.handlers)
-
-
-def stamped(line: str) -> str:
-    return f"{datetime.now(AMSTERDAM):%Y-%m-%d %H:%M:%S} {line}" if stamping() else line
-
-
-def say(text: str) -> None:
-    """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
-    with contextlib.suppress(OSError, ValueError):
-        print(stamped(clean(one_line(redactor().scrub(text)))), flush=True)
-
-
-class Formatter(logging.Formatter):
-    """Plain lines; in GitHub Actions warnings and errors become annotations."""
-
-    def __init__(self, github: bool, stamp: bool = False) -> None:
-        super().__init__()
-        self.github = github
-        self.stamp = stamp  # every line starts with the Amsterdam time (stamping)
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.levelno > logging.DEBUG and not self.github:  # a traceback (-v) keeps its lines; an
-            message = one_line(message)  # annotation escapes them
-        message = clean(message)
-        if record.levelno < NOTICE:
-            return stamped(message)
-        level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
-        if self.github:
-            escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            return f"::{level}::{escaped}"
-        return stamped(f"{level}: {message}")
-
-
-def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
-    redact = Redact(v for k, v in env.items() if is_secret_var(k))
-    handler = logging.StreamHandler(sys.stderr)
-    # --watch stamps its lines too when it starts (stamp_lines)
-    handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true", env.get("IND_ALERT_STAMP") == "1"))
-    handler.addFilter(redact)
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.DEBUG if verbose else NOTICE)
-    return redact
-
-
-def is_secret_var(name: str) -> bool:
-    return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION", "AWS_ACCESS_KEY")) or name.endswith(
-        ("_URL", "_TOKEN", "_KEY")
-    )
-
-
-def append_to(env: Mapping[str, str], var: str, text: str) -> None:
-    """Append to a file GitHub Actions names in the environment (the summary, the step outputs)."""
-    if env.get(var):
-        try:
-            with open(env[var], "a", encoding="utf-8") as out:
-                out.write(redactor().scrub(text))
-        except OSError:
-            log.warning(f"could not write {var}")
-
-
-def github_output(env: Mapping[str, str], name: str, value: str) -> None:
-    """Hand a value to the workflow's next steps (steps.<id>.outputs.<name>)."""
-    append_to(env, "GITHUB_OUTPUT", f"{name}={value}\n")
-
-
-def table_cell(text: str) -> str:
-    """One Markdown table cell: a newline or a | in an alert name must not break the table."""
-    text = redactor().scrub(text)  # before any escaping, which would hide a secret from the last scrub
-    return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
-
-
-def write_summary(
-    env: Mapping[str, str],
-    outcomes: Sequence[Outcome],
-    dry_run: bool,
-    now: datetime,
-    names: Mapping[str, str] = DESKS,
-    in_time: Sequence[str] = (),
-) -> None:
-    """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new.
-
-    Below it, for each alert with several desks, the earliest slot at each desk (where to travel for it),
-    then whether the watcher is in time (in_time: Markdown lines), then each alert's pictures.
-    """
-    rows = [
-        "## ind-alert" + (" (dry run)" if dry_run else ""),
-        "",
-        "| Alert | Desk | Appointment | Persons | Earliest matching slot | New | Status |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    details = []
-    for o in outcomes:
-        a = o.alert
-        desk = plural(len(o.desks), "desk") if a.several else markdown_text(desk_name(a.desk[0], names))
-        earliest = o.earliest.label() if o.earliest else "—"
-        if o.earliest and a.several:
-            earliest += f" · {markdown_text(short_desk(o.earliest.desk, names))}"
-        status = o.words + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
-        cells = [PRODUCTS[a.product], str(a.persons), str(o.new), status]
-        product, persons, new, status = (table_cell(c) for c in cells)
-        rows.append(f"| {markdown_text(a.name)} | {desk} | {product} | {persons} | {earliest} | {new} | {status} |")
-        if a.several and o.earliest_by_desk:
-            details += ["", f"**{markdown_text(a.name)}**: earliest matching slot per desk", ""]
-            details += ["| Desk | Earliest matching slot |", "|---|---|"]
-            for slot in sorted(o.earliest_by_desk.values()):
-                details.append(f"| {markdown_text(short_desk(slot.desk, names))} | {slot.label()} |")
-    rows += [*details, ""]
-    if in_time:
-        rows += ["### In time?", "", in_time[0], "", *(f"- {line}" for line in in_time[1:]), ""]
-    for o in outcomes:
-        rows += summary_pictures(o, now)
-    append_to(env, "GITHUB_STEP_SUMMARY", cut_summary(rows))
-
-
-SUMMARY_LIMIT = 1_000_000  # bytes of a job summary: GitHub refuses one over 1 MiB, and the whole page with it
-SUMMARY_CUT = "*The summary was cut here: it would be over GitHub's 1 MiB limit. Every alert's line is in the log.*"
-
-
-def cut_summary(rows: Sequence[str]) -> str:
-    """The summary's text, cut at a whole line below SUMMARY_LIMIT with a note saying so (an open chart is
-    closed first)."""
-    text = "\n".join(rows) + "\n"
-    if len(text.encode("utf-8")) <= SUMMARY_LIMIT:
-        return text
-    room, kept, fenced = SUMMARY_LIMIT - len(SUMMARY_CUT.encode()) - 16, [], False
-    for line in text.split("\n"):
-        room -= len(line.encode("utf-8")) + 1
-        if room < 0:
-            break
-        kept.append(line)
-        fenced ^= line.startswith("```")  # a chart opens and closes with one; user text never starts a line so
-    return "\n".join([*kept, *(["```"] if fenced else []), "", SUMMARY_CUT]) + "\n"
-
-
-# ---------------------------------------------------------------- pictures
-# Pure functions drawing an alert's availability: Mermaid charts for the run page, text for a terminal.
-# Only dates and numbers go inside a Mermaid block; the user's alert name stays outside it, escaped.
-
-
-def chart_window(alert: Alert, now: datetime) -> tuple[date, date] | None:
-    """The days the slots-per-day chart covers: the alert's range, at most CHART_DAYS from its start."""
-    start = max(today(now), alert.after or today(now))
-    end = start + timedelta(days=CHART_DAYS - 1)
-    if alert.days_ahead is not None:
-        end = min(end, today(now) + timedelta(days=alert.days_ahead))
-    if alert.before is not None:
-        end = min(end, alert.before)
-    return (start, end) if start <= end else None
-
-
-def slots_per_day(slots: Iterable[Slot], first: date, last: date) -> list[tuple[date, int]]:
-    counts = [0] * ((last - first).days + 1)
-    for slot in slots:
-        if first <= slot.start.date() <= last:
-            counts[(slot.start.date() - first).days] += 1
-    return [(first + timedelta(days=i), n) for i, n in enumerate(counts)]
-
-
-def trend(history: Mapping[str, str | None]) -> list[tuple[date, int | None]]:
-    """History as (check day, days until the earliest slot), None where nothing was open."""
-    points = []
-    for day, point in sorted(history.items()):
-        checked = date.fromisoformat(day)
-        points.append((checked, None if point is None else (date.fromisoformat(point) - checked).days))
-    return points
-
-
-def day_label(day: date) -> str:
-    return f"{day.day} {day:%b}"
-
-
-def axis_labels(days: Sequence[date]) -> list[str]:
-    """Short x-axis labels: "23", "24", …, "1 Dec", "2", … (the title names the first and last day).
-
-    Mermaid merges equal labels into one bar, so a day number seen before (six weeks span two 23rds)
-    gets an invisible zero-width space: it looks the same and stays its own bar.
-    """
-    labels: list[str] = []
-    for i, day in enumerate(days):
-        label = day_label(day) if day.day == 1 and i else str(day.day)
-        while label in labels:
-            label += "\u200b"
-        labels.append(label)
-    return labels
-
-
-def mermaid_axis(days: Sequence[date]) -> list[str]:
-    """The chart's opening lines, wide enough for six weeks of days."""
-    config = {
-        "xyChart": {"width": max(600, 28 * len(days)), "height": 320, "xAxis": {"labelFontSize": 12}},
-        "themeVariables": {"xyChart": {"plotColorPalette": "#3b6fb6"}},
-    }
-    return ["```mermaid", f"%%{{init: {json.dumps(config)}}}%%", "xychart-beta"]
-
-
-def mermaid_chart(kind: str, title: str, unit: str, points: Sequence[tuple[date, int]], floor: int = 0) -> str:
-    """A Mermaid xychart-beta chart (kind "bar" or "line") of a number per day: only dates and numbers."""
-    days = [d for d, _ in points]
-    return "\n".join(
-        [
-            *mermaid_axis(days),
-            f'    title "{title}, {day_label(days[0])} to {day_label(days[-1])}"',
-            "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
-            f'    y-axis "{unit}" 0 --> {max(max(n for _, n in points), floor)}',
-            f"    {kind} [" + ", ".join(str(n) for _, n in points) + "]",
-            "```",
-        ]
-    )
-
-
-def mermaid_bars(counts: Sequence[tuple[date, int]]) -> str:
-    """A bar chart of open matching slots per day."""
-    return mermaid_chart("bar", "Open matching slots per day", "slots", counts)
-
-
-def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
-    """A line chart of days until the earliest slot, per check day."""
-    return mermaid_chart("line", "Days until the earliest matching slot", "days", points, floor=1)
-
-
-def by_hour(times: Iterable[datetime]) -> list[int]:
-    counts = [0] * 24
-    for moment in times:
-        counts[moment.hour] += 1
-    return counts
-
-
-def by_weekday(times: Iterable[datetime]) -> list[int]:
-    counts = [0] * 7
-    for moment in times:
-        counts[moment.weekday()] += 1
-    return counts
-
-
-def weekday_counts(times: Sequence[datetime]) -> str:
-    """ "Mon 3, Tue 0, …" """
-    return ", ".join(f"{name.capitalize()} {n}" for name, n in zip(WEEKDAYS, by_weekday(times), strict=True))
-
-
-def mermaid_hours(times: Sequence[datetime]) -> str:
-    """A bar chart of when new matching slots appeared, by Amsterdam hour of day: only numbers inside."""
-    counts = by_hour(times)
-    return "\n".join(
-        [
-            "```mermaid",
-            mermaid_axis([date.min] * 24)[1],
-            "xychart-beta",
-            f'    title "New matching slots by hour of day, Amsterdam time, last {LIFETIME_DAYS} days"',
-            "    x-axis [" + ", ".join(f'"{h}"' for h in range(24)) + "]",
-            f'    y-axis "slots" 0 --> {max(max(counts), 1)}',
-            "    bar [" + ", ".join(str(n) for n in counts) + "]",
-            "```",
-        ]
-    )
-
-
-def markdown_text(text: str) -> str:
-    """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
-    text = " ".join(CONTROL.sub(" ", redactor().scrub(text)).split())  # scrubbed first: escaping hides a secret
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~:])", r"\\\1", text)
-
-
-def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
-    """The Markdown under the table for one alert: slots per day, then the 30-day trend."""
-    alert = outcome.alert
-    out = [f"### {markdown_text(alert.name)}", ""]
-    window = chart_window(alert, now)
-    counts = slots_per_day(outcome.slots, *window) if window else []
-    if outcome.failed:  # never drawn as "no slots"
-        out.append(f"IND could not be checked this run ({markdown_text(outcome.words)}): no slots to draw.")
-    elif not any(n for _, n in counts):
-        last = f" until {day_label(window[1])}" if window else ""
-        out.append(f"No matching slot is open{last}.")
-    else:
-        out.append(mermaid_bars(counts))
-    out.append("")
-    points = trend(outcome.history)
-    numbers = [(d, n) for d, n in points if n is not None]
-    if len(numbers) >= 2:
-        out.append(mermaid_trend(numbers))
-        if gaps := [d for d, n in points if n is None]:
-            out += ["", "No matching slot was open on " + ", ".join(day_label(d) for d in gaps) + "."]
-    elif points:
-        out.append(f"Days until the earliest matching slot, {text_trend(points)} (a chart from two such days on).")
-    out.append("")
-    if outcome.appeared:
-        out += [mermaid_hours(outcome.appeared), "", f"By weekday: {weekday_counts(outcome.appeared)}.", ""]
-    return out
-
-
-def text_calendar(counts: Sequence[tuple[date, int]]) -> list[str]:
-    """One line per ISO week: "w48  Mo 2   Tu 0   We 5 …"; days outside the window left blank."""
-    lines: list[str] = []
-    week: int | None = None
-    cells: list[str] = []
-    for day, n in counts:
-        number = day.isocalendar().week
-        if number != week:
-            if cells:
-                lines.append("  ".join([f"w{week:02d}", *cells]).rstrip())
-            week, cells = number, ["     "] * day.weekday()
-        cells.append(f"{day:%a}"[:2] + f" {n:<2}")
-    if cells:
-        lines.append("  ".join([f"w{week:02d}", *cells]).rstrip())
-    return lines
-
-
-def text_trend(points: Sequence[tuple[date, int | None]]) -> str:
-    """Days until the earliest slot per check day, oldest first: "25 Oct to 23 Nov: 14 12 - 9"; - is none open."""
-    numbers = " ".join("-" if n is None else str(n) for _, n in points)
-    span = day_label(points[0][0]) + ("" if len(points) == 1 else " to " + day_label(points[-1][0]))
-    return f"{span}: {numbers}"
-
-
-def print_pictures(outcome: Outcome, now: datetime) -> None:
-    """The pictures as text, for --dry-run in a terminal."""
-    window = chart_window(outcome.alert, now)
-    counts = slots_per_day(outcome.slots, *window) if window else []
-    if outcome.failed:
-        say(f"  IND could not be checked this run ({outcome.words}): no slots to show")
-    else:
-        if any(n for _, n in counts):
-            say(f"  open matching slots per day, {day_label(counts[0][0])} to {day_label(counts[-1][0])}:")
-            for line in text_calendar(counts):
-                say(f"    {line}")
-        else:
-            say("  no matching slot is open" + (f" until {day_label(window[1])}" if window else ""))
-    if points := trend(outcome.history):
-        say(f"  days until the earliest slot, {text_trend(points)}")
-    if outcome.appeared:
-        hours = " ".join(f"{h:02d}h {n}" for h, n in enumerate(by_hour(outcome.appeared)) if n)
-        say(f"  new matching slots by hour (Amsterdam), last {LIFETIME_DAYS} days: {hours}")
-        say(f"  by weekday: {weekday_counts(outcome.appeared)}")
-
-
-# ---------------------------------------------------------------- S3 state
+# ------------------------------------------------------------------- S3 state
 
 
 @dataclass
@@ -4183,61 +2915,7 @@ def conditional_writes(client: Any) -> None:
     )
 
 
-# ------------------------------------------------------- dead-man's switch
-
-
-class Healthcheck(logging.Handler):
-    """The optional HEALTHCHECK_URL (healthchecks.io and monitors of the same shape): told after each run.
-
-    A run that did its job pings the URL; one that needs the user (exit code not 0, an alert blind past
-    blind_after_minutes, an unconfigured copy) pings URL/fail with the run's warning and error lines as
-    the body. The monitor alerts when pings stop: the watcher stopped running. A ping never fails a run.
-    """
-
-    def __init__(self, url: str) -> None:
-        super().__init__(logging.WARNING)
-        base, mark, query = url.strip().partition("?")
-        self.url = base.rstrip("/") + mark + query
-        self.lines: list[str] = []
-        self.blind = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(redactor().scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
-
-    def ping(self, ok: bool) -> None:
-        body = "\n".join(self.lines)[-HEALTHCHECK_BODY:].encode("utf-8", "replace")
-        self.lines.clear()
-
-        def send() -> int:
-            url = self.url if ok else fail_url(self.url)
-            headers = {"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"}
-            # stream: only the status is read, so a body that drips keeps no thread waiting for it
-            with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0), stream=True) as got:
-                return got.status_code
-
-        try:
-            status = within(Deadline(HEALTHCHECK_WAIT), send)
-        except Exception:  # noqa: BLE001 - the monitor is a helper: never a reason for a run to fail
-            status = 0
-        if not 200 <= status < 300:
-            log.warning("the healthcheck could not be pinged: check HEALTHCHECK_URL (the run itself went on)")
-            self.lines.clear()  # told now; not the next ping's news
-
-
-def fail_url(url: str) -> str:
-    """The /fail form of a ping URL: into the path, before a query (healthchecks.io's ?create=1)."""
-    base, mark, query = url.partition("?")
-    return f"{base.rstrip('/')}/fail{mark}{query}"
-
-
-def s3_config_text(url: str) -> str:
-    """alerts.toml kept in S3, so it can change without redeploying. Out of reach for a moment: a warning."""
-    store = S3Store.from_url(url, "config")
-    store.needs = "s3:GetObject"
-    text, _ = store.read()  # unreadable: a ConfigError; out of reach for a moment: StateOutOfReach
-    if text is None:
-        raise ConfigError(f"{url} not found: upload your alerts.toml there (see README)")
-    return text
+# ------------------------------------------------------------------- S3 lease
 
 
 class LeaseHeld(AlertError):
@@ -4307,7 +2985,1371 @@ def lease_expiry(text: str) -> float:
         return 0.0
 
 
-# -------------------------------------------------------------- watch mode
+# ------------------------------------------------ where config and state live
+
+
+def s3_config_text(url: str) -> str:
+    """alerts.toml kept in S3, so it can change without redeploying. Out of reach for a moment: a warning."""
+    store = S3Store.from_url(url, "config")
+    store.needs = "s3:GetObject"
+    text, _ = store.read()  # unreadable: a ConfigError; out of reach for a moment: StateOutOfReach
+    if text is None:
+        raise ConfigError(f"{url} not found: upload your alerts.toml there (see README)")
+    return text
+
+
+def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> Store:
+    if location.startswith("s3://"):
+        return S3Store.from_url(location, "state", legacy_desks)
+    return FileStore(Path(location), legacy_desks or {})
+
+
+def load_config(location: str | Path) -> Config:
+    """The alerts file at a path or an s3://bucket/key URL."""
+    path = str(location)
+    if path.startswith("s3://"):
+        text = s3_config_text(path).removeprefix("\ufeff")  # a byte-order mark, as for a file
+    else:
+        try:
+            data = read_file(Path(path))
+        except FileNotFoundError:
+            if path == DEFAULT_CONFIG:
+                raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+            raise ConfigError(f"{path} not found: check the path given by --config or IND_ALERT_CONFIG") from None
+        except NotAFile as exc:
+            raise ConfigError(f"{path} is {exc.kind}, not a file: pass --config with your alerts.toml") from None
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc.strerror or 'refused by the system'})") from None
+        if len(data) > MAX_BODY:
+            raise ConfigError(f"{path} is over 2 MB, not an alerts file (one is a few kB): check --config")
+        text = config_text(data, path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
+    return parse_config(doc, str(path))
+
+
+# -------------------------------------------------------------------- in time
+# How often this watcher really looks, and how long slots stay open. GitHub's own run history gives the
+# first without a write per run; slot lifetimes change the state only when a slot appears or goes.
+
+ACTIONS_API_URL = "https://api.github.com"
+GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """The times this watcher checked (unix, oldest first, this check included), or why they are unknown."""
+
+    checks: tuple[int, ...] = ()
+    source: str = ""  # where the times come from, in words
+    unknown: str | None = None  # why they are not known, in a few words
+    kept: bool = True  # False: this watcher keeps no check times at all, so it records no lifetimes either
+
+    def previous(self, now: int) -> int | None:
+        """The check before this one, when known."""
+        return max((t for t in self.checks if t < now), default=None)
+
+
+def workflow_file(env: Mapping[str, str]) -> str:
+    """The running workflow's file name, from GITHUB_WORKFLOW_REF ("owner/repo/.github/workflows/x.yml@ref")."""
+    name = env.get("GITHUB_WORKFLOW_REF", "").split("@")[0].rsplit("/", 1)[-1]
+    return name if re.fullmatch(r"[A-Za-z0-9._-]+\.ya?ml", name) else "ind-alert.yml"
+
+
+def run_times(doc: Any, current: str) -> tuple[list[int], int]:
+    """The start times of the runs in one page of the Actions API's list, and how many runs it listed.
+
+    The running run itself (GITHUB_RUN_ID) is left out, and so are runs that never checked (cancelled,
+    skipped). Raises Invalid on any other shape.
+    """
+    expect(isinstance(doc, dict) and isinstance(doc.get("workflow_runs"), list), "no workflow_runs")
+    times = []
+    for run in doc["workflow_runs"]:
+        expect(isinstance(run, dict), "a run is not an object")
+        if str(run.get("id")) == current or run.get("conclusion") in ("cancelled", "skipped"):
+            continue
+        stamp = run.get("run_started_at") or run.get("created_at")
+        expect(isinstance(stamp, str) and bool(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)), "no time")
+        times.append(int(datetime.fromisoformat(stamp[:-1] + "+00:00").timestamp()))
+    return times, len(doc["workflow_runs"])
+
+
+def github_cadence(env: Mapping[str, str], now: int) -> Cadence:
+    """This workflow's scheduled runs of the last week, from the Actions API (at most two pages of 100)."""
+    base = (env.get("GITHUB_API_URL") or ACTIONS_API_URL).rstrip("/")
+    url = f"{base}/repos/{env['GITHUB_REPOSITORY']}/actions/workflows/{workflow_file(env)}/runs"
+    week_ago = datetime.fromtimestamp(now - CADENCE_DAYS * 86400, tz.UTC)
+    headers = {**GITHUB_HEADERS, "User-Agent": USER_AGENT, "Authorization": f"Bearer {env['GITHUB_TOKEN']}"}
+    times: list[int] = []
+    try:
+        for page in (1, 2):
+            params = {"event": "schedule", "created": f">={week_ago:%Y-%m-%d}", "per_page": "100", "page": str(page)}
+            with requests.get(url, params=params, headers=headers, timeout=(3, CADENCE_WAIT), stream=True) as answer:
+                if answer.status_code in (401, 403, 404):
+                    return Cadence(unknown=f"the Actions API refused (HTTP {answer.status_code}): needs actions: read")
+                if answer.status_code != 200:
+                    return Cadence(unknown=f"the Actions API answered HTTP {answer.status_code}")
+                found, listed = run_times(strict_json(read_body(answer)), env.get("GITHUB_RUN_ID", ""))
+            times += found
+            if listed < 100:
+                break
+    except requests.Timeout:
+        return Cadence(unknown="the Actions API did not answer in time")
+    except requests.RequestException:
+        return Cadence(unknown="the Actions API is out of reach")
+    except (ValueError, TooLarge):  # Invalid is a ValueError
+        return Cadence(unknown="the Actions API answered in an unexpected form")
+    recent = sorted({t for t in times if now - CADENCE_DAYS * 86400 < t < now} | {now})
+    return Cadence(tuple(recent), "GitHub's run history")
+
+
+class RunHistory:
+    """github_cadence in a background thread, started before IND is asked: it never delays the check."""
+
+    def __init__(self, env: Mapping[str, str], now: int) -> None:
+        self.result: Cadence | None = None
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self.read, args=(env, now), daemon=True)
+        self.thread.start()
+
+    def read(self, env: Mapping[str, str], now: int) -> None:
+        try:
+            self.result = github_cadence(env, now)
+        except Exception:  # noqa: BLE001 - a failing history must never fail the check
+            self.result = Cadence(unknown="the Actions API failed")
+
+    def wait(self) -> Cadence:
+        """The history, waiting at most CADENCE_WAIT seconds from the start in all."""
+        self.thread.join(max(0.0, CADENCE_WAIT - (time.monotonic() - self.started)))
+        return self.result or Cadence(unknown="the Actions API did not answer in time")
+
+
+def recent_checks(times: Iterable[int], now: int) -> tuple[int, ...]:
+    """The check times of the last week, now included, at most MAX_CHECKS."""
+    return tuple(sorted({t for t in times if now - CADENCE_DAYS * 86400 < t < now} | {now}))[-MAX_CHECKS:]
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """What a cadence says: checks in the last 24 hours and 7 days, and the gaps between them (seconds)."""
+
+    day: int
+    week: int
+    median: float | None = None
+    p90: float | None = None
+    longest: float | None = None
+
+
+def nearest_rank(values: Sequence[float], share: float) -> float:
+    """The share-th percentile of sorted values (nearest rank)."""
+    return values[max(0, math.ceil(share * len(values)) - 1)]
+
+
+def middle(values: Sequence[float]) -> float:
+    """The median of sorted values."""
+    half = len(values) // 2
+    return values[half] if len(values) % 2 else (values[half - 1] + values[half]) / 2
+
+
+def gap_figures(checks: Sequence[int], now: int) -> Gaps:
+    times = sorted(t for t in checks if now - CADENCE_DAYS * 86400 < t <= now)
+    gaps = sorted(float(b - a) for a, b in itertools.pairwise(times))
+    day = sum(1 for t in times if t > now - 86400)
+    if not gaps:
+        return Gaps(day, len(times))
+    return Gaps(day, len(times), middle(gaps), nearest_rank(gaps, 0.9), gaps[-1])
+
+
+# ------------------------------------------------------------- slot lifetimes
+
+
+def watched_key(product: str, desk: str) -> str:
+    return f"{product} {desk}"
+
+
+def slot_start(slot_id: str) -> float:
+    """When a slot begins, from its id ("AM 2026-12-01 09:00-09:10"), Amsterdam time."""
+    start = datetime.strptime(slot_id.split(" ", 1)[1][:16], "%Y-%m-%d %H:%M").replace(tzinfo=AMSTERDAM)
+    return start.timestamp()
+
+
+def prune_sightings(slots: Iterable[Sighting], now: int) -> tuple[Sighting, ...]:
+    """Open slots all; closed ones of the last LIFETIME_DAYS, the newest MAX_LIFETIMES."""
+    slots = sorted(slots, key=lambda s: (s.seen, s.product, s.slot))
+    closed = [s for s in slots if s.gone is not None and s.gone > now - LIFETIME_DAYS * 86400][-MAX_LIFETIMES:]
+    kept = {id(s) for s in closed}
+    return tuple(s for s in slots if s.gone is None or id(s) in kept)
+
+
+def track(
+    lifetimes: Lifetimes, watched: set[str], answered: Mapping[str, set[str]], now: int, previous: int | None
+) -> Lifetimes:
+    """The sightings after a check. watched: every product-desk key the alerts watch; answered: for the keys
+    whose every query answered, the ids of the matching slots open now; previous: the check before, if known.
+
+    Returns lifetimes itself when nothing appeared or went, so a quiet check changes no byte of the state.
+    """
+    since = {k: v for k, v in lifetimes.watched.items() if k in watched}
+    changed = since != dict(lifetimes.watched)
+    slots: list[Sighting] = []
+    still_open: dict[str, set[str]] = {}
+    for s in lifetimes.slots:
+        key = watched_key(s.product, s.desk)
+        if s.gone is None and key not in since:  # no longer watched: its end will not be seen
+            changed = True
+        elif s.gone is not None or key not in answered or s.slot in answered[key]:
+            slots.append(s)  # closed, or its desk did not answer (not known to be gone), or still open
+            if s.gone is None:
+                still_open.setdefault(key, set()).add(s.slot)
+        else:
+            changed = True
+            if slot_start(s.slot) > now:  # gone before its time: taken (a slot whose time came is just past)
+                last = None if previous is None else max(previous, s.seen)  # earlier: the run that first saw it
+                slots.append(dataclasses.replace(s, last=last, gone=now))
+    for key, ids in sorted(answered.items()):
+        first = key not in since  # its open slots have no known start
+        if first and ids:  # a desk is recorded with its first slot: a check that finds none writes nothing
+            since[key], changed = now, True
+        for slot in sorted(ids - still_open.get(key, set())):
+            slots.append(Sighting(key.split(" ")[0], slot, now, None if first else previous))
+            changed = True
+    return Lifetimes(since, prune_sightings(slots, now), lifetimes.warned) if changed else lifetimes
+
+
+def share_seen(lifetimes: Sequence[float], gap: float) -> float:
+    """The share of slots with these lifetimes that a watcher checking every gap seconds sees at least once."""
+    return sum(min(1.0, life / gap) for life in lifetimes) / len(lifetimes) if gap > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the recorded slots of one desk and product say, for this watcher's cadence."""
+
+    product: str
+    desk: str
+    count: int  # closed slots with a known start, last LIFETIME_DAYS
+    median: float = 0.0  # seconds: the median of each lifetime's middle
+    low: float = 0.0  # the median of the lower bounds (last sighting - first sighting)
+    high: float = 0.0  # the median of the upper bounds (first seen gone - the check before the first sighting)
+    gap: float | None = None  # this watcher's median gap
+    share: float | None = None  # the share of such slots this watcher sees
+    fast: float = 1.0  # the share a FAST_GAP watcher would see
+    once: int = 0  # of count, the slots seen at one check only: gone by the next
+
+    @property
+    def blurred(self) -> bool:
+        """Most slots were gone by the next check: they last less than a gap, which is all the data can say."""
+        return self.gap is not None and self.gap > FAST_GAP and self.once * 3 > self.count * 2
+
+    @property
+    def slow(self) -> bool:
+        """Clearly too slow: most slots gone by its next check, or under half of them seen where a fast
+        watcher would see far more."""
+        if self.count < MIN_SAMPLE:
+            return False
+        return self.blurred or (self.share is not None and self.share < 0.5 and self.fast > self.share + 0.25)
+
+
+def verdict(lifetimes: Lifetimes, key: str, gap: float | None, now: int) -> Verdict:
+    product, desk = key.split(" ", 1)
+    bounds = []
+    for s in lifetimes.slots:
+        recent = s.seen > now - LIFETIME_DAYS * 86400
+        if watched_key(s.product, s.desk) == key and s.gone is not None and s.before is not None and recent:
+            bounds.append((float(s.last - s.seen if s.last is not None else 0), float(s.gone - s.before)))
+    if not bounds:
+        return Verdict(product, desk, 0, gap=gap)
+    mids = sorted((lo + hi) / 2 for lo, hi in bounds)
+    lows, highs = sorted(lo for lo, _ in bounds), sorted(hi for _, hi in bounds)
+    share = share_seen(mids, gap) if gap else None
+    once = sum(1 for lo, _ in bounds if lo == 0)
+    fast = share_seen(mids, FAST_GAP)
+    return Verdict(product, desk, len(bounds), middle(mids), middle(lows), middle(highs), gap, share, fast, once)
+
+
+def appeared(lifetimes: Lifetimes, keys: set[str], now: int) -> list[datetime]:
+    """When new slots appeared at these keys in the last LIFETIME_DAYS (first sightings after an earlier check)."""
+    return [
+        datetime.fromtimestamp(s.seen, AMSTERDAM)
+        for s in lifetimes.slots
+        if s.before is not None and watched_key(s.product, s.desk) in keys and s.seen > now - LIFETIME_DAYS * 86400
+    ]
+
+
+def minutes(seconds: float) -> str:
+    """A duration in words: "12 min", "1 h 05 min", "under a minute"."""
+    if seconds < 60:
+        return "under a minute"
+    whole = round(seconds / 60)
+    return f"{whole} min" if whole < 60 else f"{whole // 60} h {whole % 60:02d} min"
+
+
+def how_many(share: float) -> str:
+    if share >= 0.9:
+        words = "nearly all of them"
+    elif share >= 0.65:
+        words = "most of them"
+    elif share >= 0.35:
+        words = "roughly half of them"
+    else:
+        words = f"about 1 in {max(2, round(1 / share)) if share > 0 else 'many'}"
+    return f"{words} ({round(share * 100)}%)"
+
+
+def cadence_line(cadence: Cadence, now: int) -> str:
+    if cadence.unknown:
+        return f"Cadence unknown ({cadence.unknown})."
+    g = gap_figures(cadence.checks, now)
+    checked = f"This watcher checked {plural(g.day, 'time')} in the last 24 hours and {g.week} in 7 days"
+    if g.median is None or g.p90 is None or g.longest is None:
+        return f"{checked}: no gap between checks yet ({cadence.source})."
+    gaps = f"median {minutes(g.median)}, 90% within {minutes(g.p90)}, longest {minutes(g.longest)}"
+    return f"{checked}; between checks: {gaps} ({cadence.source})."
+
+
+def verdict_line(v: Verdict, place: str) -> str:
+    """One desk and product's verdict in words; place is its name, made safe for where it is shown."""
+    if v.count < MIN_SAMPLE:
+        seen = plural(v.count, "slot")
+        return f"{place}: {seen} seen to open and close so far: too few to say how long slots stay open."
+    within = f"median of {v.count}, last {LIFETIME_DAYS} days; each known to within the checks around it:"
+    within += f" {minutes(v.low)} to {minutes(v.high)}"
+    fast = "A 2-minute watcher (AWS Lambda or your own machine)"
+    if v.gap is not None and v.blurred:
+        return (
+            f"{place}: {v.once} of {v.count} slots were gone by the next check ({within}): they stay open less"
+            f" than the {minutes(v.gap)} between checks, so this watcher misses many. {fast} would see far more."
+        )
+    life = f"{place}: slots stayed open about {minutes(v.median)} ({within})"
+    if v.gap is None or v.share is None:
+        return f"{life}; how many this watcher sees is unknown without its cadence."
+    sees = f"this watcher checks every {minutes(v.gap)}: it sees {how_many(v.share)}"
+    return f"{life}; {sees}. {fast} would see {how_many(v.fast)}."
+
+
+CAVEAT = (
+    "A lifetime is known only to within the gaps around its first and last sighting; slots open at the first"
+    " check have no known start; slots that open and close between two checks are never seen, so a slow"
+    " watcher's figures lean long."
+)
+
+
+# ---------------------------------------------------------------- run records
+
+
+@dataclass(frozen=True)
+class Options:
+    config: str  # a path or s3://bucket/key
+    state: str
+    dry_run: bool = False
+    check: bool = False
+    test_notification: bool = False
+    list_desks: str | None = None
+    watch: bool = False
+    interval: float = DEFAULT_INTERVAL
+    verbose: bool = False
+
+
+class Status(enum.Enum):
+    """What an alert that could be checked did in a run; the value is its words (run line, summary)."""
+
+    OK = "ok"
+    PUSHED = "pushed"
+    PUSH_FAILED = "push failed"
+    DRY_RUN = "dry run"
+    DATES_PASSED = "dates passed"
+    SECRET_REJECTED = "secret rejected"
+
+
+@dataclass
+class Outcome:
+    """What one alert did in a run: for the per-alert line and the job summary."""
+
+    alert: Alert
+    status: Status = Status.OK
+    open: int = 0
+    matching: int = 0
+    new: int = 0
+    earliest: Slot | None = None
+    failure: Failure | None = None  # why IND could not be checked for this alert
+    desks: tuple[str, ...] = ()  # the desks checked (for "any": the ones IND lists)
+    failed_desks: int = 0
+    earliest_by_desk: dict[str, Slot] = field(default_factory=dict)
+    slots: Sequence[Slot] = ()  # the open matching slots, for the pictures
+    history: Mapping[str, str | None] = field(default_factory=dict)
+    answered: tuple[str, ...] = ()  # the desks that answered
+    tracked: Sequence[Slot] = ()  # the open slots whose lifetimes are recorded: matching, days_ahead aside
+    appeared: Sequence[datetime] = ()  # when new matching slots appeared at its desks, last 30 days
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+    @property
+    def words(self) -> str:
+        """Its status in words: why it failed, or what it did."""
+        return self.failure.value if self.failure else self.status.value
+
+    def line(self) -> str:
+        """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
+        if self.failed:
+            return f"{self.alert.name}: {self.words}"
+        failed = f" ({self.failed_desks} of {len(self.desks)} desks failed)" if self.failed_desks else ""
+        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.words}{failed}"
+
+
+def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
+    """The implicit recipient was called "default" before it was "you": what it was sent stays sent.
+
+    A state merged from runs on both sides of the rename has both names: what either was sent stays sent.
+    """
+    sent = dict(alert_state.sent)
+    if not implicit or LEGACY_RECIPIENT not in sent:
+        return alert_state
+    sent[DEFAULT_RECIPIENT.name] = sent.pop(LEGACY_RECIPIENT) | sent.get(DEFAULT_RECIPIENT.name, frozenset())
+    return dataclasses.replace(alert_state, sent=sent)
+
+
+def claim(state: State, env: Mapping[str, str]) -> State:
+    """State written by another repository (a fork's parent, a template) is not ours to trust."""
+    repository = env.get("GITHUB_REPOSITORY") or None
+    if repository and state.repository and state.repository != repository:
+        notice(
+            f"the state was written by {state.repository}, not {repository}: starting fresh,"
+            " so every open matching slot is pushed once"
+        )
+        return State(repository=repository)
+    return dataclasses.replace(state, repository=repository or state.repository)
+
+
+def asked_now(alert: Alert, loaded: State, implicit: bool) -> AlertState:
+    """An alert's stored state, for the kind it asks for now and the recipients' names now."""
+    alert_state = loaded.alerts.get(alert.name, AlertState())
+    current = for_kind(alert_state, alert.kind)
+    if any(alert_state.sent.values()) and not current.sent:
+        persons = plural(alert.persons, "person")
+        notice(
+            f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
+            " matching slots are pushed afresh"
+        )
+    return adopt(current, implicit)
+
+
+# --------------------------------------------------------------------- output
+
+
+def append_to(env: Mapping[str, str], var: str, text: str) -> None:
+    """Append to a file GitHub Actions names in the environment (the summary, the step outputs)."""
+    if env.get(var):
+        try:
+            with open(env[var], "a", encoding="utf-8") as out:
+                out.write(redactor().scrub(text))
+        except OSError:
+            log.warning(f"could not write {var}")
+
+
+def github_output(env: Mapping[str, str], name: str, value: str) -> None:
+    """Hand a value to the workflow's next steps (steps.<id>.outputs.<name>)."""
+    append_to(env, "GITHUB_OUTPUT", f"{name}={value}\n")
+
+
+def table_cell(text: str) -> str:
+    """One Markdown table cell: a newline or a | in an alert name must not break the table."""
+    text = redactor().scrub(text)  # before any escaping, which would hide a secret from the last scrub
+    return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
+
+
+def markdown_text(text: str) -> str:
+    """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
+    text = " ".join(CONTROL.sub(" ", redactor().scrub(text)).split())  # scrubbed first: escaping hides a secret
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~:])", r"\\\1", text)
+
+
+def write_summary(
+    env: Mapping[str, str],
+    outcomes: Sequence[Outcome],
+    dry_run: bool,
+    now: datetime,
+    names: Mapping[str, str] = DESKS,
+    in_time: Sequence[str] = (),
+) -> None:
+    """A Markdown table on the GitHub Actions run page: the watcher works even when nothing is new.
+
+    Below it, for each alert with several desks, the earliest slot at each desk (where to travel for it),
+    then whether the watcher is in time (in_time: Markdown lines), then each alert's pictures.
+    """
+    rows = [
+        "## ind-alert" + (" (dry run)" if dry_run else ""),
+        "",
+        "| Alert | Desk | Appointment | Persons | Earliest matching slot | New | Status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    details = []
+    for o in outcomes:
+        a = o.alert
+        desk = plural(len(o.desks), "desk") if a.several else markdown_text(desk_name(a.desk[0], names))
+        earliest = o.earliest.label() if o.earliest else "—"
+        if o.earliest and a.several:
+            earliest += f" · {markdown_text(short_desk(o.earliest.desk, names))}"
+        status = o.words + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
+        cells = [PRODUCTS[a.product], str(a.persons), str(o.new), status]
+        product, persons, new, status = (table_cell(c) for c in cells)
+        rows.append(f"| {markdown_text(a.name)} | {desk} | {product} | {persons} | {earliest} | {new} | {status} |")
+        if a.several and o.earliest_by_desk:
+            details += ["", f"**{markdown_text(a.name)}**: earliest matching slot per desk", ""]
+            details += ["| Desk | Earliest matching slot |", "|---|---|"]
+            for slot in sorted(o.earliest_by_desk.values()):
+                details.append(f"| {markdown_text(short_desk(slot.desk, names))} | {slot.label()} |")
+    rows += [*details, ""]
+    if in_time:
+        rows += ["### In time?", "", in_time[0], "", *(f"- {line}" for line in in_time[1:]), ""]
+    for o in outcomes:
+        rows += summary_pictures(o, now)
+    append_to(env, "GITHUB_STEP_SUMMARY", cut_summary(rows))
+
+
+SUMMARY_LIMIT = 1_000_000  # bytes of a job summary: GitHub refuses one over 1 MiB, and the whole page with it
+SUMMARY_CUT = "*The summary was cut here: it would be over GitHub's 1 MiB limit. Every alert's line is in the log.*"
+
+
+def cut_summary(rows: Sequence[str]) -> str:
+    """The summary's text, cut at a whole line below SUMMARY_LIMIT with a note saying so (an open chart is
+    closed first)."""
+    text = "\n".join(rows) + "\n"
+    if len(text.encode("utf-8")) <= SUMMARY_LIMIT:
+        return text
+    room, kept, fenced = SUMMARY_LIMIT - len(SUMMARY_CUT.encode()) - 16, [], False
+    for line in text.split("\n"):
+        room -= len(line.encode("utf-8")) + 1
+        if room < 0:
+            break
+        kept.append(line)
+        fenced ^= line.startswith("```")  # a chart opens and closes with one; user text never starts a line so
+    return "\n".join([*kept, *(["```"] if fenced else []), "", SUMMARY_CUT]) + "\n"
+
+
+# ------------------------------------------------------------------- pictures
+# Pure functions drawing an alert's availability: Mermaid charts for the run page, text for a terminal.
+# Only dates and numbers go inside a Mermaid block; the user's alert name stays outside it, escaped.
+
+
+def chart_window(alert: Alert, now: datetime) -> tuple[date, date] | None:
+    """The days the slots-per-day chart covers: the alert's range, at most CHART_DAYS from its start."""
+    start = max(today(now), alert.after or today(now))
+    end = start + timedelta(days=CHART_DAYS - 1)
+    if alert.days_ahead is not None:
+        end = min(end, today(now) + timedelta(days=alert.days_ahead))
+    if alert.before is not None:
+        end = min(end, alert.before)
+    return (start, end) if start <= end else None
+
+
+def slots_per_day(slots: Iterable[Slot], first: date, last: date) -> list[tuple[date, int]]:
+    counts = [0] * ((last - first).days + 1)
+    for slot in slots:
+        if first <= slot.start.date() <= last:
+            counts[(slot.start.date() - first).days] += 1
+    return [(first + timedelta(days=i), n) for i, n in enumerate(counts)]
+
+
+def trend(history: Mapping[str, str | None]) -> list[tuple[date, int | None]]:
+    """History as (check day, days until the earliest slot), None where nothing was open."""
+    points = []
+    for day, point in sorted(history.items()):
+        checked = date.fromisoformat(day)
+        points.append((checked, None if point is None else (date.fromisoformat(point) - checked).days))
+    return points
+
+
+def day_label(day: date) -> str:
+    return f"{day.day} {day:%b}"
+
+
+def axis_labels(days: Sequence[date]) -> list[str]:
+    """Short x-axis labels: "23", "24", …, "1 Dec", "2", … (the title names the first and last day).
+
+    Mermaid merges equal labels into one bar, so a day number seen before (six weeks span two 23rds)
+    gets an invisible zero-width space: it looks the same and stays its own bar.
+    """
+    labels: list[str] = []
+    for i, day in enumerate(days):
+        label = day_label(day) if day.day == 1 and i else str(day.day)
+        while label in labels:
+            label += "\u200b"
+        labels.append(label)
+    return labels
+
+
+def mermaid_axis(days: Sequence[date]) -> list[str]:
+    """The chart's opening lines, wide enough for six weeks of days."""
+    config = {
+        "xyChart": {"width": max(600, 28 * len(days)), "height": 320, "xAxis": {"labelFontSize": 12}},
+        "themeVariables": {"xyChart": {"plotColorPalette": "#3b6fb6"}},
+    }
+    return ["```mermaid", f"%%{{init: {json.dumps(config)}}}%%", "xychart-beta"]
+
+
+def mermaid_chart(kind: str, title: str, unit: str, points: Sequence[tuple[date, int]], floor: int = 0) -> str:
+    """A Mermaid xychart-beta chart (kind "bar" or "line") of a number per day: only dates and numbers."""
+    days = [d for d, _ in points]
+    return "\n".join(
+        [
+            *mermaid_axis(days),
+            f'    title "{title}, {day_label(days[0])} to {day_label(days[-1])}"',
+            "    x-axis [" + ", ".join(f'"{label}"' for label in axis_labels(days)) + "]",
+            f'    y-axis "{unit}" 0 --> {max(max(n for _, n in points), floor)}',
+            f"    {kind} [" + ", ".join(str(n) for _, n in points) + "]",
+            "```",
+        ]
+    )
+
+
+def mermaid_bars(counts: Sequence[tuple[date, int]]) -> str:
+    """A bar chart of open matching slots per day."""
+    return mermaid_chart("bar", "Open matching slots per day", "slots", counts)
+
+
+def mermaid_trend(points: Sequence[tuple[date, int]]) -> str:
+    """A line chart of days until the earliest slot, per check day."""
+    return mermaid_chart("line", "Days until the earliest matching slot", "days", points, floor=1)
+
+
+def by_hour(times: Iterable[datetime]) -> list[int]:
+    counts = [0] * 24
+    for moment in times:
+        counts[moment.hour] += 1
+    return counts
+
+
+def by_weekday(times: Iterable[datetime]) -> list[int]:
+    counts = [0] * 7
+    for moment in times:
+        counts[moment.weekday()] += 1
+    return counts
+
+
+def weekday_counts(times: Sequence[datetime]) -> str:
+    """ "Mon 3, Tue 0, …" """
+    return ", ".join(f"{name.capitalize()} {n}" for name, n in zip(WEEKDAYS, by_weekday(times), strict=True))
+
+
+def mermaid_hours(times: Sequence[datetime]) -> str:
+    """A bar chart of when new matching slots appeared, by Amsterdam hour of day: only numbers inside."""
+    counts = by_hour(times)
+    return "\n".join(
+        [
+            "```mermaid",
+            mermaid_axis([date.min] * 24)[1],
+            "xychart-beta",
+            f'    title "New matching slots by hour of day, Amsterdam time, last {LIFETIME_DAYS} days"',
+            "    x-axis [" + ", ".join(f'"{h}"' for h in range(24)) + "]",
+            f'    y-axis "slots" 0 --> {max(max(counts), 1)}',
+            "    bar [" + ", ".join(str(n) for n in counts) + "]",
+            "```",
+        ]
+    )
+
+
+def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
+    """The Markdown under the table for one alert: slots per day, then the 30-day trend."""
+    alert = outcome.alert
+    out = [f"### {markdown_text(alert.name)}", ""]
+    window = chart_window(alert, now)
+    counts = slots_per_day(outcome.slots, *window) if window else []
+    if outcome.failed:  # never drawn as "no slots"
+        out.append(f"IND could not be checked this run ({markdown_text(outcome.words)}): no slots to draw.")
+    elif not any(n for _, n in counts):
+        last = f" until {day_label(window[1])}" if window else ""
+        out.append(f"No matching slot is open{last}.")
+    else:
+        out.append(mermaid_bars(counts))
+    out.append("")
+    points = trend(outcome.history)
+    numbers = [(d, n) for d, n in points if n is not None]
+    if len(numbers) >= 2:
+        out.append(mermaid_trend(numbers))
+        if gaps := [d for d, n in points if n is None]:
+            out += ["", "No matching slot was open on " + ", ".join(day_label(d) for d in gaps) + "."]
+    elif points:
+        out.append(f"Days until the earliest matching slot, {text_trend(points)} (a chart from two such days on).")
+    out.append("")
+    if outcome.appeared:
+        out += [mermaid_hours(outcome.appeared), "", f"By weekday: {weekday_counts(outcome.appeared)}.", ""]
+    return out
+
+
+def text_calendar(counts: Sequence[tuple[date, int]]) -> list[str]:
+    """One line per ISO week: "w48  Mo 2   Tu 0   We 5 …"; days outside the window left blank."""
+    lines: list[str] = []
+    week: int | None = None
+    cells: list[str] = []
+    for day, n in counts:
+        number = day.isocalendar().week
+        if number != week:
+            if cells:
+                lines.append("  ".join([f"w{week:02d}", *cells]).rstrip())
+            week, cells = number, ["     "] * day.weekday()
+        cells.append(f"{day:%a}"[:2] + f" {n:<2}")
+    if cells:
+        lines.append("  ".join([f"w{week:02d}", *cells]).rstrip())
+    return lines
+
+
+def text_trend(points: Sequence[tuple[date, int | None]]) -> str:
+    """Days until the earliest slot per check day, oldest first: "25 Oct to 23 Nov: 14 12 - 9"; - is none open."""
+    numbers = " ".join("-" if n is None else str(n) for _, n in points)
+    span = day_label(points[0][0]) + ("" if len(points) == 1 else " to " + day_label(points[-1][0]))
+    return f"{span}: {numbers}"
+
+
+def print_pictures(outcome: Outcome, now: datetime) -> None:
+    """The pictures as text, for --dry-run in a terminal."""
+    window = chart_window(outcome.alert, now)
+    counts = slots_per_day(outcome.slots, *window) if window else []
+    if outcome.failed:
+        say(f"  IND could not be checked this run ({outcome.words}): no slots to show")
+    else:
+        if any(n for _, n in counts):
+            say(f"  open matching slots per day, {day_label(counts[0][0])} to {day_label(counts[-1][0])}:")
+            for line in text_calendar(counts):
+                say(f"    {line}")
+        else:
+            say("  no matching slot is open" + (f" until {day_label(window[1])}" if window else ""))
+    if points := trend(outcome.history):
+        say(f"  days until the earliest slot, {text_trend(points)}")
+    if outcome.appeared:
+        hours = " ".join(f"{h:02d}h {n}" for h, n in enumerate(by_hour(outcome.appeared)) if n)
+        say(f"  new matching slots by hour (Amsterdam), last {LIFETIME_DAYS} days: {hours}")
+        say(f"  by weekday: {weekday_counts(outcome.appeared)}")
+
+
+# ---------------------------------------------------------------- healthcheck
+
+
+class Healthcheck(logging.Handler):
+    """The optional HEALTHCHECK_URL (healthchecks.io and monitors of the same shape): told after each run.
+
+    A run that did its job pings the URL; one that needs the user (exit code not 0, an alert blind past
+    blind_after_minutes, an unconfigured copy) pings URL/fail with the run's warning and error lines as
+    the body. The monitor alerts when pings stop: the watcher stopped running. A ping never fails a run.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(logging.WARNING)
+        base, mark, query = url.strip().partition("?")
+        self.url = base.rstrip("/") + mark + query
+        self.lines: list[str] = []
+        self.blind = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(redactor().scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
+
+    def ping(self, ok: bool) -> None:
+        body = "\n".join(self.lines)[-HEALTHCHECK_BODY:].encode("utf-8", "replace")
+        self.lines.clear()
+
+        def send() -> int:
+            url = self.url if ok else fail_url(self.url)
+            headers = {"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"}
+            # stream: only the status is read, so a body that drips keeps no thread waiting for it
+            with requests.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, 10.0), stream=True) as got:
+                return got.status_code
+
+        try:
+            status = within(Deadline(HEALTHCHECK_WAIT), send)
+        except Exception:  # noqa: BLE001 - the monitor is a helper: never a reason for a run to fail
+            status = 0
+        if not 200 <= status < 300:
+            log.warning("the healthcheck could not be pinged: check HEALTHCHECK_URL (the run itself went on)")
+            self.lines.clear()  # told now; not the next ping's news
+
+
+def fail_url(url: str) -> str:
+    """The /fail form of a ping URL: into the path, before a query (healthchecks.io's ?create=1)."""
+    base, mark, query = url.partition("?")
+    return f"{base.rstrip('/')}/fail{mark}{query}"
+
+
+# ------------------------------------------------------------------------ run
+
+
+@dataclass
+class Result:
+    """What one run did, for its caller to tell: the lines, the summary, the exit code, the next wait."""
+
+    outcomes: list[Outcome]
+    in_time: list[str]  # the cadence and verdict lines
+    in_time_markdown: list[str]  # the same, names escaped for Markdown
+    failed: bool  # something needs fixing
+    retry_after: float  # the longest Retry-After IND asked for in this run
+    blind: bool  # an alert or a recipient is blind: the dead-man's switch is told
+    now: datetime
+
+    @property
+    def code(self) -> int:
+        """0, or 1 when something needs fixing (a rejected secret, an unsaved state, a blind recipient)."""
+        return 1 if self.failed else 0
+
+
+@dataclass
+class Run:
+    """One run's mutable state: what it found, pushed and saved. A Runner makes a fresh one for every check.
+
+    Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
+    deadline) can make the next run push it again.
+    """
+
+    runner: Runner
+    deadline: Deadline
+    state: State = field(default_factory=State)
+    outcomes: list[Outcome] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
+    frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
+    failed: bool = False  # something needs fixing: the run ends with exit 1
+    bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
+    tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
+    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
+    in_time: list[str] = field(default_factory=list)  # this run's cadence and verdict lines, for the summary
+    in_time_markdown: list[str] = field(default_factory=list)  # the same, names escaped for Markdown
+
+    @property
+    def config(self) -> Config:
+        return self.runner.config
+
+    @property
+    def dry_run(self) -> bool:
+        return self.runner.dry_run
+
+    @property
+    def pushover(self) -> PushoverClient | None:
+        return self.runner.pushover
+
+    def fetch_deadline(self) -> float:
+        """IND gets most of the run's time; what is left is for the pushes."""
+        seconds = self.runner.deadline_seconds
+        return min(FETCH_DEADLINE, seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
+
+    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
+        """Keep an alert's new state; save it at once when a push was delivered."""
+        self.state = dataclasses.replace(self.state, alerts={**self.state.alerts, alert.name: alert_state})
+        if delivered:
+            self.save()
+
+    def save(self) -> None:
+        if self.dry_run or self.frozen:
+            return
+        store = self.runner.store
+        try:
+            if saved := store.save(self.state):
+                self.state = saved  # it may hold another run's pushes too: keep them in later saves
+                log.info(f"state saved to {store.location}")
+        except StateUnsaved as exc:
+            log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
+            self.failed = self.frozen = True
+
+    def ready_to_push(self) -> bool:
+        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
+        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
+        if not self.rehearsed and not self.frozen:
+            self.rehearsed = True
+            try:
+                self.runner.store.writable()
+            except StateUnsaved as exc:
+                log.error(str(exc))
+                self.failed = self.frozen = True
+        return not self.frozen
+
+    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
+        """Send a push; a failure is logged and makes the run fail or warn, never raised.
+
+        A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
+        refused is the notice (a title, say), and the slot pushes must still be tried.
+        """
+        if recipient.name in self.disabled or not self.ready_to_push():
+            return False
+        self.tried[recipient.name] = self.tried.get(recipient.name, False)
+        share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
+        try:
+            with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
+                within(share, lambda: self.runner.channels[recipient.name].send(push))
+            self.tried[recipient.name] = True
+            return True
+        except NotifyError as exc:
+            if exc.permanent:
+                env = self.runner.env
+                user = recipient.env, env.get(recipient.env, "")
+                words = user_rejected(*user) if exc.rejected is Rejected.USER else exc
+                log.error(f"recipient {recipient.name}: {words}")
+                self.failed = True
+                if not notice:
+                    self.disabled.add(recipient.name)  # never repeat a rejected request
+            else:
+                log.warning(f"recipient {recipient.name}: {exc}")
+        except TimedOut:
+            if recipient.pushover_user_env and self.pushover:
+                self.pushover.silent = True  # its other recipients are not kept waiting the same way
+            log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; {RETRY_NEXT_RUN}")
+        except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
+            log.warning(f"recipient {recipient.name}: the push failed ({cause(exc)}); {RETRY_NEXT_RUN}")
+        return False
+
+    def audience(self, alerts: Iterable[Alert]) -> set[str]:
+        """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
+        return {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
+
+    def broadcast(self, names: Iterable[str], push: Push) -> set[str]:
+        """Send a notice to each of these recipients (one failing stops no other); the ones it reached."""
+        if self.dry_run:
+            say(f"would push: {push.title}")
+            return set()
+        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push, notice=True)}
+
+
+@dataclass
+class Runner:
+    """What outlives one check: the config, the store, the channels and IND's desk lists (in --watch, asked
+    once an hour), and this process's check times. Each check gets its own Run (begin). Outside things are
+    passed in."""
+
+    config: Config
+    store: Store
+    env: Mapping[str, str]
+    channels: Mapping[str, Channel]
+    pushover: PushoverClient | None
+    dry_run: bool = False
+    clock: Callable[[], float] = time.time
+    deadline_seconds: float = RUN_DEADLINE
+    desks: DeskLists = field(default_factory=DeskLists)  # kept across --watch cycles: asked once an hour
+    health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
+    recent: list[int] = field(default_factory=list)  # --watch: the times of this process's checks
+    watching: bool = False
+
+    def begin(self) -> Run:
+        """A fresh run: its deadline (the save's grace is the run's last seconds) and nothing found yet."""
+        grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
+        self.store.bind(Deadline(self.deadline_seconds), grace)
+        deadline = Deadline(self.deadline_seconds - grace)
+        if self.pushover:  # watch mode reuses the client: only this run's quota, a bad token asked again
+            self.pushover.begin(deadline)
+        return Run(self, deadline)
+
+    def check(self) -> Result:
+        """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
+        with contextlib.nullcontext() if self.dry_run else self.store.lock():
+            return check_all(self.begin())
+
+    def run(self) -> int:
+        """One check, told (report): its exit code."""
+        return report(self.check(), self)
+
+
+def report(result: Result, runner: Runner) -> int:
+    """A run's lines, pictures (--dry-run), job summary and step output; its exit code."""
+    for outcome in result.outcomes:
+        say(outcome.line())
+        if runner.dry_run:
+            print_pictures(outcome, result.now)
+    for line in result.in_time:
+        say(line)
+    write_summary(runner.env, result.outcomes, runner.dry_run, result.now, runner.desks.names, result.in_time_markdown)
+    pushed = sum(o.new for o in result.outcomes if o.status is Status.PUSHED)
+    if pushed and not runner.dry_run:
+        github_output(runner.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
+    return result.code
+
+
+# ------------------------------------------------------------------ one check
+# One run's steps, in the order check_all takes them.
+
+
+def check_secrets(run: Run, now: datetime) -> None:
+    """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
+    (exit 1) while pushes still go where they can, to the other recipients and without a bad sound."""
+    pushover = run.pushover
+    if pushover is None or run.dry_run:
+        return
+    with pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):  # IND's time is IND's
+        record, users, sounds = checked_secrets(pushover, run.config, run.runner.env, run.state.validated, now)
+    if record is None:
+        return
+    run.state = dataclasses.replace(run.state, validated=record)
+    for problem in record.problems:
+        log.error(problem.text())
+        run.failed = True
+        if problem.kind is Trouble.TOKEN:
+            pushover.token_rejected = True  # nothing more is sent with it this run
+            run.disabled |= set(users)
+        elif problem.kind is Trouble.RECIPIENT and problem.subject in users:
+            run.disabled.add(problem.subject)
+        elif problem.kind is Trouble.SOUND and problem.subject in sounds:
+            run.bad_sounds.add(problem.subject)
+
+
+def start_cadence(run: Run, now: int) -> Callable[[], Cadence]:
+    """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
+    state on AWS Lambda (the only place a write per check costs no commit), this process in --watch."""
+    runner, env = run.runner, run.runner.env
+    if env.get("GITHUB_ACTIONS") == "true":
+        if not (env.get("GITHUB_TOKEN") and env.get("GITHUB_REPOSITORY")):
+            return lambda: Cadence(unknown="the check step has no GITHUB_TOKEN")
+        return RunHistory(env, now).wait
+    if env.get("AWS_LAMBDA_FUNCTION_NAME") and runner.store.location.startswith("s3://"):
+        if not run.dry_run:
+            run.state = dataclasses.replace(run.state, checks=recent_checks(run.state.checks, now))
+        checks = recent_checks(run.state.checks, now)
+        return lambda: Cadence(checks, "the check times in the state")
+    if runner.watching:
+        runner.recent[:] = recent_checks(runner.recent, now)
+        return lambda: Cadence(tuple(runner.recent), "this --watch")
+    return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
+
+
+def judge(run: Run, now: datetime, cadence: Cadence) -> None:
+    """Record which slots appeared and went, then say whether this watcher is in time for them."""
+    stamp = int(now.timestamp())
+    watched: set[str] = set()
+    answered: dict[str, set[str]] = {}
+    failed: set[str] = set()
+    for o in run.outcomes:
+        for desk in o.desks:
+            key = watched_key(o.alert.product, desk)
+            watched.add(key)
+            if desk in o.answered:
+                answered.setdefault(key, set())
+            else:
+                failed.add(key)
+        for slot in o.tracked:
+            answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
+    answered = {k: ids for k, ids in answered.items() if k not in failed}
+    lifetimes = run.state.lifetimes
+    if cadence.kept:  # without check times no start or end could be bracketed
+        lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
+        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
+    for o in run.outcomes:
+        o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
+    if not cadence.kept and not run.dry_run:
+        return  # a one-shot run on this machine: its lines only in --dry-run
+    gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
+    verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
+    verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
+    run.in_time = [cadence_line(cadence, stamp)]
+    run.in_time_markdown = [run.in_time[0]]  # our words only: no name in it
+    for v in verdicts:
+        place = f"{desk_name(v.desk, run.runner.desks.names)}, {PRODUCTS[v.product].lower()}"
+        run.in_time.append(verdict_line(v, place))
+        run.in_time_markdown.append(verdict_line(v, markdown_text(place)))
+    if any(v.count for v in verdicts):
+        run.in_time.append(CAVEAT)
+        run.in_time_markdown.append(CAVEAT)
+    too_slow(run, [v for v in verdicts if v.slow], stamp)
+
+
+def cancel_emergencies(run: Run, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
+    """Stop the phone ringing for an emergency push whose slots someone else booked."""
+    kept = {}
+    for tag, emergency in current.emergencies.items():
+        if emergency.expires <= now.timestamp():
+            continue
+        if emergency.slots & open_ids or run.dry_run or run.pushover is None:
+            kept[tag] = emergency
+            continue
+        try:
+            with run.pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):
+                run.pushover.cancel(tag)
+            log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
+        except NotifyError as exc:
+            log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
+            if not exc.permanent:
+                kept[tag] = emergency
+    return dataclasses.replace(current, emergencies=kept)
+
+
+def read_answers(outcome: Outcome, answers: Mapping[str, FetchResult], failed: int, now: datetime) -> list[Slot]:
+    """Fill an outcome from the answers of an alert's desks (failed of them could not be checked); the open
+    slots, earliest first."""
+    alert = outcome.alert
+    outcome.failed_desks = failed
+    result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
+    open_slots = [s for s in result if s.start > now]
+    matching = [s for s in open_slots if matches(alert, s, now)]
+    outcome.open, outcome.matching = len(open_slots), len(matching)
+    outcome.earliest = matching[0] if matching else None
+    for slot in reversed(matching):
+        outcome.earliest_by_desk[slot.desk] = slot
+    outcome.slots = matching
+    # days_ahead moves with the date: a slot entering the window at midnight did not just open.
+    steady = dataclasses.replace(alert, days_ahead=None)
+    outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
+    return open_slots
+
+
+def push_new(run: Run, alert: Alert, current: AlertState, outcome: Outcome, now: datetime) -> list[Status]:
+    """Push each recipient the matching slots it was not told about, saving after every delivered push."""
+    statuses: list[Status] = []
+    names, url = run.runner.desks.names, edit_url(run.runner.env)
+    for recipient in run.config.recipients_of(alert):
+        slots = unsent(alert, recipient, outcome.slots, current.sent.get(recipient.name, frozenset()), now)
+        if not slots:
+            continue
+        outcome.new = max(outcome.new, len(slots))
+        for push, covered in pushes_for(alert, recipient, slots, now, names, url):
+            if alert.name in run.bad_sounds:  # pushed with the default sound rather than not at all
+                push = dataclasses.replace(push, sound=None)
+            if run.dry_run:
+                say(f"would push to {recipient.name}: {push.title}")
+                for text in push.message.split("\n"):
+                    say(f"  {text}")
+                statuses.append(Status.DRY_RUN)
+                continue
+            if not run.deliver(recipient, push):
+                statuses.append(Status.PUSH_FAILED)
+                break  # the rest waits for the next run
+            done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
+            emergencies = dict(current.emergencies)
+            if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
+                urgent = frozenset(s.id for s in covered if is_urgent(alert, s, now))
+                emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
+            current = dataclasses.replace(current, sent={**current.sent, recipient.name: done}, emergencies=emergencies)
+            run.record(alert, current, delivered=True)
+            statuses.append(Status.PUSHED)
+    return statuses
+
+
+def check_alert(run: Run, alert: Alert, answers: Mapping[str, FetchResult], now: datetime) -> None:
+    previous = run.state.alerts[alert.name]
+    outcome = Outcome(alert, desks=tuple(answers))
+    run.outcomes.append(outcome)
+    passed = dates_passed(alert, now)
+    if passed:  # every run, until the dates are changed: such an alert would otherwise say "ok" for ever
+        log.warning(f'alert "{alert.name}": {passed}')
+    failed = run.runner.desks.failures(alert, answers)
+    if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
+        first = next(iter(failed.values()), None)
+        outcome.failure = first.status if first else Failure.NONE_OFFERS
+        if not first:
+            log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
+        # A start later than now was written by a clock that was ahead: the outage starts now.
+        failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
+        outcome.history = past_history(previous.history, today(now))
+        run.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
+        return
+    # Only a complete answer can show a slot gone: a desk that failed or had an unreadable entry keeps it.
+    outcome.answered = tuple(d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed)
+    open_slots = read_answers(outcome, answers, len(failed), now)
+    outcome.history = record_history(previous.history, today(now), outcome.earliest)
+    previous = dataclasses.replace(previous, history=outcome.history)
+    recipients = run.config.recipients_of(alert)
+    kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
+    open_ids = {s.id for s in open_slots} | not_known_gone(previous, set(outcome.answered), now)
+    current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
+    current = cancel_emergencies(run, alert, current, open_ids, now)
+    run.record(alert, current)
+    current = recover(run, alert, current)
+    statuses = push_new(run, alert, current, outcome, now)
+    outcome.status = Status.PUSH_FAILED if Status.PUSH_FAILED in statuses else (statuses or [Status.OK])[0]
+    if outcome.status is Status.OK and passed:
+        outcome.status = Status.DATES_PASSED
+    elif outcome.status is Status.OK and any(r.name in run.disabled for r in recipients):
+        outcome.status = Status.SECRET_REJECTED  # nothing new now, and nothing new could be pushed either
+
+
+def check_all(run: Run) -> Result:
+    """Fetch, diff, push, save: every alert, then the notices and whether the watcher is in time."""
+    runner, config = run.runner, run.config
+    now = datetime.fromtimestamp(runner.clock(), AMSTERDAM)
+    loaded = claim(runner.store.load(), runner.env)
+    implicit = config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
+    alerts = {a.name: asked_now(a, loaded, implicit) for a in config.alerts}
+    run.state = dataclasses.replace(loaded, alerts=alerts)
+    check_secrets(run, now)
+    cadence = start_cadence(run, int(now.timestamp()))  # before IND is asked, beside it
+    try:
+        base = (runner.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
+        runner.desks.refresh(base, sorted({a.product for a in config.alerts}), run.fetch_deadline() / 2)
+        plan = {a.name: runner.desks.desks_of(a) for a in config.alerts}
+        queries = [Query(d, a.product, a.persons) for a in config.alerts for d in plan[a.name]]
+        results = fetch_all(base, queries, deadline=run.fetch_deadline())
+        for alert in config.alerts:
+            answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
+            check_alert(run, alert, answers, now)
+        blind_alerts(run, now)
+        watch_quota(run)
+        deaf = blind_recipients(run, now) if not run.dry_run else False
+        retry = max([r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0])
+        blind = deaf or any(is_blind(run.state, a, now) for a in config.alerts)
+        if runner.health:
+            runner.health.blind = blind
+        judge(run, now, cadence())  # after the pushes: the run history never delays one
+    finally:
+        run.save()  # whatever went wrong, what was delivered is recorded first
+    return Result(run.outcomes, run.in_time, run.in_time_markdown, run.failed, retry, blind, now)
+
+
+# -------------------------------------------------------------------- notices
+# The notices: pushes about ind-alert itself (an alert gone blind and checking again, a recipient no push
+# reaches, the Pushover quota running out). Each goes to every recipient of its alerts except the urgent-only
+# ones, once: who was told is kept in the state until everyone has been.
+
+
+def recover(run: Run, alert: Alert, current: AlertState) -> AlertState:
+    everyone = run.audience([alert])
+    waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
+    if waiting:
+        since = ""
+        if current.failing_since is not None:  # not known to those told after the others
+            since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
+        push = Push.about(
+            f"ind-alert is checking again: {alert.name}",
+            f"IND answers again{since}. Slots are pushed as usual.",
+            alert.product,
+        )
+        reached = run.broadcast(waiting, push)
+        if reached != waiting:
+            if reached:  # the outage is over; the others are told next run, and only they
+                notified, names = told_record(waiting - reached, everyone)
+                current = dataclasses.replace(current, failing_since=None, blind_notified=notified, blind_told=names)
+                run.record(alert, current, delivered=True)
+            return current
+    current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
+    run.record(alert, current, bool(waiting))
+    return current
+
+
+def is_blind(state: State, alert: Alert, now: datetime) -> bool:
+    """Whether every check of the alert has failed for blind_after_minutes or longer."""
+    since = state.alerts[alert.name].failing_since
+    return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
+
+
+def blind_alerts(run: Run, now: datetime) -> None:
+    """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
+    alerts = run.state.alerts
+    audiences = {a.name: run.audience([a]) for a in run.config.alerts if is_blind(run.state, a, now)}
+    owed = {  # per blind alert: who has not been told yet
+        name: everyone - told(alerts[name].blind_notified, alerts[name].blind_told, everyone)
+        for name, everyone in audiences.items()
+    }
+    blind = [a for a in run.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)]
+    if not blind:
+        return
+    since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
+    push = Push.about(
+        f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
+        f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
+        "No push does not mean no slots. Check the booking page yourself; if IND's site works"
+        " but this persists, see the README's troubleshooting table.",
+        blind[0].product,
+    )
+    log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
+    reached = run.broadcast(set().union(*(owed[a.name] for a in blind)), push)
+    for alert in blind:
+        everyone = audiences[alert.name]
+        notified, names = told_record((everyone - owed[alert.name]) | reached, everyone)
+        run.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=notified, blind_told=names))
+    if reached:
+        run.save()
+
+
+def blind_recipients(run: Run, now: datetime) -> bool:
+    """Keep since when no push reached each recipient; one nobody reached for blind_after_minutes (its
+    alerts' shortest) fails the run, like an outage, and the other recipients are told once.
+    Returns whether a recipient is that blind."""
+    config = run.config
+    unreached = {n: u for n, u in run.state.unreached.items() if n in config.recipients}
+    stamp = int(now.timestamp())
+    for name, reached in run.tried.items():
+        if reached:
+            unreached.pop(name, None)
+        elif name not in unreached or unreached[name].since > stamp:  # a later time: a clock that was ahead
+            unreached[name] = Unreached(stamp, unreached[name].told if name in unreached else frozenset())
+    blind = False
+    for name, entry in sorted(unreached.items()):
+        alerts = [a for a in config.alerts if name in a.notify]
+        minutes = min((a.blind_after_minutes for a in alerts), default=60)
+        if stamp - entry.since < minutes * 60:
+            continue
+        blind = True
+        since = datetime.fromtimestamp(entry.since, AMSTERDAM)
+        log.error(
+            f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
+            " see the warnings above (a used-up Pushover quota, a failing service), or the README"
+        )
+        run.failed = True
+        owed = run.audience(alerts) - {name} - set(unreached) - entry.told
+        if owed:
+            push = Push.about(
+                f"ind-alert cannot reach {name}",
+                f"No push has reached {name} since {since:%a %d %b %H:%M}: {name} hears of no slot."
+                f" Tell them, and book for them if it is urgent. See the README's troubleshooting table.",
+                alerts[0].product if alerts else config.alerts[0].product,
+            )
+            entry = dataclasses.replace(entry, told=entry.told | run.broadcast(owed, push))
+            unreached[name] = entry
+    if unreached != run.state.unreached:
+        run.state = dataclasses.replace(run.state, unreached=unreached)
+    return blind
+
+
+def watch_quota(run: Run) -> None:
+    if run.pushover is None or run.pushover.quota is None:
+        return
+    limit, remaining, reset = run.pushover.quota
+    say(f"Pushover quota: {remaining} of {limit} messages left this month")
+    if remaining >= limit * QUOTA_WARN:
+        return
+    until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
+    log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
+    everyone = run.audience(run.config.alerts)
+    done = told(run.state.quota_notified == reset, run.state.quota_told, everyone)
+    if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
+        return
+    push = Push(
+        title="ind-alert: Pushover quota almost used up",
+        message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
+        url="https://pushover.net/apps",
+        url_title="Pushover applications",
+    )
+    reached = run.broadcast(everyone - done, push)
+    notified, names = told_record(done | reached, everyone)
+    if notified:
+        run.state = dataclasses.replace(run.state, quota_notified=reset, quota_told=names)
+        run.save()
+
+
+def too_slow(run: Run, slow: Sequence[Verdict], now: int) -> None:
+    """A warning on every run while the watcher misses most slots; a push about it at most once a week."""
+    if not slow:
+        return
+    desks = run.runner.desks
+    names = ", ".join(f"{desk_name(v.desk, desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
+    gap = max(v.gap or 0.0 for v in slow)
+    log.warning(
+        f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
+        " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
+    )
+    warned = run.state.lifetimes.warned
+    if run.dry_run or (warned is not None and now - warned < SLOW_EVERY):
+        return
+    push = Push.about(
+        "ind-alert is too slow for these slots",
+        f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
+        f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
+        " see the README, What cadence to expect.",
+        slow[0].product,
+    )
+    if run.broadcast(run.audience(run.config.alerts), push):
+        lifetimes = dataclasses.replace(run.state.lifetimes, warned=now)
+        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
+        run.save()
+
+
+# ----------------------------------------------------------------- watch mode
+
 
 MIN_INTERVAL = 30.0
 MAX_INTERVAL = 86400.0
@@ -4370,69 +4412,7 @@ def watch(
             seen = current
 
 
-# --------------------------------------------------------------- AWS Lambda
-
-LEASE_SECONDS = 120.0  # the lease when Lambda does not say how long the invocation may run
-LEASE_MARGIN = 5.0
-LAMBDA_SPARE = 8.0  # seconds a check leaves before Lambda's timeout: the save and the pushes after IND
-MIN_DEADLINE = 10.0
-
-
-class RunFailed(AlertError):
-    """A Lambda check that needs fixing (exit 1 or 2): raised so Lambda records an error to alarm on."""
-
-    exit_code = 1
-
-
-def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """One check of every alert on AWS Lambda, exactly like `python ind_alert.py`; the event is not read.
-
-    Config: $IND_ALERT_CONFIG, else the alerts.toml packaged beside this file. State: $IND_ALERT_STATE,
-    which must be s3:// on Lambda (the package is read-only). Exit 0 returns a summary, warnings logged;
-    exit 1 or 2 raises RunFailed after the log lines that say what to fix. An invocation that finds
-    another one still checking (its lease in S3) logs one line and returns.
-    """
-    started = time.monotonic()
-    env = dict(os.environ)
-    config = env.get("IND_ALERT_CONFIG") or str(Path(__file__).with_name(DEFAULT_CONFIG))
-    state = env.get("IND_ALERT_STATE", "")
-    setup_logging(False, env)  # main() sets it up again: it replaces our handler, never adds one
-    summary = {"exit_code": 0, "checked": False, "config": config, "state": state}
-    lease = None
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    left = remaining() / 1000 if callable(remaining) else 0.0  # seconds until Lambda's timeout
-    try:
-        if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
-            raise ConfigError("on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see README)")
-        if state.startswith("s3://"):
-            store = S3Store.from_url(state)
-            if left:  # the lease's requests, like the check's, end before Lambda's timeout
-                store.bind(Deadline(left - LEASE_MARGIN), 0.0)
-            lease = S3Lease.take(store, (left or LEASE_SECONDS) + LEASE_MARGIN)
-        # Finish before Lambda's timeout: a killed check records no outage and so never says it is blind.
-        left = remaining() / 1000 if callable(remaining) else 0.0  # asked again: the lease took its time
-        deadline = min(RUN_DEADLINE, max(left - LAMBDA_SPARE, MIN_DEADLINE)) if left else RUN_DEADLINE
-        code = main(["--config", config, "--state", state or DEFAULT_STATE], env, deadline)
-    except LeaseHeld as exc:
-        notice(str(exc))
-        code = 0
-    except AlertError as exc:
-        (log.error if exc.exit_code else log.warning)(str(exc))
-        code = exc.exit_code
-    else:
-        summary["checked"] = True
-    finally:
-        if lease is not None:
-            if callable(remaining):  # the release too waits only for what Lambda has left
-                lease.lock.bind(Deadline(remaining() / 1000 - 1.0), 0.0)
-            lease.release()
-        sys.stdout.flush()  # the per-alert lines belong to this invocation's log, not the next one's
-    if code:
-        raise RunFailed(f"ind-alert needs fixing (exit {code}): see the error above in this log")
-    return {**summary, "seconds": round(time.monotonic() - started, 3)}
-
-
-# --------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------ CLI
 
 
 class Parser(argparse.ArgumentParser):
@@ -4533,6 +4513,9 @@ def tidy_secrets(config: Config, env: Mapping[str, str]) -> dict[str, str]:
     return tidy
 
 
+# --------------------------------------------------- --check and --list-desks
+
+
 NOW_WHAT = "check this machine's internet connection and try again"
 
 
@@ -4627,9 +4610,7 @@ def refuse_examples(config: Config) -> None:
             raise ConfigError(f"{example_words(alert)}; nothing is checked or pushed until then")
 
 
-def legacy_desks(config: Config) -> dict[str, str]:
-    """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
-    return {a.name: a.desk[0] for a in config.alerts if a.desk}
+# ----------------------------------------------------------------------- main
 
 
 def runner_for(
@@ -4775,6 +4756,69 @@ def outcome_of(call: Callable[[], int], env: Mapping[str, str]) -> tuple[int, bo
         log.error("unexpected error; what was pushed is recorded. Run with -v for details, and report it")
         log.debug("".join(traceback.format_exception(exc)))  # scrubbed like every log line
         return 1, True
+
+
+# ----------------------------------------------------------------- AWS Lambda
+
+
+LEASE_SECONDS = 120.0  # the lease when Lambda does not say how long the invocation may run
+LEASE_MARGIN = 5.0
+LAMBDA_SPARE = 8.0  # seconds a check leaves before Lambda's timeout: the save and the pushes after IND
+MIN_DEADLINE = 10.0
+
+
+class RunFailed(AlertError):
+    """A Lambda check that needs fixing (exit 1 or 2): raised so Lambda records an error to alarm on."""
+
+    exit_code = 1
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """One check of every alert on AWS Lambda, exactly like `python ind_alert.py`; the event is not read.
+
+    Config: $IND_ALERT_CONFIG, else the alerts.toml packaged beside this file. State: $IND_ALERT_STATE,
+    which must be s3:// on Lambda (the package is read-only). Exit 0 returns a summary, warnings logged;
+    exit 1 or 2 raises RunFailed after the log lines that say what to fix. An invocation that finds
+    another one still checking (its lease in S3) logs one line and returns.
+    """
+    started = time.monotonic()
+    env = dict(os.environ)
+    config = env.get("IND_ALERT_CONFIG") or str(Path(__file__).with_name(DEFAULT_CONFIG))
+    state = env.get("IND_ALERT_STATE", "")
+    setup_logging(False, env)  # main() sets it up again: it replaces our handler, never adds one
+    summary = {"exit_code": 0, "checked": False, "config": config, "state": state}
+    lease = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    left = remaining() / 1000 if callable(remaining) else 0.0  # seconds until Lambda's timeout
+    try:
+        if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
+            raise ConfigError("on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see README)")
+        if state.startswith("s3://"):
+            store = S3Store.from_url(state)
+            if left:  # the lease's requests, like the check's, end before Lambda's timeout
+                store.bind(Deadline(left - LEASE_MARGIN), 0.0)
+            lease = S3Lease.take(store, (left or LEASE_SECONDS) + LEASE_MARGIN)
+        # Finish before Lambda's timeout: a killed check records no outage and so never says it is blind.
+        left = remaining() / 1000 if callable(remaining) else 0.0  # asked again: the lease took its time
+        deadline = min(RUN_DEADLINE, max(left - LAMBDA_SPARE, MIN_DEADLINE)) if left else RUN_DEADLINE
+        code = main(["--config", config, "--state", state or DEFAULT_STATE], env, deadline)
+    except LeaseHeld as exc:
+        notice(str(exc))
+        code = 0
+    except AlertError as exc:
+        (log.error if exc.exit_code else log.warning)(str(exc))
+        code = exc.exit_code
+    else:
+        summary["checked"] = True
+    finally:
+        if lease is not None:
+            if callable(remaining):  # the release too waits only for what Lambda has left
+                lease.lock.bind(Deadline(remaining() / 1000 - 1.0), 0.0)
+            lease.release()
+        sys.stdout.flush()  # the per-alert lines belong to this invocation's log, not the next one's
+    if code:
+        raise RunFailed(f"ind-alert needs fixing (exit {code}): see the error above in this log")
+    return {**summary, "seconds": round(time.monotonic() - started, 3)}
 
 
 if __name__ == "__main__":
