@@ -43,6 +43,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import enum
 import hashlib
 import hmac
 import itertools
@@ -59,13 +60,12 @@ import threading
 import time
 import traceback
 import urllib.parse
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 import requests
 import requests.adapters
@@ -77,7 +77,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (Ubuntu 22.04): the same parser, from PyPI
     import tomli as tomllib
 
-# ---------------------------------------------------------------- constants
+# ------------------------------------------------------------------ constants
 
 VERSION = "1.0.0"
 IND_API_URL = "https://oap.ind.nl/oap/api"
@@ -200,7 +200,7 @@ def notice(message: str) -> None:
     log.log(NOTICE, message)
 
 
-# ------------------------------------------------------------------- errors
+# --------------------------------------------------------------------- errors
 
 
 class AlertError(Exception):
@@ -214,11 +214,46 @@ class ConfigError(AlertError):
 
 
 class StateError(AlertError):
-    """The state could not be read (exit 2), saved (exit 1), or reached for a moment (exit 0, a warning)."""
+    """The state could not be read, saved, or reached for a moment: one of the three below."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+
+class StateUnreadable(StateError):
+    """The state (or an s3:// alerts file) is unreadable or not a valid state: left untouched (exit 2)."""
+
+
+class StateUnsaved(StateError):
+    """The state could not be saved, or a save could not be rehearsed: nothing more is pushed (exit 1)."""
+
+    exit_code = 1
+
+
+class StateOutOfReach(StateError):
+    """The state's store cannot be reached for a moment: nothing checked, nothing lost (exit 0, a warning)."""
+
+    exit_code = 0
+
+
+class Failure(enum.Enum):
+    """Why IND could not be checked for an alert or one of its desks; the value is its words (run line, summary)."""
+
+    UNREACHABLE = "IND unreachable"
+    WEB_PAGE = "IND sent a web page"
+    API_CHANGED = "IND API changed?"
+    REFUSED = "IND refused this machine"
+    RATE_LIMITED = "IND is rate-limiting"
+    UNREADABLE = "IND answer unreadable"
+    NOT_OFFERED = "desk does not offer this"
+    NONE_OFFERS = "no desk offers this"
+
+
+class Rejected(enum.Enum):
+    """Which secret Pushover called invalid."""
+
+    TOKEN = "token"
+    USER = "user"
+
+
+RETRY_NEXT_RUN = "will retry next run"
 
 
 class SourceError(AlertError):
@@ -227,20 +262,35 @@ class SourceError(AlertError):
     status names the cause in the run line and the summary; retry_after is IND's Retry-After, in seconds.
     """
 
-    def __init__(self, message: str, status: str = "IND unreachable", retry_after: float | None = None) -> None:
+    def __init__(self, message: str, status: Failure = Failure.UNREACHABLE, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
 
 
 class NotifyError(AlertError):
-    """A push was not delivered. Permanent errors must never be sent again as they were."""
+    """A push was not delivered (exit 1). Permanent errors must never be sent again as they were.
 
-    def __init__(self, message: str, permanent: bool = False, rejected: str = "") -> None:
+    later: a passing failure, tried again next run; its words say so, or what to do now (words).
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self, message: str, permanent: bool = False, rejected: Rejected | None = None, later: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
-        self.rejected = rejected  # "token" or "user": which secret Pushover called invalid
-        self.exit_code = 1
+        self.rejected = rejected  # which secret Pushover called invalid, when it said so
+        self.later = later
+
+    def words(self, then: str = RETRY_NEXT_RUN) -> str:
+        """The message, and for a passing failure what happens next: retried next run, or `then`."""
+        message = str(self.args[0])
+        return f"{message}; {then}" if self.later else message
+
+    def __str__(self) -> str:
+        return self.words()
 
 
 def cause(exc: BaseException) -> str:
@@ -259,7 +309,7 @@ def cause(exc: BaseException) -> str:
     return "an unforeseen failure"
 
 
-# ------------------------------------------------------------------ records
+# -------------------------------------------------------------------- records
 
 
 @dataclass(frozen=True, order=True)
@@ -408,6 +458,32 @@ class AlertState:
     asked: Kind | None = None  # the kind sent and emergencies were pushed for; None: the configured one
 
 
+class Trouble(enum.Enum):
+    """What a problem Pushover found is about, and so what a run leaves out."""
+
+    TOKEN = "token"  # the application token: nothing is sent with it this run
+    RECIPIENT = "recipient"  # a recipient's key or request: nothing is sent to it this run
+    SOUND = "sound"  # an alert's sound: its pushes go out with the default sound
+    OTHER = "other"  # words kept in a state this version did not write: reported only
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something Pushover rejected when asked before it was needed; detail never holds a secret's value."""
+
+    kind: Trouble
+    subject: str  # the recipient or alert it is about ("" for the token)
+    detail: str
+
+    def text(self, run: bool = True) -> str:
+        """Its line; run: in a run, where a bad sound is left out of the pushes (not so in --check)."""
+        if self.kind is Trouble.RECIPIENT:
+            return f"recipient {self.subject}: {self.detail}"
+        if self.kind is Trouble.SOUND:
+            return f'alert "{self.subject}": {self.detail}' + ("; pushed without it" if run else "")
+        return self.detail
+
+
 @dataclass(frozen=True)
 class Validation:
     """What Pushover said of the secrets and sounds, remembered without anything a secret can be guessed from."""
@@ -415,7 +491,7 @@ class Validation:
     fingerprint: str  # keyed hash of the secrets and sounds, with a random key kept beside it
     key: str
     day: str  # Amsterdam day of the check: at most one check per day for the same secrets
-    problems: tuple[str, ...] = ()  # what Pushover rejected, in words that name no value
+    problems: tuple[Problem, ...] = ()  # what Pushover rejected, in words that name no value
 
 
 @dataclass(frozen=True)
@@ -466,7 +542,140 @@ class State:
     checks: tuple[int, ...] = ()  # on AWS Lambda: the last week's check times, oldest first
 
 
-# ------------------------------------------------------------------- config
+def told(notified: bool, names: frozenset[str], everyone: set[str]) -> set[str]:
+    """Who got a notice, as the state keeps it: nobody, the names kept, or (none kept) everyone it is for."""
+    return set(names or everyone) if notified else set()
+
+
+def told_record(reached: set[str], everyone: set[str]) -> tuple[bool, frozenset[str]]:
+    """How the state keeps who got a notice: whether anyone did, and who when that is not everyone."""
+    reached = reached & everyone  # a recipient no longer configured is not waited for
+    if everyone <= reached:
+        return True, frozenset()
+    return bool(reached), frozenset(reached)
+
+
+# ------------------------------------------------------------------ lines out
+
+
+class Redact(logging.Filter):
+    """Replace every known secret in log records, as a last line of defence."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        return True
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def clip(self, text: str, limit: int) -> str:
+        """Scrub, then cut to limit characters, hiding a secret's beginning that the cut (ours or another's) left."""
+        text = self.scrub(text)[:limit]
+        for secret in self.secrets:
+            for size in range(min(len(secret) - 1, len(text)), 3, -1):
+                if text.endswith(secret[:size]):
+                    return text[:-size] + "***"
+        return text
+
+
+def redactor() -> Redact:
+    """This process's secrets: the filter setup_logging put on the log's handler. Every line that leaves, on
+    stderr, stdout, the summary or the healthcheck, goes through it."""
+    found = (f for handler in log.handlers for f in handler.filters if isinstance(f, Redact))
+    return next(found, None) or Redact(())
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # terminal escapes, bidi
+COMMAND = re.compile(r"(^|\r)(\s*):(?=:)", re.MULTILINE)  # a line starting "::" is a GitHub workflow command
+
+
+def clean(text: str) -> str:
+    """Text from outside (IND, alerts.toml, error bodies) made safe to print: no terminal escapes, and no
+    line that GitHub Actions would run as a workflow command (::stop-commands:: would hide every error)."""
+    return COMMAND.sub(r"\1\2: ", CONTROL.sub("?", text))
+
+
+def one_line(text: str) -> str:
+    """A line break in outside text (an alert or desk name) shown as a space: it never forges a line."""
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
+def clip(text: str, limit: int) -> str:
+    return redactor().clip(text, limit)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def stamping() -> bool:
+    """--watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own.
+    The log handler's Formatter keeps it, for stdout's lines too."""
+    return any(isinstance(h.formatter, Formatter) and h.formatter.stamp for h in log.handlers)
+
+
+def stamped(line: str) -> str:
+    return f"{datetime.now(AMSTERDAM):%Y-%m-%d %H:%M:%S} {line}" if stamping() else line
+
+
+def say(text: str) -> None:
+    """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
+    with contextlib.suppress(OSError, ValueError):
+        print(stamped(clean(one_line(redactor().scrub(text)))), flush=True)
+
+
+class Formatter(logging.Formatter):
+    """Plain lines; in GitHub Actions warnings and errors become annotations."""
+
+    def __init__(self, github: bool, stamp: bool = False) -> None:
+        super().__init__()
+        self.github = github
+        self.stamp = stamp  # every line starts with the Amsterdam time (stamping)
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno > logging.DEBUG and not self.github:  # a traceback (-v) keeps its lines; an
+            message = one_line(message)  # annotation escapes them
+        message = clean(message)
+        if record.levelno < NOTICE:
+            return stamped(message)
+        level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
+        if self.github:
+            escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            return f"::{level}::{escaped}"
+        return stamped(f"{level}: {message}")
+
+
+def is_secret_var(name: str) -> bool:
+    return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION", "AWS_ACCESS_KEY")) or name.endswith(
+        ("_URL", "_TOKEN", "_KEY")
+    )
+
+
+def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
+    redact = Redact(v for k, v in env.items() if is_secret_var(k))
+    handler = logging.StreamHandler(sys.stderr)
+    # --watch stamps its lines too when it starts (stamp_lines)
+    handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true", env.get("IND_ALERT_STAMP") == "1"))
+    handler.addFilter(redact)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else NOTICE)
+    return redact
+
+
+# -------------------------------------------------------------- config values
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -610,6 +819,9 @@ def _date(table: Mapping[str, Any], key: str, where: str) -> date | None:
     raise ConfigError(f"{where}: {key} must be a TOML date like 2026-12-01 (no quotes), not {shown}")
 
 
+# --------------------------------------------------------------------- config
+
+
 ALERT_KEYS = tuple(f.name for f in dataclasses.fields(Alert))  # the file's keys are the record's fields
 RECIPIENT_KEYS = tuple(f.name for f in dataclasses.fields(Recipient) if f.name != "name")
 
@@ -727,6 +939,11 @@ def parse_config(doc: Mapping[str, Any], source: str = DEFAULT_CONFIG) -> Config
     return Config(tuple(alerts), recipients)
 
 
+def legacy_desks(config: Config) -> dict[str, str]:
+    """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
+    return {a.name: a.desk[0] for a in config.alerts if a.desk}
+
+
 class NotAFile(Exception):
     """A path that names a folder, a pipe or a device: reading it could wait for ever or never end."""
 
@@ -773,34 +990,6 @@ def config_text(data: bytes, path: str) -> str:
             f"{path} is not saved as UTF-8 (it looks like UTF-16 or Latin-1): save it as UTF-8 in your editor"
         )
     return text
-
-
-def load_config(location: str | Path) -> Config:
-    """The alerts file at a path or an s3://bucket/key URL."""
-    path = str(location)
-    if path.startswith("s3://"):
-        text = s3_config_text(path).removeprefix("\ufeff")  # a byte-order mark, as for a file
-    else:
-        try:
-            data = read_file(Path(path))
-        except FileNotFoundError:
-            if path == DEFAULT_CONFIG:
-                raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
-            raise ConfigError(f"{path} not found: check the path given by --config or IND_ALERT_CONFIG") from None
-        except NotAFile as exc:
-            raise ConfigError(f"{path} is {exc.kind}, not a file: pass --config with your alerts.toml") from None
-        except OSError as exc:
-            raise ConfigError(f"{path} cannot be read ({exc.strerror or 'refused by the system'})") from None
-        if len(data) > MAX_BODY:
-            raise ConfigError(f"{path} is over 2 MB, not an alerts file (one is a few kB): check --config")
-        text = config_text(data, path)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
-    return parse_config(doc, str(path))
 
 
 # ---------------------------------------------------------- waiting on others
@@ -985,11 +1174,12 @@ def read_body(response: requests.Response, limit: int = MAX_BODY) -> str:
     return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
 
 
-# --------------------------------------------------------------- IND client
+# ---------------------------------------------------------------- IND answers
+
 
 XSSI_PREFIX = re.compile(r"^\)\]\}',?\s*")  # Angular's anti-XSSI prefix, tolerated when absent
 IND_HEADERS = {"Accept": "application/json", "oap-locale": "en", "User-Agent": USER_AGENT}
-API_CHANGED = "IND API changed?"
+API_CHANGED = Failure.API_CHANGED
 CHANGED_HINT = "IND may have changed its API (see README, Troubleshooting)"
 
 
@@ -999,7 +1189,7 @@ def ind_data(body: str) -> list[Any]:
     if text.lstrip().startswith("<"):
         raise SourceError(
             "IND answered with a web page instead of data (maintenance, or a block page for this machine)",
-            "IND sent a web page",
+            Failure.WEB_PAGE,
         )
     try:
         doc = json.loads(text)
@@ -1074,14 +1264,15 @@ def refusal(response: requests.Response) -> SourceError:
     """An HTTP error from IND, named by its likely cause: a block, rate limiting, an outage or a changed API."""
     code = response.status_code
     if code == 403:
-        return SourceError("IND refused this machine (HTTP 403)", "IND refused this machine", retry_after(response))
+        return SourceError("IND refused this machine (HTTP 403)", Failure.REFUSED, retry_after(response))
     if code == 429:
-        return SourceError(
-            "IND is rate-limiting this machine (HTTP 429)", "IND is rate-limiting", retry_after(response)
-        )
+        return SourceError("IND is rate-limiting this machine (HTTP 429)", Failure.RATE_LIMITED, retry_after(response))
     if code >= 500:
         return SourceError(f"IND answered HTTP {code} (an outage on their side)")
     return SourceError(f"IND answered HTTP {code}; {CHANGED_HINT}", API_CHANGED)
+
+
+# ----------------------------------------------------------------- IND client
 
 
 def ind_get(
@@ -1106,7 +1297,7 @@ def ind_get(
             raise SourceError("IND's TLS certificate could not be verified (check the clock or proxy)") from None
         except TooLarge:
             raise SourceError(
-                f"IND's answer is larger than {MAX_BODY // 1_000_000} MB; {CHANGED_HINT}", "IND answer unreadable"
+                f"IND's answer is larger than {MAX_BODY // 1_000_000} MB; {CHANGED_HINT}", Failure.UNREADABLE
             ) from None
         except requests.RequestException as exc:
             if attempt == 1 and deadline.left() > 0:
@@ -1135,7 +1326,7 @@ Desks = list[tuple[str, str]]  # (key, name) of the desks IND lists for a produc
 
 def unreadable(exc: BaseException) -> SourceError:
     """Any other failure of one query: that query's failure, told in one honest line."""
-    return SourceError(f"IND's answer could not be read ({cause(exc)})", "IND answer unreadable")
+    return SourceError(f"IND's answer could not be read ({cause(exc)})", Failure.UNREADABLE)
 
 
 def fetch_desks(session: requests.Session, base_url: str, product: str, deadline: Deadline | None = None) -> Desks:
@@ -1210,6 +1401,15 @@ def list_desks(base_url: str, product: str, deadline: Deadline | None = None) ->
     return result[product]  # type: ignore[no-any-return]
 
 
+def desk_name(desk: str, names: Mapping[str, str]) -> str:
+    """A desk's name as IND lists it when it answered, else from the bundled table."""
+    return names.get(desk) or DESKS.get(desk) or desk
+
+
+def short_desk(desk: str, names: Mapping[str, str]) -> str:
+    return desk_name(desk, names).removeprefix("IND ")
+
+
 def capped_desks(alert: Alert, keys: Sequence[str]) -> tuple[str, ...]:
     """At most MAX_ANY_DESKS of the desks IND lists: the ones ind-alert knows first, then by key."""
     if len(keys) <= MAX_ANY_DESKS:
@@ -1280,11 +1480,11 @@ class DeskLists:
             log.warning(f"{alert.name}: {what}; desks that do: {others}")
             answer = answers[desk]
             if isinstance(answer, Answer) and not answer.slots:  # slots it does return are pushed: lists change back
-                failed[desk] = SourceError(what, "desk does not offer this")
+                failed[desk] = SourceError(what, Failure.NOT_OFFERED)
         return failed
 
 
-# ----------------------------------------------------------- filter and diff
+# ------------------------------------------------------------ filter and diff
 
 
 def today(now: datetime) -> date:
@@ -1339,6 +1539,11 @@ def past_history(history: Mapping[str, str | None], day: date) -> dict[str, str 
     return {d: p for d, p in history.items() if d <= day.isoformat()}
 
 
+def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The last HISTORY_DAYS points, oldest first (ISO dates sort as text)."""
+    return dict(sorted(history.items())[-HISTORY_DAYS:])
+
+
 def record_history(history: Mapping[str, str | None], day: date, earliest: Slot | None) -> dict[str, str | None]:
     """Add the day's point (the earliest matching date, None if none) unless the day has one already.
 
@@ -1379,11 +1584,7 @@ def for_kind(alert_state: AlertState, kind: Kind) -> AlertState:
     return dataclasses.replace(alert_state, sent={}, emergencies=emergencies, asked=kind)
 
 
-# ------------------------------------------------------------ message format
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+# ------------------------------------------------------------- message format
 
 
 def fit(lines: Sequence[str], limit: int) -> str:
@@ -1401,15 +1602,6 @@ def fit(lines: Sequence[str], limit: int) -> str:
             break
         shown = count
     return "\n".join([*lines[:shown], f"+{len(lines) - shown} more"])
-
-
-def desk_name(desk: str, names: Mapping[str, str]) -> str:
-    """A desk's name as IND lists it when it answered, else from the bundled table."""
-    return names.get(desk) or DESKS.get(desk) or desk
-
-
-def short_desk(desk: str, names: Mapping[str, str]) -> str:
-    return desk_name(desk, names).removeprefix("IND ")
 
 
 def sooner(booked: date, slot: Slot) -> str:
@@ -1518,7 +1710,15 @@ def pushes_for(
     return out
 
 
-# ----------------------------------------------------------------- notifier
+def edit_url(env: Mapping[str, str]) -> str:
+    """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
+    repository, branch = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_REF_NAME")
+    if not repository or not branch or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+        return ""
+    return f"https://github.com/{repository}/edit/{urllib.parse.quote(branch)}/alerts.toml"
+
+
+# ------------------------------------------------------------------- Pushover
 
 
 class Channel(Protocol):
@@ -1538,7 +1738,6 @@ TOKEN_SWAPPED = (
     " PUSHOVER_USER the application token: swap the two secrets' values"
 )
 TOKEN_PROBLEMS = (TOKEN_REJECTED, TOKEN_QUOTED, TOKEN_SWAPPED)
-USER_REJECTED = "Pushover rejected the user key"
 
 
 def quoted(value: str) -> bool:
@@ -1557,7 +1756,7 @@ def pushover_problem(status: int, body: Mapping[str, Any]) -> str:
     if body.get("token") == "invalid":
         return TOKEN_REJECTED
     if body.get("user") == "invalid":
-        return USER_REJECTED
+        return "Pushover rejected the user key"
     errors = body.get("errors")
     detail = clip("; ".join(str(e) for e in errors), 200) if isinstance(errors, list) else "no details"
     return f"Pushover refused the request (HTTP {status}: {detail})"
@@ -1589,6 +1788,20 @@ def top_level_status(text: str) -> Any:
             return None
         i += 1
     return None
+
+
+def pushover_json(text: str) -> dict[str, Any] | None:
+    """The answer's JSON object; {} for JSON of another shape; None when it is not JSON (a web page).
+
+    An object nested too deep to parse still shows its own top-level status (accepted or not).
+    """
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        return {"status": top_level_status(text)}
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else {}
 
 
 @dataclass
@@ -1628,7 +1841,7 @@ class PushoverClient:
                 self.read_quota(response)
                 code = response.status_code
                 try:
-                    return code, self.json(read_body(response))
+                    return code, pushover_json(read_body(response))
                 except TooLarge:
                     if 400 <= code < 500 and code != 429:  # a refusal is permanent whatever its body
                         return code, {}
@@ -1640,9 +1853,9 @@ class PushoverClient:
         if self.token_rejected:
             raise NotifyError("not sent: Pushover rejected the application token earlier in this run", permanent=True)
         if self.quota_gone:
-            raise NotifyError(f"not sent: {QUOTA_GONE}; will retry next run")
+            raise NotifyError(f"not sent: {QUOTA_GONE}", later=True)
         if self.silent:
-            raise NotifyError("not sent: Pushover did not answer earlier in this run; will retry next run")
+            raise NotifyError("not sent: Pushover did not answer earlier in this run", later=True)
         for attempt in (1, 2):
             try:
                 status, body = self.request(method, path, form)
@@ -1652,9 +1865,7 @@ class PushoverClient:
                 ) from None
             except TimedOut:
                 self.silent = True  # a Pushover that drips would take every push's time: the others get it
-                raise NotifyError(
-                    "Pushover did not answer in the time this run had for it; will retry next run"
-                ) from None
+                raise NotifyError("Pushover did not answer in the time this run had for it", later=True) from None
             except (requests.RequestException, TooLarge):
                 problem = "Pushover could not be reached"
             except Exception as exc:  # noqa: BLE001 - an answer we cannot read is a failed send, not a crash
@@ -1670,13 +1881,13 @@ class PushoverClient:
                     # Permanent: repeating it gets a shared runner IP blocked.
                     self.token_rejected = (body or {}).get("token") == "invalid"
                     user = (body or {}).get("user") == "invalid"
-                    rejected = "token" if self.token_rejected else "user" if user else ""
+                    rejected = Rejected.TOKEN if self.token_rejected else Rejected.USER if user else None
                     raise NotifyError(pushover_problem(status, body or {}), permanent=True, rejected=rejected)
                 if status == 200 and body is not None and body.get("status") == 1:
                     return body
                 if status == 429 and self.quota and self.quota[1] == 0:
                     self.quota_gone = True  # no retry, and nothing more asked of Pushover this run
-                    raise NotifyError(f"{QUOTA_GONE}; will retry next run")
+                    raise NotifyError(QUOTA_GONE, later=True)
                 if body is None and status == 200:
                     problem = (
                         f"the answer (HTTP {status}) was not Pushover's: a web page from a captive portal,"
@@ -1688,21 +1899,7 @@ class PushoverClient:
                 self.sleep(PUSH_RETRY_WAIT)
             else:
                 break
-        raise NotifyError(f"{problem}; will retry next run")
-
-    @staticmethod
-    def json(text: str) -> dict[str, Any] | None:
-        """The answer's JSON object; {} for JSON of another shape; None when it is not JSON (a web page).
-
-        An object nested too deep to parse still shows its own top-level status (accepted or not).
-        """
-        try:
-            body = json.loads(text)
-        except RecursionError:
-            return {"status": top_level_status(text)}
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else {}
+        raise NotifyError(problem, later=True)
 
     def read_quota(self, response: requests.Response) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -1711,6 +1908,11 @@ class PushoverClient:
             )
             if 0 <= remaining <= limit and 0 <= reset < MAX_TIME:  # anything else is not a quota we can use
                 self.quota = limit, remaining, reset
+
+    def begin(self, deadline: Deadline) -> None:
+        """A new run: only its quota is reported, and a token rejected before is tried again."""
+        self.quota, self.token_rejected, self.quota_gone, self.silent = None, False, False, False
+        self.deadline = deadline
 
     @contextlib.contextmanager
     def waiting(self, deadline: Deadline) -> Iterator[None]:
@@ -1748,8 +1950,11 @@ class PushoverClient:
         """The sounds this application may use: Pushover's own and the account's custom ones."""
         listed = self.post("/sounds.json", {}, method="GET").get("sounds")
         if not isinstance(listed, dict):
-            raise NotifyError("Pushover's list of sounds was not in the expected shape; will retry next run")
+            raise NotifyError("Pushover's list of sounds was not in the expected shape", later=True)
         return set(map(str, listed))
+
+
+# ------------------------------------------------------------------- notifier
 
 
 @dataclass
@@ -1790,7 +1995,7 @@ class AppriseChannel:
 
     def send(self, push: Push) -> None:
         if not self.notifier.notify(title=push.title, body=f"{push.message}\n{push.url}"):
-            raise NotifyError("Apprise could not deliver; will retry next run")
+            raise NotifyError("Apprise could not deliver", later=True)
 
     def check(self) -> None:
         """The URL was checked when the channel was built; Apprise has no way to check without sending."""
@@ -1816,7 +2021,7 @@ def build_channels(config: Config, env: Mapping[str, str], client: PushoverClien
     return channels
 
 
-# ------------------------------------------------------ checking the secrets
+# ------------------------------------------------------- checking the secrets
 
 
 def token_problem(client: PushoverClient, users: Mapping[str, tuple[str, str]]) -> str:
@@ -1837,7 +2042,7 @@ def token_problem(client: PushoverClient, users: Mapping[str, tuple[str, str]]) 
 
 def pushover_problems(
     client: PushoverClient, users: Mapping[str, tuple[str, str]], sounds: Mapping[str, str]
-) -> list[str]:
+) -> list[Problem]:
     """What Pushover would reject, asked before it is needed: the token, each user key, each alert's sound.
 
     users maps a recipient to (its variable, its key); sounds maps an alert to its sound. Returns the
@@ -1852,19 +2057,17 @@ def pushover_problems(
             if not exc.permanent:
                 raise
             if client.token_rejected:
-                return [token_problem(client, users)]
-            if exc.rejected == "user":
-                problems.append(f"recipient {name}: {user_rejected(var, user)}")
+                return [Problem(Trouble.TOKEN, "", token_problem(client, users))]
+            if exc.rejected is Rejected.USER:
+                problems.append(Problem(Trouble.RECIPIENT, name, user_rejected(var, user)))
             else:  # refused for another reason: the key may be fine, so say what Pushover said
-                problems.append(f"recipient {name}: {exc}")
+                problems.append(Problem(Trouble.RECIPIENT, name, str(exc)))
     if sounds:
         known = client.sounds()
         for alert, sound in sounds.items():
             if sound not in known:
                 choices = ", ".join(sorted(known))
-                problems.append(
-                    f'alert "{alert}": Pushover has no sound "{sound}" (yours: {choices}); pushed without it'
-                )
+                problems.append(Problem(Trouble.SOUND, alert, f'Pushover has no sound "{sound}" (yours: {choices})'))
     return problems
 
 
@@ -1899,7 +2102,7 @@ def checked_secrets(
     return record, users, sounds
 
 
-# -------------------------------------------------------------- state store
+# ----------------------------------------------------------------- state text
 
 
 DESK_KEY = r"[A-Za-z0-9]{2,64}"  # "AM", or 32 hex digits; IND's own form for a new desk is not known
@@ -1941,26 +2144,29 @@ def alert_doc(a: AlertState) -> dict[str, Any]:
 
 
 # An alert's text in the state, kept while its AlertState is the same object (records are never changed in
-# place): a save after one push writes that alert's text anew, not every alert's, so a run stays linear.
-ALERT_TEXTS: dict[str, tuple[AlertState, str | None]] = {}
+# place): a store's save after one push writes that alert's text anew, not every alert's, so a run stays linear.
+AlertTexts = dict[str, tuple[AlertState, str | None]]
 
 
-def alert_text(name: str, a: AlertState) -> str | None:
-    """The state's `"name": {...}` line for one alert (None when it keeps nothing), from ALERT_TEXTS."""
-    cached = ALERT_TEXTS.get(name)
+def alert_text(name: str, a: AlertState, texts: AlertTexts) -> str | None:
+    """The state's `"name": {...}` line for one alert (None when it keeps nothing), from texts if there."""
+    cached = texts.get(name)
     if cached is not None and cached[0] is a:
         return cached[1]
     doc = alert_doc(a)
     text = None if doc == {"sent": {}} else f"    {json.dumps(name, ensure_ascii=False)}: {nested_json(doc, 2)}"
-    ALERT_TEXTS[name] = (a, text)
+    texts[name] = (a, text)
     return text
 
 
-def state_to_json(state: State) -> str:
-    """The state's text: exactly json.dumps(indent=2, sort_keys=True) of its document, alert by alert."""
-    for gone in ALERT_TEXTS.keys() - state.alerts.keys():
-        del ALERT_TEXTS[gone]
-    entries = [t for name in sorted(state.alerts) if (t := alert_text(name, state.alerts[name])) is not None]
+def state_to_json(state: State, texts: AlertTexts | None = None) -> str:
+    """The state's text: exactly json.dumps(indent=2, sort_keys=True) of its document, alert by alert.
+
+    texts: the alerts' texts of the last call, kept by a store between its saves."""
+    texts = {} if texts is None else texts
+    for gone in texts.keys() - state.alerts.keys():
+        del texts[gone]
+    entries = [t for name in sorted(state.alerts) if (t := alert_text(name, state.alerts[name], texts)) is not None]
     out: dict[str, Any] = {"version": STATE_VERSION}
     if state.quota_notified is not None:
         out["quota_notified"] = state.quota_notified
@@ -1969,7 +2175,8 @@ def state_to_json(state: State) -> str:
     if state.unreached:
         out["unreached"] = {n: {"since": u.since, "told": sorted(u.told)} for n, u in state.unreached.items()}
     if v := state.validated:
-        out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": list(v.problems)}
+        problems = [p.text() for p in v.problems]
+        out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": problems}
     if state.lifetimes.watched or state.lifetimes.slots:
         out["lifetimes"] = lifetimes_doc(state.lifetimes)
     if state.checks:  # the last time, then the gaps before it: a third of the bytes of the times themselves
@@ -1979,6 +2186,9 @@ def state_to_json(state: State) -> str:
     fields = {name: nested_json(value, 1) for name, value in out.items()}
     fields["alerts"] = "{\n" + ",\n".join(entries) + "\n  }" if entries else "{}"
     return "{\n" + ",\n".join(f'  "{name}": {fields[name]}' for name in sorted(fields)) + "\n}\n"
+
+
+# ------------------------------------------------------------ reading a state
 
 
 class Invalid(ValueError):
@@ -2087,13 +2297,27 @@ def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
     )
 
 
+def problem_from_text(text: str) -> Problem:
+    """A problem as the state keeps it: the line Problem.text() wrote (the state's format, which a run
+    reads back when Pushover is not asked again that day)."""
+    if text in TOKEN_PROBLEMS:
+        return Problem(Trouble.TOKEN, "", text)
+    name, mark, detail = text.removeprefix("recipient ").partition(": ")
+    if text.startswith("recipient ") and mark:
+        return Problem(Trouble.RECIPIENT, name, detail)
+    name, mark, detail = text.removeprefix('alert "').partition('": ')
+    if text.startswith('alert "') and mark and detail.endswith("; pushed without it"):
+        return Problem(Trouble.SOUND, name, detail.removesuffix("; pushed without it"))
+    return Problem(Trouble.OTHER, "", text)
+
+
 def validation_from(doc: Any) -> Validation:
     expect(isinstance(doc, dict) and set(doc) == {"fingerprint", "key", "day", "problems"}, "bad validated record")
     expect(all(isinstance(doc[k], str) for k in ("fingerprint", "key")), "bad validated record")
     expect(is_day(doc["day"]), "bad validated day")
     problems = doc["problems"]
     expect(isinstance(problems, list) and all(isinstance(p, str) for p in problems), "bad validated problems")
-    return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(problems))
+    return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(map(problem_from_text, problems)))
 
 
 def unreached_from(doc: Any) -> dict[str, Unreached]:
@@ -2151,8 +2375,10 @@ def writable_text(state: State) -> bool:
     return True
 
 
-def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | None = None) -> State:
-    """Parse a state document; anything unexpected is refused, never read as empty.
+def state_from_json(
+    text: str, where: str, legacy_desks: Mapping[str, str] | None = None, refused: type[AlertError] = StateUnreadable
+) -> State:
+    """Parse a state document; anything unexpected is refused (as `refused`), never read as empty.
 
     A version-1 document (slot ids without a desk) is upgraded: its ids belong to the alert's one desk, which
     legacy_desks gives by alert name; an alert no longer configured has nothing to keep.
@@ -2188,14 +2414,12 @@ def state_from_json(text: str, where: str, legacy_desks: Mapping[str, str] | Non
         expect(writable_text(state), "it holds text that is not Unicode (a lone surrogate like \\ud800)")
         return state
     except Invalid as exc:
-        raise StateError(
+        raise refused(
             f"{where} is not a valid ind-alert state ({exc}); it was left untouched: fix or move it away"
         ) from None
 
 
-def prune_history(history: Mapping[str, str | None]) -> dict[str, str | None]:
-    """The last HISTORY_DAYS points, oldest first (ISO dates sort as text)."""
-    return dict(sorted(history.items())[-HISTORY_DAYS:])
+# ------------------------------------------------------------- merging states
 
 
 def merge_states(ours: State, theirs: State) -> State:
@@ -2266,9 +2490,12 @@ def told_by_either(told_lists: Sequence[frozenset[str]]) -> frozenset[str]:
 
 def merge_texts(ours: str, theirs: str) -> str:
     """Two state files merged (.github/commit-state.sh, after another run pushed its own): a slot pushed by
-    either run counts as pushed. Raises StateError when either is not a valid state."""
+    either run counts as pushed. Raises StateUnreadable when either is not a valid state."""
     merged = merge_states(state_from_json(ours, "this run's state"), state_from_json(theirs, "the pushed state"))
     return state_to_json(merged)
+
+
+# ----------------------------------------------------------------- state file
 
 
 class Store(Protocol):
@@ -2288,7 +2515,7 @@ class Store(Protocol):
 
     def writable(self) -> None:
         """Rehearse a save before a run's first push: write the state's own bytes the way save() does, and
-        raise StateError (exit 1) when that fails, so a push that could not be recorded is never made."""
+        raise StateUnsaved (exit 1) when that fails, so a push that could not be recorded is never made."""
 
     def save(self, state: State) -> State | None:
         """Write the state if its text differs from what was loaded or last saved.
@@ -2306,11 +2533,10 @@ def state_bytes(text: str, location: str, room: int = 0) -> bytes:
     """The bytes a store writes; refused (exit 1) past MAX_BODY - room, as no run could read them back."""
     data = text.encode("utf-8")
     if len(data) > MAX_BODY - room:
-        raise StateError(
+        raise StateUnsaved(
             f"{location} is {len(data) / 1e6:.1f} MB, and a run reads back at most {MAX_BODY / 1e6:g} MB:"
             " nothing is pushed until it is smaller; fewer alerts, or narrower ones (before, after, weekdays),"
-            " keep fewer slots",
-            1,
+            " keep fewer slots"
         )
     return data
 
@@ -2347,7 +2573,7 @@ def write_durably(target: Path, data: bytes, rename: bool = True) -> None:
             tmp.unlink(missing_ok=True)
 
 
-class StateLocked(StateError):
+class StateLocked(StateOutOfReach):
     """Another run holds the state file's lock: this one ends without checking (exit 0), the other checks."""
 
 
@@ -2376,8 +2602,7 @@ def file_lock(path: Path, state: Path) -> Iterator[None]:
                 if attempt == LOCK_TRIES - 1:
                     raise StateLocked(
                         f"another ind-alert run is using {state} (it holds {path.name}) and did not finish within"
-                        f" {LOCK_TRIES * LOCK_POLL:g} s: this run ends without checking; the other one checks",
-                        0,
+                        f" {LOCK_TRIES * LOCK_POLL:g} s: this run ends without checking; the other one checks"
                     ) from None
                 time.sleep(LOCK_POLL)
         yield
@@ -2395,6 +2620,7 @@ class FileStore:
     path: Path
     legacy_desks: Mapping[str, str] = field(default_factory=dict)
     loaded: str | None = None
+    texts: AlertTexts = field(default_factory=dict, repr=False)  # state_to_json's, between saves
 
     @property
     def location(self) -> str:
@@ -2413,13 +2639,15 @@ class FileStore:
             self.loaded = None
             return State()
         except NotAFile as exc:
-            raise StateError(
+            raise StateUnreadable(
                 f"{self.path} is {exc.kind}, not a file: pass --state with a state file's path; it was left untouched"
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise StateError(f"{self.path} cannot be read ({cause(exc)}); it was left untouched") from None
+            raise StateUnreadable(f"{self.path} cannot be read ({cause(exc)}); it was left untouched") from None
         if len(data) > MAX_BODY:
-            raise StateError(f"{self.path} is over 2 MB, not an ind-alert state; it was left untouched: move it away")
+            raise StateUnreadable(
+                f"{self.path} is over 2 MB, not an ind-alert state; it was left untouched: move it away"
+            )
         state = state_from_json(text, str(self.path), self.legacy_desks)
         self.loaded = text
         return state
@@ -2441,25 +2669,333 @@ class FileStore:
         except OSError:  # a missing file is created; any other problem shows below
             read_only = False
         if read_only:  # read-only on purpose: respected even by root
-            raise StateError(f"{self.path} is read-only: make it writable (chmod u+w) so pushes can be recorded", 1)
+            raise StateUnsaved(f"{self.path} is read-only: make it writable (chmod u+w) so pushes can be recorded")
         text = state_to_json(State()) if self.loaded is None else self.loaded
         data = state_bytes(text, self.location, STATE_ROOM)
         try:
             write_durably(target, data, rename=self.loaded is not None)
         except OSError as exc:
-            raise StateError(f"{self.path} cannot be written ({cause(exc)}): {NOT_UNTIL_WRITABLE}", 1) from None
+            raise StateUnsaved(f"{self.path} cannot be written ({cause(exc)}): {NOT_UNTIL_WRITABLE}") from None
 
     def save(self, state: State) -> State | None:
-        text = state_to_json(state)
+        text = state_to_json(state, self.texts)
         if unchanged(text, self.loaded):
             return None
         data = state_bytes(text, self.location)
         try:
             write_durably(self.target, data)
         except OSError as exc:
-            raise StateError(f"state could not be saved to {self.path} ({cause(exc)})", 1) from None
+            raise StateUnsaved(f"state could not be saved to {self.path} ({cause(exc)})") from None
         self.loaded = text
         return state
+
+
+# ------------------------------------------------------------------- S3 state
+
+
+@dataclass
+class S3Store:
+    """State as one S3 object, written with conditional requests so overlapping runs lose nothing."""
+
+    bucket: str
+    key: str
+    client: Any = field(repr=False)
+    legacy_desks: Mapping[str, str] = field(default_factory=dict)
+    attempts: int = 5
+    needs: str = "s3:GetObject, s3:PutObject and s3:ListBucket"  # for the access-denied message
+    loaded: str | None = None  # the text and ETag last read or written: the condition of the next write
+    etag: str | None = None
+    run: Deadline | None = None  # the run's deadline (bind); without one, each call gets FETCH_DEADLINE
+    unreadable: type[AlertError] = StateUnreadable  # what an object that cannot be read is (config: ConfigError)
+    grace: float = 0.0
+    saving: bool = False
+    texts: AlertTexts = field(default_factory=dict, repr=False)  # state_to_json's, between saves
+
+    @classmethod
+    def from_url(cls, url: str, what: str = "state", legacy_desks: Mapping[str, str] | None = None) -> S3Store:
+        """The object at s3://bucket/key; `what` ("state" or "config") names it in errors."""
+        match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
+        if not match:
+            example = "path/seen.json" if what == "state" else "alerts.toml"
+            raise ConfigError(f'{what} "{url}" must look like s3://bucket/{example}')
+        unreadable = StateUnreadable if what == "state" else ConfigError
+        return cls(match[1], match[2], s3_client(what), legacy_desks or {}, unreadable=unreadable)
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def bind(self, run: Deadline, grace: float) -> None:
+        self.run, self.grace = run, grace
+
+    def wait(self) -> Deadline:
+        """What one S3 request may wait: what the run has left (a save may use the grace), at most FETCH_DEADLINE."""
+        if self.run is None:
+            return Deadline(FETCH_DEADLINE)
+        return Deadline(min(FETCH_DEADLINE, self.run.left() - (0.0 if self.saving else self.grace)))
+
+    def call(self, method: str, **args: Any) -> Any:
+        """An S3 request, bounded by the run's deadline like every other wait."""
+        return within(self.wait(), lambda: getattr(self.client, method)(Bucket=self.bucket, **args))
+
+    def read(self, failed: type[AlertError] | None = None) -> tuple[str | None, str | None]:
+        """The object's text and ETag; (None, None) when there is no object.
+
+        A failure is `failed` when given; else StateOutOfReach when it passes, or self.unreadable."""
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as NetworkError
+
+        try:
+
+            def get() -> tuple[bytes, Any]:
+                response = self.client.get_object(Bucket=self.bucket, Key=self.key)
+                return response["Body"].read(MAX_BODY + 1), response.get("ETag")
+
+            body, etag = within(self.wait(), get)
+        except (BotoCoreError, ClientError, TimedOut) as exc:
+            error = exc.response if isinstance(exc, ClientError) else {}
+            if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None, None
+            # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
+            passing = isinstance(exc, NetworkError | HTTPClientError | TimedOut)
+            passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+            refused = failed or (StateOutOfReach if passing else self.unreadable)
+            raise refused(s3_words(self, exc, passing)) from None
+        if not isinstance(etag, str) or len(body) > MAX_BODY:
+            what = "answered without an ETag or with over 2 MB"
+            raise (failed or self.unreadable)(f"{self.location}: S3 {what}; it was left untouched")
+        try:
+            return body.decode("utf-8"), etag
+        except UnicodeDecodeError:
+            return "\ufffd", etag
+
+    def current_etag(self) -> str | None:
+        """The object's ETag, or None when it is missing or S3 cannot be asked."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return str(self.call("head_object", Key=self.key)["ETag"])
+        except (BotoCoreError, ClientError, TimedOut):
+            return None
+
+    def load(self, failed: type[AlertError] | None = None) -> State:
+        text, etag = self.read(failed)
+        refused = failed or StateUnreadable
+        state = State() if text is None else state_from_json(text, self.location, self.legacy_desks, refused)
+        self.loaded, self.etag = text, etag
+        return state
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """No lock: conditional writes keep both runs' records (a slot can be pushed twice only when two
+        schedulers' runs overlap); Lambda, where invocations can overlap, takes an S3Lease instead."""
+        return contextlib.nullcontext()
+
+    def writable(self) -> None:
+        """The rehearsal: the loaded bytes (or, with no object yet, the empty state) put under the save's own
+        condition, so a missing s3:PutObject, a read-only key or a store without conditional writes shows
+        before a push. A failed condition passes: another run wrote, which proves the write, and save merges."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        text = state_to_json(State()) if self.loaded is None else self.loaded
+        body = state_bytes(text, self.location, STATE_ROOM)
+        condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
+        try:
+            response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
+                return
+            raise StateUnsaved(f"{s3_words(self, exc)}; {NOT_UNTIL_WRITABLE}") from None
+        except (BotoCoreError, TimedOut) as exc:
+            what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
+            raise StateUnsaved(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}") from None
+        self.loaded, self.etag = text, response.get("ETag")
+        if not self.etag:
+            self.load(StateUnsaved)
+
+    def save(self, state: State) -> State | None:
+        self.saving = True  # the grace kept at the run's end is the save's
+        try:
+            return self.put_state(state)
+        finally:
+            self.saving = False
+
+    def put_state(self, state: State) -> State | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for _ in range(self.attempts):
+            text = state_to_json(state, self.texts)
+            if unchanged(text, self.loaded):  # loaded is None exactly when there was no object (and no ETag)
+                return None
+            body = state_bytes(text, self.location)
+            condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
+            try:
+                response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
+                self.loaded, self.etag = text, response.get("ETag")
+                if not self.etag:  # without it the next write could not be conditional: read it back
+                    self.load(StateUnsaved)
+                return state
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
+                    raise StateUnsaved(s3_words(self, exc)) from None
+            except (BotoCoreError, TimedOut) as exc:
+                what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
+                raise StateUnsaved(f"S3 {what} while saving {self.location}; it keeps its last save") from None
+            # Another run wrote first: take its state in, then try again on top of it.
+            theirs = self.load(StateUnsaved)  # a store that cannot be read back now cannot be saved to
+            state = merge_states(state, theirs)
+        raise StateUnsaved(f"{self.location} kept changing during this run; it will be retried next run")
+
+
+def s3_words(store: S3Store, exc: Exception, passing: bool = False) -> str:
+    """One line that says what to fix, from the error code only (AWS texts can carry request details)."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see .github/docs/state.md)"
+    if isinstance(exc, TimedOut):
+        return f"S3 did not answer for {store.location} before the run's deadline" + (
+            "; will retry next run" if passing else ""
+        )
+    if not isinstance(exc, ClientError):
+        then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
+        return f"S3 could not be reached for {store.location} ({cause(exc)}); {then}"
+    code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+    denied = f"S3 denied access to {store.location}: allow {store.needs} (see .github/docs/state.md)"
+    return {
+        "AccessDenied": denied,
+        "403": denied,
+        "NoSuchBucket": f"S3 bucket {store.bucket} does not exist: check the name and AWS_REGION",
+        "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
+        "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
+        "NotImplemented": f"the S3 store of {store.location} has no conditional writes (If-Match), which"
+        " ind-alert needs so two runs lose nothing: use AWS S3 or a store that has them",
+    }.get(code, f"S3 answered {clip(code, 40)} for {store.location}" + ("; will retry next run" if passing else ""))
+
+
+def s3_client(what: str = "state") -> Any:
+    """A boto3 S3 client configured from the environment, as the AWS CLI would be."""
+    try:
+        import boto3
+        from botocore.config import Config as BotoConfig
+    except ImportError:
+        raise ConfigError(f"S3 {what} needs boto3: pip install boto3") from None
+    timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
+    # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(var) and not re.fullmatch(r"[a-z0-9-]+", os.environ[var]):
+            raise ConfigError(f"{var} must be a region name like eu-west-1, without spaces: check its value")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    try:
+        client = boto3.client("s3", region_name=region, config=timeouts)
+    except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds for a bad setting
+        raise ConfigError(
+            f"S3 client could not be set up ({cause(exc)}): check AWS_REGION, AWS_PROFILE,"
+            " AWS_ENDPOINT_URL_S3 and AWS_MAX_ATTEMPTS"
+        ) from None
+    conditional_writes(client)
+    return client
+
+
+CONDITIONAL_BOTOCORE = "1.35.70"  # the first botocore whose PutObject takes IfMatch (IfNoneMatch came earlier)
+
+
+def conditional_writes(client: Any) -> None:
+    """Refuse a boto3 that cannot make S3 conditional writes: it would fail every save after the pushes
+    went out, and the same slots would be pushed again on every run. Read from the client's own service
+    model, so a patched or backported botocore counts for what it can do, not for its version number."""
+    shape = client.meta.service_model.operation_model("PutObject").input_shape
+    if {"IfMatch", "IfNoneMatch"} <= set(shape.members):
+        return
+    import botocore
+
+    raise ConfigError(
+        f"the installed botocore {clip(str(getattr(botocore, '__version__', '?')), 20)} cannot make the"
+        f" conditional writes S3 state needs: pip install -U boto3 (botocore {CONDITIONAL_BOTOCORE} or newer)"
+    )
+
+
+# ------------------------------------------------------------------- S3 lease
+
+
+class LeaseHeld(AlertError):
+    """Another invocation is checking right now: this one ends quietly (exit 0)."""
+
+    exit_code = 0
+
+
+@dataclass
+class S3Lease:
+    """A short lease beside the state (`<key>.lock`), so overlapping Lambda invocations never push twice.
+
+    Conditional writes keep the state whole, but two runs that both read it before either wrote would both
+    push. The lock object holds an expiry; it is created with If-None-Match, an expired one is taken over
+    with If-Match on its ETag, and it is deleted at the end. The expiry covers a run killed by its timeout.
+    """
+
+    lock: S3Store
+
+    @classmethod
+    def take(cls, store: S3Store, seconds: float, clock: Callable[[], float] = time.time) -> S3Lease:
+        lock = cls(
+            dataclasses.replace(store, key=f"{store.key}.lock", needs="s3:GetObject, s3:PutObject and s3:DeleteObject")
+        )
+        body = json.dumps({"expires": int(clock() + seconds)}).encode()
+        if lock.put(body, IfNoneMatch="*"):  # the usual case: no lease, one request
+            return lock
+        text, etag = lock.lock.read()
+        expires = lease_expiry(text or "")
+        if text is not None and expires > clock():
+            until = time.strftime("%H:%M:%S", time.gmtime(expires))
+            raise LeaseHeld(
+                f"another check holds {lock.lock.location} until {until} UTC: this invocation ends without checking"
+            )
+        if text is None or etag is None or not lock.put(body, IfMatch=etag):  # another check was quicker
+            raise LeaseHeld(f"another check took {lock.lock.location} just now: this invocation ends without checking")
+        return lock
+
+    def put(self, body: bytes, **condition: str) -> bool:
+        """Write the lock object under the condition; False when the condition failed."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.lock.call("put_object", Key=self.lock.key, Body=body, **condition)
+            return True
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
+                return False
+            raise StateUnsaved(s3_words(self.lock, exc)) from None
+        except (BotoCoreError, TimedOut) as exc:
+            raise StateUnsaved(s3_words(self.lock, exc)) from None
+
+    def release(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.lock.call("delete_object", Key=self.lock.key)
+        except (BotoCoreError, ClientError, TimedOut) as exc:
+            log.warning(f"{s3_words(self.lock, exc)}; the lease ends by itself at its expiry")
+
+
+def lease_expiry(text: str) -> float:
+    """The expiry a lock object holds; an unreadable one counts as expired (only ind-alert writes it)."""
+    try:
+        return float(json.loads(text)["expires"])
+    except (ValueError, TypeError, KeyError):
+        return 0.0
+
+
+# ------------------------------------------------ where config and state live
+
+
+def s3_config_text(url: str) -> str:
+    """alerts.toml kept in S3, so it can change without redeploying. Out of reach for a moment: a warning."""
+    store = S3Store.from_url(url, "config")
+    store.needs = "s3:GetObject"
+    text, _ = store.read()  # unreadable: a ConfigError; out of reach for a moment: StateOutOfReach
+    if text is None:
+        raise ConfigError(f"{url} not found: upload your alerts.toml there (see .github/docs/aws.md)")
+    return text
 
 
 def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> Store:
@@ -2468,7 +3004,35 @@ def open_store(location: str, legacy_desks: Mapping[str, str] | None = None) -> 
     return FileStore(Path(location), legacy_desks or {})
 
 
-# ------------------------------------------------------------------ in time
+def load_config(location: str | Path) -> Config:
+    """The alerts file at a path or an s3://bucket/key URL."""
+    path = str(location)
+    if path.startswith("s3://"):
+        text = s3_config_text(path).removeprefix("\ufeff")  # a byte-order mark, as for a file
+    else:
+        try:
+            data = read_file(Path(path))
+        except FileNotFoundError:
+            if path == DEFAULT_CONFIG:
+                raise ConfigError(f"{path} not found: create it (see README) or pass --config PATH") from None
+            raise ConfigError(f"{path} not found: check the path given by --config or IND_ALERT_CONFIG") from None
+        except NotAFile as exc:
+            raise ConfigError(f"{path} is {exc.kind}, not a file: pass --config with your alerts.toml") from None
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc.strerror or 'refused by the system'})") from None
+        if len(data) > MAX_BODY:
+            raise ConfigError(f"{path} is over 2 MB, not an alerts file (one is a few kB): check --config")
+        text = config_text(data, path)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
+    return parse_config(doc, str(path))
+
+
+# -------------------------------------------------------------------- in time
 # How often this watcher really looks, and how long slots stay open. GitHub's own run history gives the
 # first without a write per run; slot lifetimes change the state only when a slot appears or goes.
 
@@ -2598,6 +3162,9 @@ def gap_figures(checks: Sequence[int], now: int) -> Gaps:
     if not gaps:
         return Gaps(day, len(times))
     return Gaps(day, len(times), middle(gaps), nearest_rank(gaps, 0.9), gaps[-1])
+
+
+# ------------------------------------------------------------- slot lifetimes
 
 
 def watched_key(product: str, desk: str) -> str:
@@ -2771,7 +3338,7 @@ CAVEAT = (
 )
 
 
-# --------------------------------------------------------------------- run
+# ---------------------------------------------------------------- run records
 
 
 @dataclass(frozen=True)
@@ -2787,17 +3354,28 @@ class Options:
     verbose: bool = False
 
 
+class Status(enum.Enum):
+    """What an alert that could be checked did in a run; the value is its words (run line, summary)."""
+
+    OK = "ok"
+    PUSHED = "pushed"
+    PUSH_FAILED = "push failed"
+    DRY_RUN = "dry run"
+    DATES_PASSED = "dates passed"
+    SECRET_REJECTED = "secret rejected"
+
+
 @dataclass
 class Outcome:
     """What one alert did in a run: for the per-alert line and the job summary."""
 
     alert: Alert
-    status: str = "ok"
+    status: Status = Status.OK
     open: int = 0
     matching: int = 0
     new: int = 0
     earliest: Slot | None = None
-    failed: bool = False  # IND could not be checked for this alert
+    failure: Failure | None = None  # why IND could not be checked for this alert
     desks: tuple[str, ...] = ()  # the desks checked (for "any": the ones IND lists)
     failed_desks: int = 0
     earliest_by_desk: dict[str, Slot] = field(default_factory=dict)
@@ -2807,25 +3385,21 @@ class Outcome:
     tracked: Sequence[Slot] = ()  # the open slots whose lifetimes are recorded: matching, days_ahead aside
     appeared: Sequence[datetime] = ()  # when new matching slots appeared at its desks, last 30 days
 
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+    @property
+    def words(self) -> str:
+        """Its status in words: why it failed, or what it did."""
+        return self.failure.value if self.failure else self.status.value
+
     def line(self) -> str:
         """The run's one line for this alert, e.g. "Amsterdam: 12 open, 3 match, 1 new, pushed"."""
         if self.failed:
-            return f"{self.alert.name}: {self.status}"
+            return f"{self.alert.name}: {self.words}"
         failed = f" ({self.failed_desks} of {len(self.desks)} desks failed)" if self.failed_desks else ""
-        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.status}{failed}"
-
-
-def told(notified: bool, names: frozenset[str], everyone: set[str]) -> set[str]:
-    """Who got a notice, as the state keeps it: nobody, the names kept, or (none kept) everyone it is for."""
-    return set(names or everyone) if notified else set()
-
-
-def told_record(reached: set[str], everyone: set[str]) -> tuple[bool, frozenset[str]]:
-    """How the state keeps who got a notice: whether anyone did, and who when that is not everyone."""
-    reached = reached & everyone  # a recipient no longer configured is not waited for
-    if everyone <= reached:
-        return True, frozenset()
-    return bool(reached), frozenset(reached)
+        return f"{self.alert.name}: {self.open} open, {self.matching} match, {self.new} new, {self.words}{failed}"
 
 
 def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
@@ -2840,653 +3414,32 @@ def adopt(alert_state: AlertState, implicit: bool) -> AlertState:
     return dataclasses.replace(alert_state, sent=sent)
 
 
-class Notices(ABC):
-    """The pushes about ind-alert itself, a part of the Runner: an alert gone blind and checking again, and
-    the Pushover quota running out. Each goes to every recipient of its alerts except the urgent-only ones,
-    once: who was told is kept in the state until everyone has been.
-    """
-
-    config: Config
-    state: State
-    dry_run: bool
-    pushover: PushoverClient | None
-    exit_code: int
-    tried: dict[str, bool]  # recipient -> whether any push this run reached it, for those a push was tried
-
-    @abstractmethod
-    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool: ...
-
-    @abstractmethod
-    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None: ...
-
-    @abstractmethod
-    def save(self) -> None: ...
-
-    def audience(self, alerts: Iterable[Alert]) -> set[str]:
-        """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
-        return {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
-
-    def broadcast(self, names: Iterable[str], push: Push) -> set[str]:
-        """Send a notice to each of these recipients (one failing stops no other); the ones it reached."""
-        if self.dry_run:
-            say(f"would push: {push.title}")
-            return set()
-        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push, notice=True)}
-
-    def recover(self, alert: Alert, current: AlertState) -> AlertState:
-        everyone = self.audience([alert])
-        waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
-        if waiting:
-            since = ""
-            if current.failing_since is not None:  # not known to those told after the others
-                since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
-            push = Push.about(
-                f"ind-alert is checking again: {alert.name}",
-                f"IND answers again{since}. Slots are pushed as usual.",
-                alert.product,
-            )
-            reached = self.broadcast(waiting, push)
-            if reached != waiting:
-                if reached:  # the outage is over; the others are told next run, and only they
-                    notified, names = told_record(waiting - reached, everyone)
-                    current = dataclasses.replace(
-                        current, failing_since=None, blind_notified=notified, blind_told=names
-                    )
-                    self.record(alert, current, delivered=True)
-                return current
-        current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
-        self.record(alert, current, bool(waiting))
-        return current
-
-    def is_blind(self, alert: Alert, now: datetime) -> bool:
-        """Whether every check of the alert has failed for blind_after_minutes or longer."""
-        since = self.state.alerts[alert.name].failing_since
-        return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
-
-    def blind_alerts(self, now: datetime) -> None:
-        """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
-        alerts = self.state.alerts
-        audiences = {a.name: self.audience([a]) for a in self.config.alerts if self.is_blind(a, now)}
-        owed = {  # per blind alert: who has not been told yet
-            name: everyone - told(alerts[name].blind_notified, alerts[name].blind_told, everyone)
-            for name, everyone in audiences.items()
-        }
-        blind = [
-            a for a in self.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)
-        ]
-        if not blind:
-            return
-        since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
-        push = Push.about(
-            f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
-            f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
-            "No push does not mean no slots. Check the booking page yourself; if IND's site works"
-            " but this persists, see the README's troubleshooting table.",
-            blind[0].product,
+def claim(state: State, env: Mapping[str, str]) -> State:
+    """State written by another repository (a fork's parent, a template) is not ours to trust."""
+    repository = env.get("GITHUB_REPOSITORY") or None
+    if repository and state.repository and state.repository != repository:
+        notice(
+            f"the state was written by {state.repository}, not {repository}: starting fresh,"
+            " so every open matching slot is pushed once"
         )
-        log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
-        reached = self.broadcast(set().union(*(owed[a.name] for a in blind)), push)
-        for alert in blind:
-            everyone = audiences[alert.name]
-            notified, names = told_record((everyone - owed[alert.name]) | reached, everyone)
-            self.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=notified, blind_told=names))
-        if reached:
-            self.save()
+        return State(repository=repository)
+    return dataclasses.replace(state, repository=repository or state.repository)
 
-    def blind_recipients(self, now: datetime) -> bool:
-        """Keep since when no push reached each recipient; one nobody reached for blind_after_minutes (its
-        alerts' shortest) fails the run, like an outage, and the other recipients are told once.
-        Returns whether a recipient is that blind."""
-        unreached = {n: u for n, u in self.state.unreached.items() if n in self.config.recipients}
-        stamp = int(now.timestamp())
-        for name, reached in self.tried.items():
-            if reached:
-                unreached.pop(name, None)
-            elif name not in unreached or unreached[name].since > stamp:  # a later time: a clock that was ahead
-                unreached[name] = Unreached(stamp, unreached[name].told if name in unreached else frozenset())
-        blind = False
-        for name, entry in sorted(unreached.items()):
-            alerts = [a for a in self.config.alerts if name in a.notify]
-            minutes = min((a.blind_after_minutes for a in alerts), default=60)
-            if stamp - entry.since < minutes * 60:
-                continue
-            blind = True
-            since = datetime.fromtimestamp(entry.since, AMSTERDAM)
-            log.error(
-                f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
-                " see the warnings above (a used-up Pushover quota, a failing service),"
-                " or the README's troubleshooting table"
-            )
-            self.exit_code = 1
-            owed = self.audience(alerts) - {name} - set(unreached) - entry.told
-            if owed:
-                push = Push.about(
-                    f"ind-alert cannot reach {name}",
-                    f"No push has reached {name} since {since:%a %d %b %H:%M}: {name} hears of no slot."
-                    f" Tell them, and book for them if it is urgent. See the README's troubleshooting table.",
-                    alerts[0].product if alerts else self.config.alerts[0].product,
-                )
-                entry = dataclasses.replace(entry, told=entry.told | self.broadcast(owed, push))
-                unreached[name] = entry
-        if unreached != self.state.unreached:
-            self.state = dataclasses.replace(self.state, unreached=unreached)
-        return blind
 
-    def watch_quota(self) -> None:
-        if self.pushover is None or self.pushover.quota is None:
-            return
-        limit, remaining, reset = self.pushover.quota
-        say(f"Pushover quota: {remaining} of {limit} messages left this month")
-        if remaining >= limit * QUOTA_WARN:
-            return
-        until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
-        log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
-        everyone = self.audience(self.config.alerts)
-        done = told(self.state.quota_notified == reset, self.state.quota_told, everyone)
-        if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
-            return
-        push = Push(
-            title="ind-alert: Pushover quota almost used up",
-            message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
-            url="https://pushover.net/apps",
-            url_title="Pushover applications",
+def asked_now(alert: Alert, loaded: State, implicit: bool) -> AlertState:
+    """An alert's stored state, for the kind it asks for now and the recipients' names now."""
+    alert_state = loaded.alerts.get(alert.name, AlertState())
+    current = for_kind(alert_state, alert.kind)
+    if any(alert_state.sent.values()) and not current.sent:
+        persons = plural(alert.persons, "person")
+        notice(
+            f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
+            " matching slots are pushed afresh"
         )
-        reached = self.broadcast(everyone - done, push)
-        notified, names = told_record(done | reached, everyone)
-        if notified:
-            self.state = dataclasses.replace(self.state, quota_notified=reset, quota_told=names)
-            self.save()
+    return adopt(current, implicit)
 
 
-@dataclass
-class Runner(Notices):
-    """One check of every alert: fetch, diff, push, save. Outside things are passed in.
-
-    Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
-    deadline) can make the next run push it again.
-    """
-
-    config: Config
-    store: Store
-    env: Mapping[str, str]
-    channels: Mapping[str, Channel]
-    pushover: PushoverClient | None
-    dry_run: bool = False
-    clock: Callable[[], float] = time.time
-    deadline_seconds: float = RUN_DEADLINE
-    exit_code: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)
-    disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
-    state: State = field(default_factory=State)
-    frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
-    deadline: Deadline = field(default_factory=lambda: Deadline(RUN_DEADLINE))
-    desks: DeskLists = field(default_factory=DeskLists)  # kept across --watch cycles: asked once an hour
-    bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
-    health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
-    retry_after: float = 0.0  # the longest Retry-After IND asked for in this run
-    tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
-    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
-    recent: list[int] = field(default_factory=list)  # --watch: the times of this process's checks
-    watching: bool = False
-    in_time: list[str] = field(default_factory=list)  # this run's cadence and verdict lines, for the summary
-    in_time_markdown: list[str] = field(default_factory=list)  # the same, names escaped for Markdown
-
-    def run(self) -> int:
-        """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
-        with contextlib.nullcontext() if self.dry_run else self.store.lock():
-            return self.check_all()
-
-    def check_all(self) -> int:
-        self.exit_code, self.outcomes, self.disabled, self.frozen, self.tried = 0, [], set(), False, {}
-        self.in_time, self.in_time_markdown = [], []
-        self.rehearsed = False
-        grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
-        self.store.bind(Deadline(self.deadline_seconds), grace)  # the save's grace is the run's last seconds
-        self.deadline = Deadline(self.deadline_seconds - grace)
-        if self.pushover:  # watch mode reuses the client: report only this run's quota, retry a bad token
-            self.pushover.quota, self.pushover.token_rejected, self.pushover.quota_gone = None, False, False
-            self.pushover.silent, self.pushover.deadline = False, self.deadline
-        now = datetime.fromtimestamp(self.clock(), AMSTERDAM)
-        loaded = self.claim(self.store.load())
-        implicit = self.config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
-        alerts = {a.name: self.asked_now(a, loaded, implicit) for a in self.config.alerts}
-        self.state = dataclasses.replace(loaded, alerts=alerts)
-        self.check_secrets(now)
-        cadence = self.start_cadence(int(now.timestamp()))  # before IND is asked, beside it
-        try:
-            base = (self.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
-            self.desks.refresh(base, sorted({a.product for a in self.config.alerts}), self.fetch_deadline() / 2)
-            plan = {a.name: self.desks.desks_of(a) for a in self.config.alerts}
-            queries = [Query(d, a.product, a.persons) for a in self.config.alerts for d in plan[a.name]]
-            results = fetch_all(base, queries, deadline=self.fetch_deadline())
-            for alert in self.config.alerts:
-                answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
-                self.check_alert(alert, answers, now)
-            self.blind_alerts(now)
-            self.watch_quota()
-            deaf = self.blind_recipients(now) if not self.dry_run else False
-            self.retry_after = max(
-                [r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0]
-            )
-            if self.health:
-                self.health.blind = deaf or any(self.is_blind(a, now) for a in self.config.alerts)
-            self.judge(now, cadence())  # after the pushes: the run history never delays one
-        finally:
-            self.save()  # whatever went wrong, what was delivered is recorded first
-        for outcome in self.outcomes:
-            say(outcome.line())
-            if self.dry_run:
-                print_pictures(outcome, now)
-        for line in self.in_time:
-            say(line)
-        write_summary(self.env, self.outcomes, self.dry_run, now, self.desks.names, self.in_time_markdown)
-        pushed = sum(o.new for o in self.outcomes if o.status == "pushed")
-        if pushed and not self.dry_run:
-            github_output(self.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
-        return self.exit_code
-
-    def asked_now(self, alert: Alert, loaded: State, implicit: bool) -> AlertState:
-        """An alert's stored state, for the kind it asks for now and the recipients' names now."""
-        alert_state = loaded.alerts.get(alert.name, AlertState())
-        current = for_kind(alert_state, alert.kind)
-        if any(alert_state.sent.values()) and not current.sent:
-            persons = plural(alert.persons, "person")
-            notice(
-                f"{alert.name}: now asks for {PRODUCTS[alert.product].lower()} for {persons}, so its open"
-                " matching slots are pushed afresh"
-            )
-        return adopt(current, implicit)
-
-    def check_secrets(self, now: datetime) -> None:
-        """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
-        (exit 1) while pushes still go where they can, to the other recipients and without a bad sound."""
-        self.bad_sounds = set()
-        if self.pushover is None or self.dry_run:
-            return
-        with self.pushover.waiting(self.deadline.part(SIDE_WAIT, SIDE_SHARE)):  # IND's time is IND's
-            record, users, sounds = checked_secrets(self.pushover, self.config, self.env, self.state.validated, now)
-        if record is None:
-            return
-        self.state = dataclasses.replace(self.state, validated=record)
-        for problem in record.problems:
-            log.error(problem)
-            self.exit_code = 1
-            if problem in TOKEN_PROBLEMS:
-                self.pushover.token_rejected = True  # nothing more is sent with it this run
-                self.disabled |= set(users)
-            self.disabled |= {name for name in users if problem.startswith(f"recipient {name}:")}
-            self.bad_sounds |= {name for name in sounds if problem.startswith(f'alert "{name}":')}
-
-    def start_cadence(self, now: int) -> Callable[[], Cadence]:
-        """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
-        state on AWS Lambda (the only place a write per check costs no commit), this process in --watch."""
-        if self.env.get("GITHUB_ACTIONS") == "true":
-            if not (self.env.get("GITHUB_TOKEN") and self.env.get("GITHUB_REPOSITORY")):
-                return lambda: Cadence(unknown="the check step has no GITHUB_TOKEN")
-            return RunHistory(self.env, now).wait
-        if self.env.get("AWS_LAMBDA_FUNCTION_NAME") and self.store.location.startswith("s3://"):
-            if not self.dry_run:
-                self.state = dataclasses.replace(self.state, checks=recent_checks(self.state.checks, now))
-            checks = recent_checks(self.state.checks, now)
-            return lambda: Cadence(checks, "the check times in the state")
-        if self.watching:
-            self.recent[:] = recent_checks(self.recent, now)
-            return lambda: Cadence(tuple(self.recent), "this --watch")
-        return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
-
-    def judge(self, now: datetime, cadence: Cadence) -> None:
-        """Record which slots appeared and went, then say whether this watcher is in time for them."""
-        stamp = int(now.timestamp())
-        watched: set[str] = set()
-        answered: dict[str, set[str]] = {}
-        failed: set[str] = set()
-        for o in self.outcomes:
-            for desk in o.desks:
-                key = watched_key(o.alert.product, desk)
-                watched.add(key)
-                if desk in o.answered:
-                    answered.setdefault(key, set())
-                else:
-                    failed.add(key)
-            for slot in o.tracked:
-                answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
-        answered = {k: ids for k, ids in answered.items() if k not in failed}
-        lifetimes = self.state.lifetimes
-        if cadence.kept:  # without check times no start or end could be bracketed
-            lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
-            self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
-        for o in self.outcomes:
-            o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
-        if not cadence.kept and not self.dry_run:
-            return  # a one-shot run on this machine: its lines only in --dry-run
-        gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
-        verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
-        verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
-        self.in_time = [cadence_line(cadence, stamp)]
-        self.in_time_markdown = [self.in_time[0]]  # our words only: no name in it
-        for v in verdicts:
-            place = f"{desk_name(v.desk, self.desks.names)}, {PRODUCTS[v.product].lower()}"
-            self.in_time.append(verdict_line(v, place))
-            self.in_time_markdown.append(verdict_line(v, markdown_text(place)))
-        if any(v.count for v in verdicts):
-            self.in_time.append(CAVEAT)
-            self.in_time_markdown.append(CAVEAT)
-        self.too_slow([v for v in verdicts if v.slow], stamp)
-
-    def too_slow(self, slow: Sequence[Verdict], now: int) -> None:
-        """A warning on every run while the watcher misses most slots; a push about it at most once a week."""
-        if not slow:
-            return
-        names = ", ".join(f"{desk_name(v.desk, self.desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
-        gap = max(v.gap or 0.0 for v in slow)
-        log.warning(
-            f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
-            " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
-        )
-        warned = self.state.lifetimes.warned
-        if self.dry_run or (warned is not None and now - warned < SLOW_EVERY):
-            return
-        push = Push.about(
-            "ind-alert is too slow for these slots",
-            f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
-            f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
-            " see the README, What cadence to expect.",
-            slow[0].product,
-        )
-        if self.broadcast(self.audience(self.config.alerts), push):
-            lifetimes = dataclasses.replace(self.state.lifetimes, warned=now)
-            self.state = dataclasses.replace(self.state, lifetimes=lifetimes)
-            self.save()
-
-    def fetch_deadline(self) -> float:
-        """IND gets most of the run's time; what is left is for the pushes."""
-        return min(FETCH_DEADLINE, self.deadline_seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
-
-    def claim(self, state: State) -> State:
-        """State written by another repository (a fork's parent, a template) is not ours to trust."""
-        repository = self.env.get("GITHUB_REPOSITORY") or None
-        if repository and state.repository and state.repository != repository:
-            notice(
-                f"the state was written by {state.repository}, not {repository}: starting fresh,"
-                " so every open matching slot is pushed once"
-            )
-            return State(repository=repository)
-        return dataclasses.replace(state, repository=repository or state.repository)
-
-    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
-        """Keep an alert's new state; save it at once when a push was delivered."""
-        self.state = dataclasses.replace(self.state, alerts={**self.state.alerts, alert.name: alert_state})
-        if delivered:
-            self.save()
-
-    def check_alert(self, alert: Alert, answers: Mapping[str, FetchResult], now: datetime) -> None:
-        previous = self.state.alerts[alert.name]
-        outcome = Outcome(alert, desks=tuple(answers))
-        self.outcomes.append(outcome)
-        passed = dates_passed(alert, now)
-        if passed:  # every run, until the dates are changed: such an alert would otherwise say "ok" for ever
-            log.warning(f'alert "{alert.name}": {passed}')
-        failed = self.desks.failures(alert, answers)
-        if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
-            first = next(iter(failed.values()), None)
-            outcome.status, outcome.failed = first.status if first else "no desk offers this", True
-            if not first:
-                log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
-            # A start later than now was written by a clock that was ahead: the outage starts now.
-            failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
-            outcome.history = past_history(previous.history, today(now))
-            self.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
-            return
-        outcome.failed_desks = len(failed)
-        # Only a complete answer can show a slot gone: a desk that failed or had an unreadable entry keeps it.
-        outcome.answered = tuple(
-            d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed
-        )
-        result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
-        open_slots = [s for s in result if s.start > now]
-        matching = [s for s in open_slots if matches(alert, s, now)]
-        outcome.open, outcome.matching = len(open_slots), len(matching)
-        outcome.earliest = matching[0] if matching else None
-        for slot in reversed(matching):
-            outcome.earliest_by_desk[slot.desk] = slot
-        outcome.slots = matching
-        # days_ahead moves with the date: a slot entering the window at midnight did not just open.
-        steady = dataclasses.replace(alert, days_ahead=None)
-        outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
-        outcome.history = record_history(previous.history, today(now), outcome.earliest)
-        previous = dataclasses.replace(previous, history=outcome.history)
-        recipients = self.config.recipients_of(alert)
-        kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
-        answered = set(outcome.answered)
-        open_ids = {s.id for s in open_slots} | not_known_gone(previous, answered, now)
-        current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
-        current = self.cancel_emergencies(alert, current, open_ids, now)
-        self.record(alert, current)
-        current = self.recover(alert, current)
-        statuses = []
-        for recipient in recipients:
-            slots = unsent(alert, recipient, matching, current.sent.get(recipient.name, frozenset()), now)
-            if not slots:
-                continue
-            outcome.new = max(outcome.new, len(slots))
-            for push, covered in pushes_for(alert, recipient, slots, now, self.desks.names, self.edit_url()):
-                if alert.name in self.bad_sounds:  # pushed with the default sound rather than not at all
-                    push = dataclasses.replace(push, sound=None)
-                if self.dry_run:
-                    say(f"would push to {recipient.name}: {push.title}")
-                    for text in push.message.split("\n"):
-                        say(f"  {text}")
-                    statuses.append("dry run")
-                    continue
-                if not self.deliver(recipient, push):
-                    statuses.append("push failed")
-                    break  # the rest waits for the next run
-                done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
-                emergencies = dict(current.emergencies)
-                if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
-                    urgent = frozenset(s.id for s in covered if is_urgent(alert, s, now))
-                    emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
-                current = dataclasses.replace(
-                    current, sent={**current.sent, recipient.name: done}, emergencies=emergencies
-                )
-                self.record(alert, current, delivered=True)
-                statuses.append("pushed")
-        outcome.status = "push failed" if "push failed" in statuses else (statuses[0] if statuses else "ok")
-        if outcome.status == "ok" and passed:
-            outcome.status = "dates passed"
-        elif outcome.status == "ok" and any(r.name in self.disabled for r in recipients):
-            outcome.status = "secret rejected"  # nothing new now, and nothing new could be pushed either
-
-    def edit_url(self) -> str:
-        """In GitHub Actions, the page where alerts.toml is edited in the browser (from a phone, too)."""
-        repository, branch = self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_REF_NAME")
-        if not repository or not branch or not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
-            return ""
-        return f"https://github.com/{repository}/edit/{urllib.parse.quote(branch)}/alerts.toml"
-
-    def ready_to_push(self) -> bool:
-        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
-        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
-        if not self.rehearsed and not self.frozen:
-            self.rehearsed = True
-            try:
-                self.store.writable()
-            except StateError as exc:
-                log.error(str(exc))
-                self.exit_code = max(self.exit_code, exc.exit_code)
-                self.frozen = True
-        return not self.frozen
-
-    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
-        """Send a push; a failure is logged and turned into the exit code, never raised.
-
-        A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
-        refused is the notice (a title, say), and the slot pushes must still be tried.
-        """
-        if recipient.name in self.disabled or not self.ready_to_push():
-            return False
-        reached = self.tried.get(recipient.name, False)
-        self.tried[recipient.name] = reached
-        share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
-        try:
-            with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
-                within(share, lambda: self.channels[recipient.name].send(push))
-            self.tried[recipient.name] = True
-            return True
-        except NotifyError as exc:
-            if exc.permanent:
-                words = user_rejected(recipient.env, self.env.get(recipient.env, "")) if exc.rejected == "user" else exc
-                log.error(f"recipient {recipient.name}: {words}")
-                self.exit_code = 1
-                if not notice:
-                    self.disabled.add(recipient.name)  # never repeat a rejected request
-            else:
-                log.warning(f"recipient {recipient.name}: {exc}")
-        except TimedOut:
-            if recipient.pushover_user_env and self.pushover:
-                self.pushover.silent = True  # its other recipients are not kept waiting the same way
-            log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; will retry next run")
-        except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
-            log.warning(f"recipient {recipient.name}: the push failed ({cause(exc)}); will retry next run")
-        return False
-
-    def cancel_emergencies(self, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
-        """Stop the phone ringing for an emergency push whose slots someone else booked."""
-        kept = {}
-        for tag, emergency in current.emergencies.items():
-            if emergency.expires <= now.timestamp():
-                continue
-            if emergency.slots & open_ids or self.dry_run or self.pushover is None:
-                kept[tag] = emergency
-                continue
-            try:
-                with self.pushover.waiting(self.deadline.part(SIDE_WAIT, SIDE_SHARE)):
-                    self.pushover.cancel(tag)
-                log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
-            except NotifyError as exc:
-                log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
-                if not exc.permanent:
-                    kept[tag] = emergency
-        return dataclasses.replace(current, emergencies=kept)
-
-    def save(self) -> None:
-        if self.dry_run or self.frozen:
-            return
-        try:
-            if saved := self.store.save(self.state):
-                self.state = saved  # it may hold another run's pushes too: keep them in later saves
-                log.info(f"state saved to {self.store.location}")
-        except StateError as exc:
-            log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
-            self.exit_code = max(self.exit_code, exc.exit_code)
-            self.frozen = True
-
-
-# ------------------------------------------------------------------ output
-
-
-class Redact(logging.Filter):
-    """Replace every known secret in log records, as a last line of defence."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets: list[str] = []
-        self.add(secrets)
-
-    def add(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted({*self.secrets, *(s for s in secrets if len(s) >= 4)}, key=len, reverse=True)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.scrub(record.getMessage())
-        record.args = None
-        return True
-
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def clip(self, text: str, limit: int) -> str:
-        """Scrub, then cut to limit characters, hiding a secret's beginning that the cut (ours or another's) left."""
-        text = self.scrub(text)[:limit]
-        for secret in self.secrets:
-            for size in range(min(len(secret) - 1, len(text)), 3, -1):
-                if text.endswith(secret[:size]):
-                    return text[:-size] + "***"
-        return text
-
-
-REDACT = Redact(())  # the secrets of this run, set by setup_logging; every line that leaves goes through it
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # terminal escapes, bidi
-COMMAND = re.compile(r"(^|\r)(\s*):(?=:)", re.MULTILINE)  # a line starting "::" is a GitHub workflow command
-
-
-def clean(text: str) -> str:
-    """Text from outside (IND, alerts.toml, error bodies) made safe to print: no terminal escapes, and no
-    line that GitHub Actions would run as a workflow command (::stop-commands:: would hide every error)."""
-    return COMMAND.sub(r"\1\2: ", CONTROL.sub("?", text))
-
-
-def one_line(text: str) -> str:
-    """A line break in outside text (an alert or desk name) shown as a space: it never forges a line."""
-    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
-
-
-def clip(text: str, limit: int) -> str:
-    return REDACT.clip(text, limit)
-
-
-STAMPED = False  # --watch or IND_ALERT_STAMP=1 (a cron log): lines start with the Amsterdam time; GitHub adds its own
-
-
-def stamped(line: str) -> str:
-    return f"{datetime.now(AMSTERDAM):%Y-%m-%d %H:%M:%S} {line}" if STAMPED else line
-
-
-def say(text: str) -> None:
-    """Print a line on stdout, scrubbed and cleaned like the log; a closed stdout is not an error."""
-    with contextlib.suppress(OSError, ValueError):
-        print(stamped(clean(one_line(REDACT.scrub(text)))), flush=True)
-
-
-class Formatter(logging.Formatter):
-    """Plain lines; in GitHub Actions warnings and errors become annotations."""
-
-    def __init__(self, github: bool) -> None:
-        super().__init__()
-        self.github = github
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.levelno > logging.DEBUG and not self.github:  # a traceback (-v) keeps its lines; an
-            message = one_line(message)  # annotation escapes them
-        message = clean(message)
-        if record.levelno < NOTICE:
-            return stamped(message)
-        level = {NOTICE: "notice", logging.WARNING: "warning"}.get(record.levelno, "error")
-        if self.github:
-            escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            return f"::{level}::{escaped}"
-        return stamped(f"{level}: {message}")
-
-
-def setup_logging(verbose: bool, env: Mapping[str, str]) -> Redact:
-    global REDACT, STAMPED
-    STAMPED = env.get("IND_ALERT_STAMP") == "1"  # --watch sets it when it starts
-    redact = REDACT = Redact(v for k, v in env.items() if is_secret_var(k))
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(Formatter(env.get("GITHUB_ACTIONS") == "true"))
-    handler.addFilter(redact)
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.DEBUG if verbose else NOTICE)
-    return redact
-
-
-def is_secret_var(name: str) -> bool:
-    return name.startswith(("PUSHOVER_", "AWS_SECRET", "AWS_SESSION", "AWS_ACCESS_KEY")) or name.endswith(
-        ("_URL", "_TOKEN", "_KEY")
-    )
+# --------------------------------------------------------------------- output
 
 
 def append_to(env: Mapping[str, str], var: str, text: str) -> None:
@@ -3494,7 +3447,7 @@ def append_to(env: Mapping[str, str], var: str, text: str) -> None:
     if env.get(var):
         try:
             with open(env[var], "a", encoding="utf-8") as out:
-                out.write(REDACT.scrub(text))
+                out.write(redactor().scrub(text))
         except OSError:
             log.warning(f"could not write {var}")
 
@@ -3506,8 +3459,15 @@ def github_output(env: Mapping[str, str], name: str, value: str) -> None:
 
 def table_cell(text: str) -> str:
     """One Markdown table cell: a newline or a | in an alert name must not break the table."""
-    text = REDACT.scrub(text)  # before any escaping, which would hide a secret from the last scrub
+    text = redactor().scrub(text)  # before any escaping, which would hide a secret from the last scrub
     return CONTROL.sub(" ", text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
+
+
+def markdown_text(text: str) -> str:
+    """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
+    text = " ".join(CONTROL.sub(" ", redactor().scrub(text)).split())  # scrubbed first: escaping hides a secret
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~:])", r"\\\1", text)
 
 
 def write_summary(
@@ -3536,7 +3496,7 @@ def write_summary(
         earliest = o.earliest.label() if o.earliest else "—"
         if o.earliest and a.several:
             earliest += f" · {markdown_text(short_desk(o.earliest.desk, names))}"
-        status = o.status + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
+        status = o.words + (f" ({o.failed_desks} of {len(o.desks)} desks failed)" if o.failed_desks else "")
         cells = [PRODUCTS[a.product], str(a.persons), str(o.new), status]
         product, persons, new, status = (table_cell(c) for c in cells)
         rows.append(f"| {markdown_text(a.name)} | {desk} | {product} | {persons} | {earliest} | {new} | {status} |")
@@ -3573,7 +3533,7 @@ def cut_summary(rows: Sequence[str]) -> str:
     return "\n".join([*kept, *(["```"] if fenced else []), "", SUMMARY_CUT]) + "\n"
 
 
-# ---------------------------------------------------------------- pictures
+# ------------------------------------------------------------------- pictures
 # Pure functions drawing an alert's availability: Mermaid charts for the run page, text for a terminal.
 # Only dates and numbers go inside a Mermaid block; the user's alert name stays outside it, escaped.
 
@@ -3695,13 +3655,6 @@ def mermaid_hours(times: Sequence[datetime]) -> str:
     )
 
 
-def markdown_text(text: str) -> str:
-    """User text made inert in Markdown: no HTML, links, emphasis, code fences or table breaks."""
-    text = " ".join(CONTROL.sub(" ", REDACT.scrub(text)).split())  # scrubbed first: escaping hides a secret
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~:])", r"\\\1", text)
-
-
 def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
     """The Markdown under the table for one alert: slots per day, then the 30-day trend."""
     alert = outcome.alert
@@ -3709,7 +3662,7 @@ def summary_pictures(outcome: Outcome, now: datetime) -> list[str]:
     window = chart_window(alert, now)
     counts = slots_per_day(outcome.slots, *window) if window else []
     if outcome.failed:  # never drawn as "no slots"
-        out.append(f"IND could not be checked this run ({markdown_text(outcome.status)}): no slots to draw.")
+        out.append(f"IND could not be checked this run ({markdown_text(outcome.words)}): no slots to draw.")
     elif not any(n for _, n in counts):
         last = f" until {day_label(window[1])}" if window else ""
         out.append(f"No matching slot is open{last}.")
@@ -3759,7 +3712,7 @@ def print_pictures(outcome: Outcome, now: datetime) -> None:
     window = chart_window(outcome.alert, now)
     counts = slots_per_day(outcome.slots, *window) if window else []
     if outcome.failed:
-        say(f"  IND could not be checked this run ({outcome.status}): no slots to show")
+        say(f"  IND could not be checked this run ({outcome.words}): no slots to show")
     else:
         if any(n for _, n in counts):
             say(f"  open matching slots per day, {day_label(counts[0][0])} to {day_label(counts[-1][0])}:")
@@ -3775,226 +3728,7 @@ def print_pictures(outcome: Outcome, now: datetime) -> None:
         say(f"  by weekday: {weekday_counts(outcome.appeared)}")
 
 
-# ---------------------------------------------------------------- S3 state
-
-
-@dataclass
-class S3Store:
-    """State as one S3 object, written with conditional requests so overlapping runs lose nothing."""
-
-    bucket: str
-    key: str
-    client: Any = field(repr=False)
-    legacy_desks: Mapping[str, str] = field(default_factory=dict)
-    attempts: int = 5
-    needs: str = "s3:GetObject, s3:PutObject and s3:ListBucket"  # for the access-denied message
-    loaded: str | None = None  # the text and ETag last read or written: the condition of the next write
-    etag: str | None = None
-    run: Deadline | None = None  # the run's deadline (bind); without one, each call gets FETCH_DEADLINE
-    grace: float = 0.0
-    saving: bool = False
-
-    @classmethod
-    def from_url(cls, url: str, what: str = "state", legacy_desks: Mapping[str, str] | None = None) -> S3Store:
-        """The object at s3://bucket/key; `what` ("state" or "config") names it in errors."""
-        match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
-        if not match:
-            example = "path/seen.json" if what == "state" else "alerts.toml"
-            raise ConfigError(f'{what} "{url}" must look like s3://bucket/{example}')
-        return cls(match[1], match[2], s3_client(what), legacy_desks or {})
-
-    @property
-    def location(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    def explain(self, exc: Exception, passing: bool = False) -> str:
-        """One line that says what to fix, from the error code only (AWS texts can carry request details)."""
-        from botocore.exceptions import ClientError, NoCredentialsError
-
-        if isinstance(exc, NoCredentialsError):
-            return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (see .github/docs/state.md)"
-        if isinstance(exc, TimedOut):
-            return f"S3 did not answer for {self.location} before the run's deadline" + (
-                "; will retry next run" if passing else ""
-            )
-        if not isinstance(exc, ClientError):
-            then = "will retry next run" if passing else "check AWS_REGION and AWS_ENDPOINT_URL_S3"
-            return f"S3 could not be reached for {self.location} ({cause(exc)}); {then}"
-        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        denied = f"S3 denied access to {self.location}: allow {self.needs} (see .github/docs/state.md)"
-        return {
-            "AccessDenied": denied,
-            "403": denied,
-            "NoSuchBucket": f"S3 bucket {self.bucket} does not exist: check the name and AWS_REGION",
-            "InvalidAccessKeyId": "S3 rejected the AWS access key: check AWS_ACCESS_KEY_ID",
-            "SignatureDoesNotMatch": "S3 rejected the AWS secret key: check AWS_SECRET_ACCESS_KEY",
-            "NotImplemented": f"the S3 store of {self.location} has no conditional writes (If-Match), which"
-            " ind-alert needs so two runs lose nothing: use AWS S3 or a store that has them",
-        }.get(code, f"S3 answered {clip(code, 40)} for {self.location}" + ("; will retry next run" if passing else ""))
-
-    def bind(self, run: Deadline, grace: float) -> None:
-        self.run, self.grace = run, grace
-
-    def wait(self) -> Deadline:
-        """What one S3 request may wait: what the run has left (a save may use the grace), at most FETCH_DEADLINE."""
-        if self.run is None:
-            return Deadline(FETCH_DEADLINE)
-        return Deadline(min(FETCH_DEADLINE, self.run.left() - (0.0 if self.saving else self.grace)))
-
-    def call(self, method: str, **args: Any) -> Any:
-        """An S3 request, bounded by the run's deadline like every other wait."""
-        return within(self.wait(), lambda: getattr(self.client, method)(Bucket=self.bucket, **args))
-
-    def read(self) -> tuple[str | None, str | None]:
-        """The object's text and ETag; (None, None) when there is no object."""
-        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-        from botocore.exceptions import ConnectionError as NetworkError
-
-        try:
-
-            def get() -> tuple[bytes, Any]:
-                response = self.client.get_object(Bucket=self.bucket, Key=self.key)
-                return response["Body"].read(MAX_BODY + 1), response.get("ETag")
-
-            body, etag = within(self.wait(), get)
-        except (BotoCoreError, ClientError, TimedOut) as exc:
-            error = exc.response if isinstance(exc, ClientError) else {}
-            if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None, None
-            # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
-            passing = isinstance(exc, NetworkError | HTTPClientError | TimedOut)
-            passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-            raise StateError(self.explain(exc, passing), exit_code=0 if passing else 2) from None
-        if not isinstance(etag, str) or len(body) > MAX_BODY:
-            raise StateError(f"{self.location}: S3 answered without an ETag or with over 2 MB; it was left untouched")
-        try:
-            return body.decode("utf-8"), etag
-        except UnicodeDecodeError:
-            return "\ufffd", etag
-
-    def current_etag(self) -> str | None:
-        """The object's ETag, or None when it is missing or S3 cannot be asked."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return str(self.call("head_object", Key=self.key)["ETag"])
-        except (BotoCoreError, ClientError, TimedOut):
-            return None
-
-    def load(self) -> State:
-        text, etag = self.read()
-        state = State() if text is None else state_from_json(text, self.location, self.legacy_desks)
-        self.loaded, self.etag = text, etag
-        return state
-
-    def lock(self) -> contextlib.AbstractContextManager[None]:
-        """No lock: conditional writes keep both runs' records (a slot can be pushed twice only when two
-        schedulers' runs overlap); Lambda, where invocations can overlap, takes an S3Lease instead."""
-        return contextlib.nullcontext()
-
-    def writable(self) -> None:
-        """The rehearsal: the loaded bytes (or, with no object yet, the empty state) put under the save's own
-        condition, so a missing s3:PutObject, a read-only key or a store without conditional writes shows
-        before a push. A failed condition passes: another run wrote, which proves the write, and save merges."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        text = state_to_json(State()) if self.loaded is None else self.loaded
-        body = state_bytes(text, self.location, STATE_ROOM)
-        condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
-        try:
-            response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
-                return
-            raise StateError(f"{self.explain(exc)}; {NOT_UNTIL_WRITABLE}", 1) from None
-        except (BotoCoreError, TimedOut) as exc:
-            what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
-            raise StateError(f"S3 {what} for a trial write of {self.location}: {NOT_UNTIL_WRITABLE}", 1) from None
-        self.loaded, self.etag = text, response.get("ETag")
-        if not self.etag:
-            self.load()
-
-    def save(self, state: State) -> State | None:
-        self.saving = True  # the grace kept at the run's end is the save's
-        try:
-            return self.put_state(state)
-        finally:
-            self.saving = False
-
-    def put_state(self, state: State) -> State | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        for _ in range(self.attempts):
-            text = state_to_json(state)
-            if unchanged(text, self.loaded):  # loaded is None exactly when there was no object (and no ETag)
-                return None
-            body = state_bytes(text, self.location)
-            condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
-            try:
-                response = self.call("put_object", Key=self.key, Body=body, ContentType="application/json", **condition)
-                self.loaded, self.etag = text, response.get("ETag")
-                if not self.etag:  # without it the next write could not be conditional: read it back
-                    self.load()
-                return state
-            except ClientError as exc:
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if status not in (404, 409, 412):  # 404: deleted meanwhile, so create it again
-                    raise StateError(self.explain(exc), 1) from None
-            except (BotoCoreError, TimedOut) as exc:
-                what = "did not answer" if isinstance(exc, TimedOut) else f"could not be reached ({cause(exc)})"
-                raise StateError(f"S3 {what} while saving {self.location}; it keeps its last save", 1) from None
-            # Another run wrote first: take its state in, then try again on top of it.
-            try:
-                theirs = self.load()
-            except StateError as exc:
-                raise StateError(str(exc), 1) from None
-            state = merge_states(state, theirs)
-        raise StateError(f"{self.location} kept changing during this run; it will be retried next run", 1)
-
-
-def s3_client(what: str = "state") -> Any:
-    """A boto3 S3 client configured from the environment, as the AWS CLI would be."""
-    try:
-        import boto3
-        from botocore.config import Config as BotoConfig
-    except ImportError:
-        raise ConfigError(f"S3 {what} needs boto3: pip install boto3") from None
-    timeouts = BotoConfig(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, retries={"max_attempts": 3})
-    # Like the credentials, the region comes from the environment; boto3 reads only AWS_DEFAULT_REGION.
-    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        if os.environ.get(var) and not re.fullmatch(r"[a-z0-9-]+", os.environ[var]):
-            raise ConfigError(f"{var} must be a region name like eu-west-1, without spaces: check its value")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-    try:
-        client = boto3.client("s3", region_name=region, config=timeouts)
-    except Exception as exc:  # noqa: BLE001 - boto3 raises many kinds for a bad setting
-        raise ConfigError(
-            f"S3 client could not be set up ({cause(exc)}): check AWS_REGION, AWS_PROFILE,"
-            " AWS_ENDPOINT_URL_S3 and AWS_MAX_ATTEMPTS"
-        ) from None
-    conditional_writes(client)
-    return client
-
-
-CONDITIONAL_BOTOCORE = "1.35.70"  # the first botocore whose PutObject takes IfMatch (IfNoneMatch came earlier)
-
-
-def conditional_writes(client: Any) -> None:
-    """Refuse a boto3 that cannot make S3 conditional writes: it would fail every save after the pushes
-    went out, and the same slots would be pushed again on every run. Read from the client's own service
-    model, so a patched or backported botocore counts for what it can do, not for its version number."""
-    shape = client.meta.service_model.operation_model("PutObject").input_shape
-    if {"IfMatch", "IfNoneMatch"} <= set(shape.members):
-        return
-    import botocore
-
-    raise ConfigError(
-        f"the installed botocore {clip(str(getattr(botocore, '__version__', '?')), 20)} cannot make the"
-        f" conditional writes S3 state needs: pip install -U boto3 (botocore {CONDITIONAL_BOTOCORE} or newer)"
-    )
-
-
-# ------------------------------------------------------- dead-man's switch
+# ---------------------------------------------------------------- healthcheck
 
 
 class Healthcheck(logging.Handler):
@@ -4013,7 +3747,7 @@ class Healthcheck(logging.Handler):
         self.blind = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(REDACT.scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
+        self.lines.append(redactor().scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
 
     def ping(self, ok: bool) -> None:
         body = "\n".join(self.lines)[-HEALTHCHECK_BODY:].encode("utf-8", "replace")
@@ -4041,89 +3775,582 @@ def fail_url(url: str) -> str:
     return f"{base.rstrip('/')}/fail{mark}{query}"
 
 
-def s3_config_text(url: str) -> str:
-    """alerts.toml kept in S3, so it can change without redeploying. Out of reach for a moment: a warning."""
-    store = S3Store.from_url(url, "config")
-    store.needs = "s3:GetObject"
-    try:
-        text, _ = store.read()
-    except StateError as exc:
-        if exc.exit_code:
-            raise ConfigError(str(exc)) from None
-        raise
-    if text is None:
-        raise ConfigError(f"{url} not found: upload your alerts.toml there (see .github/docs/aws.md)")
-    return text
-
-
-class LeaseHeld(AlertError):
-    """Another invocation is checking right now: this one ends quietly (exit 0)."""
-
-    exit_code = 0
+# ------------------------------------------------------------------------ run
 
 
 @dataclass
-class S3Lease:
-    """A short lease beside the state (`<key>.lock`), so overlapping Lambda invocations never push twice.
+class Result:
+    """What one run did, for its caller to tell: the lines, the summary, the exit code, the next wait."""
 
-    Conditional writes keep the state whole, but two runs that both read it before either wrote would both
-    push. The lock object holds an expiry; it is created with If-None-Match, an expired one is taken over
-    with If-Match on its ETag, and it is deleted at the end. The expiry covers a run killed by its timeout.
+    outcomes: list[Outcome]
+    in_time: list[str]  # the cadence and verdict lines
+    in_time_markdown: list[str]  # the same, names escaped for Markdown
+    failed: bool  # something needs fixing
+    retry_after: float  # the longest Retry-After IND asked for in this run
+    blind: bool  # an alert or a recipient is blind: the dead-man's switch is told
+    now: datetime
+
+    @property
+    def code(self) -> int:
+        """0, or 1 when something needs fixing (a rejected secret, an unsaved state, a blind recipient)."""
+        return 1 if self.failed else 0
+
+
+@dataclass
+class Run:
+    """One run's mutable state: what it found, pushed and saved. A Runner makes a fresh one for every check.
+
+    Every delivered push is saved at once, so nothing that goes wrong afterwards (an error, a kill, a full
+    deadline) can make the next run push it again.
     """
 
-    lock: S3Store
+    runner: Runner
+    deadline: Deadline
+    state: State = field(default_factory=State)
+    outcomes: list[Outcome] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)  # recipients that failed permanently this run
+    frozen: bool = False  # the state could not be saved: push nothing more, or it goes out again next run
+    failed: bool = False  # something needs fixing: the run ends with exit 1
+    bad_sounds: set[str] = field(default_factory=set)  # alerts whose sound Pushover does not know
+    tried: dict[str, bool] = field(default_factory=dict)  # recipient -> whether a push this run reached it
+    rehearsed: bool = False  # the store's write was rehearsed this run (Store.writable)
+    in_time: list[str] = field(default_factory=list)  # this run's cadence and verdict lines, for the summary
+    in_time_markdown: list[str] = field(default_factory=list)  # the same, names escaped for Markdown
 
-    @classmethod
-    def take(cls, store: S3Store, seconds: float, clock: Callable[[], float] = time.time) -> S3Lease:
-        lock = cls(
-            dataclasses.replace(store, key=f"{store.key}.lock", needs="s3:GetObject, s3:PutObject and s3:DeleteObject")
-        )
-        body = json.dumps({"expires": int(clock() + seconds)}).encode()
-        if lock.put(body, IfNoneMatch="*"):  # the usual case: no lease, one request
-            return lock
-        text, etag = lock.lock.read()
-        expires = lease_expiry(text or "")
-        if text is not None and expires > clock():
-            until = time.strftime("%H:%M:%S", time.gmtime(expires))
-            raise LeaseHeld(
-                f"another check holds {lock.lock.location} until {until} UTC: this invocation ends without checking"
-            )
-        if text is None or etag is None or not lock.put(body, IfMatch=etag):  # another check was quicker
-            raise LeaseHeld(f"another check took {lock.lock.location} just now: this invocation ends without checking")
-        return lock
+    @property
+    def config(self) -> Config:
+        return self.runner.config
 
-    def put(self, body: bytes, **condition: str) -> bool:
-        """Write the lock object under the condition; False when the condition failed."""
-        from botocore.exceptions import BotoCoreError, ClientError
+    @property
+    def dry_run(self) -> bool:
+        return self.runner.dry_run
 
+    @property
+    def pushover(self) -> PushoverClient | None:
+        return self.runner.pushover
+
+    def fetch_deadline(self) -> float:
+        """IND gets most of the run's time; what is left is for the pushes."""
+        seconds = self.runner.deadline_seconds
+        return min(FETCH_DEADLINE, seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
+
+    def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
+        """Keep an alert's new state; save it at once when a push was delivered."""
+        self.state = dataclasses.replace(self.state, alerts={**self.state.alerts, alert.name: alert_state})
+        if delivered:
+            self.save()
+
+    def save(self) -> None:
+        if self.dry_run or self.frozen:
+            return
+        store = self.runner.store
         try:
-            self.lock.call("put_object", Key=self.lock.key, Body=body, **condition)
+            if saved := store.save(self.state):
+                self.state = saved  # it may hold another run's pushes too: keep them in later saves
+                log.info(f"state saved to {store.location}")
+        except StateUnsaved as exc:
+            log.error(f"{exc}; nothing more is pushed this run, so nothing is pushed twice")
+            self.failed = self.frozen = True
+
+    def ready_to_push(self) -> bool:
+        """Before a run's first push, the store rehearses its write: a push that could not be recorded would
+        go out again on every run, so when the rehearsal fails nothing is pushed (exit 1)."""
+        if not self.rehearsed and not self.frozen:
+            self.rehearsed = True
+            try:
+                self.runner.store.writable()
+            except StateUnsaved as exc:
+                log.error(str(exc))
+                self.failed = self.frozen = True
+        return not self.frozen
+
+    def deliver(self, recipient: Recipient, push: Push, notice: bool = False) -> bool:
+        """Send a push; a failure is logged and makes the run fail or warn, never raised.
+
+        A refused slot push stops that recipient for the run; a refused notice does not: what Pushover
+        refused is the notice (a title, say), and the slot pushes must still be tried.
+        """
+        if recipient.name in self.disabled or not self.ready_to_push():
+            return False
+        self.tried[recipient.name] = self.tried.get(recipient.name, False)
+        share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
+        try:
+            with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
+                within(share, lambda: self.runner.channels[recipient.name].send(push))
+            self.tried[recipient.name] = True
             return True
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 409, 412):
-                return False
-            raise StateError(self.lock.explain(exc), 1) from None
-        except (BotoCoreError, TimedOut) as exc:
-            raise StateError(self.lock.explain(exc), 1) from None
+        except NotifyError as exc:
+            if exc.permanent:
+                env = self.runner.env
+                user = recipient.env, env.get(recipient.env, "")
+                words = user_rejected(*user) if exc.rejected is Rejected.USER else exc
+                log.error(f"recipient {recipient.name}: {words}")
+                self.failed = True
+                if not notice:
+                    self.disabled.add(recipient.name)  # never repeat a rejected request
+            else:
+                log.warning(f"recipient {recipient.name}: {exc}")
+        except TimedOut:
+            if recipient.pushover_user_env and self.pushover:
+                self.pushover.silent = True  # its other recipients are not kept waiting the same way
+            log.warning(f"recipient {recipient.name}: no answer in the time this run had for it; {RETRY_NEXT_RUN}")
+        except Exception as exc:  # noqa: BLE001 - an unknown failure is an undelivered push, retried next run
+            log.warning(f"recipient {recipient.name}: the push failed ({cause(exc)}); {RETRY_NEXT_RUN}")
+        return False
 
-    def release(self) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
+    def audience(self, alerts: Iterable[Alert]) -> set[str]:
+        """Who gets notices about these alerts: their recipients, not the urgent-only ones."""
+        return {r.name for a in alerts for r in self.config.recipients_of(a) if not r.only_urgent}
 
+    def broadcast(self, names: Iterable[str], push: Push) -> set[str]:
+        """Send a notice to each of these recipients (one failing stops no other); the ones it reached."""
+        if self.dry_run:
+            say(f"would push: {push.title}")
+            return set()
+        return {name for name in sorted(names) if self.deliver(self.config.recipients[name], push, notice=True)}
+
+
+@dataclass
+class Runner:
+    """What outlives one check: the config, the store, the channels and IND's desk lists (in --watch, asked
+    once an hour), and this process's check times. Each check gets its own Run (begin). Outside things are
+    passed in."""
+
+    config: Config
+    store: Store
+    env: Mapping[str, str]
+    channels: Mapping[str, Channel]
+    pushover: PushoverClient | None
+    dry_run: bool = False
+    clock: Callable[[], float] = time.time
+    deadline_seconds: float = RUN_DEADLINE
+    desks: DeskLists = field(default_factory=DeskLists)  # kept across --watch cycles: asked once an hour
+    health: Healthcheck | None = None  # told whether an alert is blind, for the dead-man's switch
+    recent: list[int] = field(default_factory=list)  # --watch: the times of this process's checks
+    watching: bool = False
+
+    def begin(self) -> Run:
+        """A fresh run: its deadline (the save's grace is the run's last seconds) and nothing found yet."""
+        grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
+        self.store.bind(Deadline(self.deadline_seconds), grace)
+        deadline = Deadline(self.deadline_seconds - grace)
+        if self.pushover:  # watch mode reuses the client: only this run's quota, a bad token asked again
+            self.pushover.begin(deadline)
+        return Run(self, deadline)
+
+    def check(self) -> Result:
+        """One check under the state's lock: no other run on it pushes meanwhile (a dry run writes nothing)."""
+        with contextlib.nullcontext() if self.dry_run else self.store.lock():
+            return check_all(self.begin())
+
+    def run(self) -> int:
+        """One check, told (report): its exit code."""
+        return report(self.check(), self)
+
+
+def report(result: Result, runner: Runner) -> int:
+    """A run's lines, pictures (--dry-run), job summary and step output; its exit code."""
+    for outcome in result.outcomes:
+        say(outcome.line())
+        if runner.dry_run:
+            print_pictures(outcome, result.now)
+    for line in result.in_time:
+        say(line)
+    write_summary(runner.env, result.outcomes, runner.dry_run, result.now, runner.desks.names, result.in_time_markdown)
+    pushed = sum(o.new for o in result.outcomes if o.status is Status.PUSHED)
+    if pushed and not runner.dry_run:
+        github_output(runner.env, "commit_message", f"{plural(pushed, 'new slot')} pushed")
+    return result.code
+
+
+# ------------------------------------------------------------------ one check
+# One run's steps, in the order check_all takes them.
+
+
+def check_secrets(run: Run, now: datetime) -> None:
+    """The day's check of the Pushover secrets and sounds (checked_secrets): its problems fail the run
+    (exit 1) while pushes still go where they can, to the other recipients and without a bad sound."""
+    pushover = run.pushover
+    if pushover is None or run.dry_run:
+        return
+    with pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):  # IND's time is IND's
+        record, users, sounds = checked_secrets(pushover, run.config, run.runner.env, run.state.validated, now)
+    if record is None:
+        return
+    run.state = dataclasses.replace(run.state, validated=record)
+    for problem in record.problems:
+        log.error(problem.text())
+        run.failed = True
+        if problem.kind is Trouble.TOKEN:
+            pushover.token_rejected = True  # nothing more is sent with it this run
+            run.disabled |= set(users)
+        elif problem.kind is Trouble.RECIPIENT and problem.subject in users:
+            run.disabled.add(problem.subject)
+        elif problem.kind is Trouble.SOUND and problem.subject in sounds:
+            run.bad_sounds.add(problem.subject)
+
+
+def start_cadence(run: Run, now: int) -> Callable[[], Cadence]:
+    """Where this watcher's check times come from: GitHub's run history (read beside IND's answers), the
+    state on AWS Lambda (the only place a write per check costs no commit), this process in --watch."""
+    runner, env = run.runner, run.runner.env
+    if env.get("GITHUB_ACTIONS") == "true":
+        if not (env.get("GITHUB_TOKEN") and env.get("GITHUB_REPOSITORY")):
+            return lambda: Cadence(unknown="the check step has no GITHUB_TOKEN")
+        return RunHistory(env, now).wait
+    if env.get("AWS_LAMBDA_FUNCTION_NAME") and runner.store.location.startswith("s3://"):
+        if not run.dry_run:
+            run.state = dataclasses.replace(run.state, checks=recent_checks(run.state.checks, now))
+        checks = recent_checks(run.state.checks, now)
+        return lambda: Cadence(checks, "the check times in the state")
+    if runner.watching:
+        runner.recent[:] = recent_checks(runner.recent, now)
+        return lambda: Cadence(tuple(runner.recent), "this --watch")
+    return lambda: Cadence(unknown="a one-shot run on this machine keeps no check times: --watch does", kept=False)
+
+
+def judge(run: Run, now: datetime, cadence: Cadence) -> None:
+    """Record which slots appeared and went, then say whether this watcher is in time for them."""
+    stamp = int(now.timestamp())
+    watched: set[str] = set()
+    answered: dict[str, set[str]] = {}
+    failed: set[str] = set()
+    for o in run.outcomes:
+        for desk in o.desks:
+            key = watched_key(o.alert.product, desk)
+            watched.add(key)
+            if desk in o.answered:
+                answered.setdefault(key, set())
+            else:
+                failed.add(key)
+        for slot in o.tracked:
+            answered.setdefault(watched_key(o.alert.product, slot.desk), set()).add(slot.id)
+    answered = {k: ids for k, ids in answered.items() if k not in failed}
+    lifetimes = run.state.lifetimes
+    if cadence.kept:  # without check times no start or end could be bracketed
+        lifetimes = track(lifetimes, watched, answered, stamp, cadence.previous(stamp))
+        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
+    for o in run.outcomes:
+        o.appeared = appeared(lifetimes, {watched_key(o.alert.product, d) for d in o.desks}, stamp)
+    if not cadence.kept and not run.dry_run:
+        return  # a one-shot run on this machine: its lines only in --dry-run
+    gap = None if cadence.unknown else gap_figures(cadence.checks, stamp).median
+    verdicts = [verdict(lifetimes, key, gap, stamp) for key in sorted(watched)]
+    verdicts = [v for v in verdicts if v.count or len(watched) <= 3]  # "any": the desks with slots only
+    run.in_time = [cadence_line(cadence, stamp)]
+    run.in_time_markdown = [run.in_time[0]]  # our words only: no name in it
+    for v in verdicts:
+        place = f"{desk_name(v.desk, run.runner.desks.names)}, {PRODUCTS[v.product].lower()}"
+        run.in_time.append(verdict_line(v, place))
+        run.in_time_markdown.append(verdict_line(v, markdown_text(place)))
+    if any(v.count for v in verdicts):
+        run.in_time.append(CAVEAT)
+        run.in_time_markdown.append(CAVEAT)
+    too_slow(run, [v for v in verdicts if v.slow], stamp)
+
+
+def cancel_emergencies(run: Run, alert: Alert, current: AlertState, open_ids: set[str], now: datetime) -> AlertState:
+    """Stop the phone ringing for an emergency push whose slots someone else booked."""
+    kept = {}
+    for tag, emergency in current.emergencies.items():
+        if emergency.expires <= now.timestamp():
+            continue
+        if emergency.slots & open_ids or run.dry_run or run.pushover is None:
+            kept[tag] = emergency
+            continue
         try:
-            self.lock.call("delete_object", Key=self.lock.key)
-        except (BotoCoreError, ClientError, TimedOut) as exc:
-            log.warning(f"{self.lock.explain(exc)}; the lease ends by itself at its expiry")
+            with run.pushover.waiting(run.deadline.part(SIDE_WAIT, SIDE_SHARE)):
+                run.pushover.cancel(tag)
+            log.info(f"{alert.name}: the urgent slot is gone; emergency push cancelled")
+        except NotifyError as exc:
+            log.warning(f"{alert.name}: could not cancel an emergency push: {exc}")
+            if not exc.permanent:
+                kept[tag] = emergency
+    return dataclasses.replace(current, emergencies=kept)
 
 
-def lease_expiry(text: str) -> float:
-    """The expiry a lock object holds; an unreadable one counts as expired (only ind-alert writes it)."""
+def read_answers(outcome: Outcome, answers: Mapping[str, FetchResult], failed: int, now: datetime) -> list[Slot]:
+    """Fill an outcome from the answers of an alert's desks (failed of them could not be checked); the open
+    slots, earliest first."""
+    alert = outcome.alert
+    outcome.failed_desks = failed
+    result = sorted(s for r in answers.values() if isinstance(r, Answer) for s in r.slots)
+    open_slots = [s for s in result if s.start > now]
+    matching = [s for s in open_slots if matches(alert, s, now)]
+    outcome.open, outcome.matching = len(open_slots), len(matching)
+    outcome.earliest = matching[0] if matching else None
+    for slot in reversed(matching):
+        outcome.earliest_by_desk[slot.desk] = slot
+    outcome.slots = matching
+    # days_ahead moves with the date: a slot entering the window at midnight did not just open.
+    steady = dataclasses.replace(alert, days_ahead=None)
+    outcome.tracked = [s for s in open_slots if matches(steady, s, now)]
+    return open_slots
+
+
+def push_new(run: Run, alert: Alert, current: AlertState, outcome: Outcome, now: datetime) -> list[Status]:
+    """Push each recipient the matching slots it was not told about, saving after every delivered push."""
+    statuses: list[Status] = []
+    names, url = run.runner.desks.names, edit_url(run.runner.env)
+    for recipient in run.config.recipients_of(alert):
+        slots = unsent(alert, recipient, outcome.slots, current.sent.get(recipient.name, frozenset()), now)
+        if not slots:
+            continue
+        outcome.new = max(outcome.new, len(slots))
+        for push, covered in pushes_for(alert, recipient, slots, now, names, url):
+            if alert.name in run.bad_sounds:  # pushed with the default sound rather than not at all
+                push = dataclasses.replace(push, sound=None)
+            if run.dry_run:
+                say(f"would push to {recipient.name}: {push.title}")
+                for text in push.message.split("\n"):
+                    say(f"  {text}")
+                statuses.append(Status.DRY_RUN)
+                continue
+            if not run.deliver(recipient, push):
+                statuses.append(Status.PUSH_FAILED)
+                break  # the rest waits for the next run
+            done = current.sent.get(recipient.name, frozenset()) | {s.id for s in covered}
+            emergencies = dict(current.emergencies)
+            if push.tag and recipient.pushover_user_env:  # only Pushover repeats, and only it can cancel
+                urgent = frozenset(s.id for s in covered if is_urgent(alert, s, now))
+                emergencies[push.tag] = Emergency(urgent, int(now.timestamp()) + EMERGENCY_EXPIRE)
+            current = dataclasses.replace(current, sent={**current.sent, recipient.name: done}, emergencies=emergencies)
+            run.record(alert, current, delivered=True)
+            statuses.append(Status.PUSHED)
+    return statuses
+
+
+def check_alert(run: Run, alert: Alert, answers: Mapping[str, FetchResult], now: datetime) -> None:
+    previous = run.state.alerts[alert.name]
+    outcome = Outcome(alert, desks=tuple(answers))
+    run.outcomes.append(outcome)
+    passed = dates_passed(alert, now)
+    if passed:  # every run, until the dates are changed: such an alert would otherwise say "ok" for ever
+        log.warning(f'alert "{alert.name}": {passed}')
+    failed = run.runner.desks.failures(alert, answers)
+    if len(failed) == len(answers):  # nothing could be checked: never read as "no slots"
+        first = next(iter(failed.values()), None)
+        outcome.failure = first.status if first else Failure.NONE_OFFERS
+        if not first:
+            log.warning(f"{alert.name}: IND lists no desk for {PRODUCTS[alert.product].lower()} now")
+        # A start later than now was written by a clock that was ahead: the outage starts now.
+        failing = min(previous.failing_since or int(now.timestamp()), int(now.timestamp()))
+        outcome.history = past_history(previous.history, today(now))
+        run.record(alert, dataclasses.replace(previous, failing_since=failing, history=outcome.history))
+        return
+    # Only a complete answer can show a slot gone: a desk that failed or had an unreadable entry keeps it.
+    outcome.answered = tuple(d for d, r in answers.items() if isinstance(r, Answer) and r.complete and d not in failed)
+    open_slots = read_answers(outcome, answers, len(failed), now)
+    outcome.history = record_history(previous.history, today(now), outcome.earliest)
+    previous = dataclasses.replace(previous, history=outcome.history)
+    recipients = run.config.recipients_of(alert)
+    kept = {r.name: previous.sent[r.name] for r in recipients if r.name in previous.sent}
+    open_ids = {s.id for s in open_slots} | not_known_gone(previous, set(outcome.answered), now)
+    current = forget_gone(dataclasses.replace(previous, sent=kept), open_ids)
+    current = cancel_emergencies(run, alert, current, open_ids, now)
+    run.record(alert, current)
+    current = recover(run, alert, current)
+    statuses = push_new(run, alert, current, outcome, now)
+    outcome.status = Status.PUSH_FAILED if Status.PUSH_FAILED in statuses else (statuses or [Status.OK])[0]
+    if outcome.status is Status.OK and passed:
+        outcome.status = Status.DATES_PASSED
+    elif outcome.status is Status.OK and any(r.name in run.disabled for r in recipients):
+        outcome.status = Status.SECRET_REJECTED  # nothing new now, and nothing new could be pushed either
+
+
+def check_all(run: Run) -> Result:
+    """Fetch, diff, push, save: every alert, then the notices and whether the watcher is in time."""
+    runner, config = run.runner, run.config
+    now = datetime.fromtimestamp(runner.clock(), AMSTERDAM)
+    loaded = claim(runner.store.load(), runner.env)
+    implicit = config.recipients.get(DEFAULT_RECIPIENT.name) == DEFAULT_RECIPIENT
+    alerts = {a.name: asked_now(a, loaded, implicit) for a in config.alerts}
+    run.state = dataclasses.replace(loaded, alerts=alerts)
+    check_secrets(run, now)
+    cadence = start_cadence(run, int(now.timestamp()))  # before IND is asked, beside it
     try:
-        return float(json.loads(text)["expires"])
-    except (ValueError, TypeError, KeyError):
-        return 0.0
+        base = (runner.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
+        runner.desks.refresh(base, sorted({a.product for a in config.alerts}), run.fetch_deadline() / 2)
+        plan = {a.name: runner.desks.desks_of(a) for a in config.alerts}
+        queries = [Query(d, a.product, a.persons) for a in config.alerts for d in plan[a.name]]
+        results = fetch_all(base, queries, deadline=run.fetch_deadline())
+        for alert in config.alerts:
+            answers = {d: results[Query(d, alert.product, alert.persons)] for d in plan[alert.name]}
+            check_alert(run, alert, answers, now)
+        blind_alerts(run, now)
+        watch_quota(run)
+        deaf = blind_recipients(run, now) if not run.dry_run else False
+        retry = max([r.retry_after or 0.0 for r in results.values() if isinstance(r, SourceError)] or [0.0])
+        blind = deaf or any(is_blind(run.state, a, now) for a in config.alerts)
+        if runner.health:
+            runner.health.blind = blind
+        judge(run, now, cadence())  # after the pushes: the run history never delays one
+    finally:
+        run.save()  # whatever went wrong, what was delivered is recorded first
+    return Result(run.outcomes, run.in_time, run.in_time_markdown, run.failed, retry, blind, now)
 
 
-# -------------------------------------------------------------- watch mode
+# -------------------------------------------------------------------- notices
+# The notices: pushes about ind-alert itself (an alert gone blind and checking again, a recipient no push
+# reaches, the Pushover quota running out). Each goes to every recipient of its alerts except the urgent-only
+# ones, once: who was told is kept in the state until everyone has been.
+
+
+def recover(run: Run, alert: Alert, current: AlertState) -> AlertState:
+    everyone = run.audience([alert])
+    waiting = told(current.blind_notified, current.blind_told, everyone) & everyone
+    if waiting:
+        since = ""
+        if current.failing_since is not None:  # not known to those told after the others
+            since = f" (it failed since {datetime.fromtimestamp(current.failing_since, AMSTERDAM):%a %d %b %H:%M})"
+        push = Push.about(
+            f"ind-alert is checking again: {alert.name}",
+            f"IND answers again{since}. Slots are pushed as usual.",
+            alert.product,
+        )
+        reached = run.broadcast(waiting, push)
+        if reached != waiting:
+            if reached:  # the outage is over; the others are told next run, and only they
+                notified, names = told_record(waiting - reached, everyone)
+                current = dataclasses.replace(current, failing_since=None, blind_notified=notified, blind_told=names)
+                run.record(alert, current, delivered=True)
+            return current
+    current = dataclasses.replace(current, failing_since=None, blind_notified=False, blind_told=frozenset())
+    run.record(alert, current, bool(waiting))
+    return current
+
+
+def is_blind(state: State, alert: Alert, now: datetime) -> bool:
+    """Whether every check of the alert has failed for blind_after_minutes or longer."""
+    since = state.alerts[alert.name].failing_since
+    return since is not None and now.timestamp() - since >= alert.blind_after_minutes * 60
+
+
+def blind_alerts(run: Run, now: datetime) -> None:
+    """One push to each recipient when an alert's checks have all failed for blind_after_minutes."""
+    alerts = run.state.alerts
+    audiences = {a.name: run.audience([a]) for a in run.config.alerts if is_blind(run.state, a, now)}
+    owed = {  # per blind alert: who has not been told yet
+        name: everyone - told(alerts[name].blind_notified, alerts[name].blind_told, everyone)
+        for name, everyone in audiences.items()
+    }
+    blind = [a for a in run.config.alerts if a.name in owed and (owed[a.name] or not alerts[a.name].blind_notified)]
+    if not blind:
+        return
+    since = datetime.fromtimestamp(min(alerts[a.name].failing_since or 0 for a in blind), AMSTERDAM)
+    push = Push.about(
+        f"ind-alert is blind: {plural(len(blind), 'alert')} cannot check IND",
+        f"Every check since {since:%a %d %b %H:%M} failed for: {', '.join(a.name for a in blind)}.\n"
+        "No push does not mean no slots. Check the booking page yourself; if IND's site works"
+        " but this persists, see the README's troubleshooting table.",
+        blind[0].product,
+    )
+    log.warning(f"IND checks have failed since {since:%Y-%m-%d %H:%M} for: {', '.join(a.name for a in blind)}")
+    reached = run.broadcast(set().union(*(owed[a.name] for a in blind)), push)
+    for alert in blind:
+        everyone = audiences[alert.name]
+        notified, names = told_record((everyone - owed[alert.name]) | reached, everyone)
+        run.record(alert, dataclasses.replace(alerts[alert.name], blind_notified=notified, blind_told=names))
+    if reached:
+        run.save()
+
+
+def blind_recipients(run: Run, now: datetime) -> bool:
+    """Keep since when no push reached each recipient; one nobody reached for blind_after_minutes (its
+    alerts' shortest) fails the run, like an outage, and the other recipients are told once.
+    Returns whether a recipient is that blind."""
+    config = run.config
+    unreached = {n: u for n, u in run.state.unreached.items() if n in config.recipients}
+    stamp = int(now.timestamp())
+    for name, reached in run.tried.items():
+        if reached:
+            unreached.pop(name, None)
+        elif name not in unreached or unreached[name].since > stamp:  # a later time: a clock that was ahead
+            unreached[name] = Unreached(stamp, unreached[name].told if name in unreached else frozenset())
+    blind = False
+    for name, entry in sorted(unreached.items()):
+        alerts = [a for a in config.alerts if name in a.notify]
+        minutes = min((a.blind_after_minutes for a in alerts), default=60)
+        if stamp - entry.since < minutes * 60:
+            continue
+        blind = True
+        since = datetime.fromtimestamp(entry.since, AMSTERDAM)
+        log.error(
+            f"recipient {name}: no push has reached it since {since:%Y-%m-%d %H:%M}, so it hears of no slot:"
+            " see the warnings above (a used-up Pushover quota, a failing service),"
+            " or the README's troubleshooting table"
+        )
+        run.failed = True
+        owed = run.audience(alerts) - {name} - set(unreached) - entry.told
+        if owed:
+            push = Push.about(
+                f"ind-alert cannot reach {name}",
+                f"No push has reached {name} since {since:%a %d %b %H:%M}: {name} hears of no slot."
+                f" Tell them, and book for them if it is urgent. See the README's troubleshooting table.",
+                alerts[0].product if alerts else config.alerts[0].product,
+            )
+            entry = dataclasses.replace(entry, told=entry.told | run.broadcast(owed, push))
+            unreached[name] = entry
+    if unreached != run.state.unreached:
+        run.state = dataclasses.replace(run.state, unreached=unreached)
+    return blind
+
+
+def watch_quota(run: Run) -> None:
+    if run.pushover is None or run.pushover.quota is None:
+        return
+    limit, remaining, reset = run.pushover.quota
+    say(f"Pushover quota: {remaining} of {limit} messages left this month")
+    if remaining >= limit * QUOTA_WARN:
+        return
+    until = datetime.fromtimestamp(reset, AMSTERDAM).date()  # reset < MAX_TIME: always a date
+    log.warning(f"Pushover quota is low: {remaining} of {limit} messages left until {until} ({QUOTA_SHARED})")
+    everyone = run.audience(run.config.alerts)
+    done = told(run.state.quota_notified == reset, run.state.quota_told, everyone)
+    if remaining >= limit * QUOTA_PUSH or everyone <= done:  # everyone told (or no one to tell)
+        return
+    push = Push(
+        title="ind-alert: Pushover quota almost used up",
+        message=f"{remaining} of {limit} messages left this month ({QUOTA_SHARED}).",
+        url="https://pushover.net/apps",
+        url_title="Pushover applications",
+    )
+    reached = run.broadcast(everyone - done, push)
+    notified, names = told_record(done | reached, everyone)
+    if notified:
+        run.state = dataclasses.replace(run.state, quota_notified=reset, quota_told=names)
+        run.save()
+
+
+def too_slow(run: Run, slow: Sequence[Verdict], now: int) -> None:
+    """A warning on every run while the watcher misses most slots; a push about it at most once a week."""
+    if not slow:
+        return
+    desks = run.runner.desks
+    names = ", ".join(f"{desk_name(v.desk, desks.names)} ({PRODUCTS[v.product].lower()})" for v in slow)
+    gap = max(v.gap or 0.0 for v in slow)
+    log.warning(
+        f"this watcher is too slow for the slots at {names}: most are gone or missed before it looks again."
+        " Check every 2 minutes on AWS Lambda or your own machine (README, What cadence to expect)"
+    )
+    warned = run.state.lifetimes.warned
+    if run.dry_run or (warned is not None and now - warned < SLOW_EVERY):
+        return
+    push = Push.about(
+        "ind-alert is too slow for these slots",
+        f"Slots at {names} are mostly gone or missed before this watcher looks again (it checks every"
+        f" {minutes(gap)}). A 2-minute watcher (AWS Lambda or your own machine) would see far more:"
+        " see the README, What cadence to expect.",
+        slow[0].product,
+    )
+    if run.broadcast(run.audience(run.config.alerts), push):
+        lifetimes = dataclasses.replace(run.state.lifetimes, warned=now)
+        run.state = dataclasses.replace(run.state, lifetimes=lifetimes)
+        run.save()
+
+
+# ----------------------------------------------------------------- watch mode
+
 
 MIN_INTERVAL = 30.0
 MAX_INTERVAL = 86400.0
@@ -4157,21 +4384,20 @@ def watch(
     )
     while True:
         try:
-            code = runner.run()
-        except StateError as exc:
-            if exc.exit_code:
-                raise
+            result: Result | None = runner.check()
+        except StateOutOfReach as exc:
             log.warning(str(exc))  # e.g. S3 unreachable for a moment: the watch goes on
-            code = 0
+            result = None
+        code = report(result, runner) if result else 0
         if code:
             log.error("stopping: this needs fixing before watching can go on")
             return code
         if runner.health:
             runner.health.ping(not runner.health.blind)
         pause = opts.interval * jitter(0.9, 1.1)  # jitter: many watchers must not hit IND in lockstep
-        if runner.retry_after > pause:
-            notice(f"IND asked to wait {runner.retry_after:.0f} s before the next check: waiting that long")
-            pause = runner.retry_after
+        if result and result.retry_after > pause:
+            notice(f"IND asked to wait {result.retry_after:.0f} s before the next check: waiting that long")
+            pause = result.retry_after
         if wait(pause):
             return 0
         if (current := stamp(seen)) != seen:
@@ -4181,77 +4407,13 @@ def watch(
                 notice(f"{opts.config} changed: now watching {plural(len(runner.config.alerts), 'alert')}")
             except ConfigError as exc:
                 log.error(f"{exc} (still running with the previous config)")
-            except StateError as exc:  # an s3:// config out of reach for a moment: read it next cycle
+            except StateOutOfReach as exc:  # an s3:// config out of reach for a moment: read it next cycle
                 log.warning(f"{exc} (still running with the previous config)")
                 continue
             seen = current
 
 
-# --------------------------------------------------------------- AWS Lambda
-
-LEASE_SECONDS = 120.0  # the lease when Lambda does not say how long the invocation may run
-LEASE_MARGIN = 5.0
-LAMBDA_SPARE = 8.0  # seconds a check leaves before Lambda's timeout: the save and the pushes after IND
-MIN_DEADLINE = 10.0
-
-
-class RunFailed(AlertError):
-    """A Lambda check that needs fixing (exit 1 or 2): raised so Lambda records an error to alarm on."""
-
-    exit_code = 1
-
-
-def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    """One check of every alert on AWS Lambda, exactly like `python ind_alert.py`; the event is not read.
-
-    Config: $IND_ALERT_CONFIG, else the alerts.toml packaged beside this file. State: $IND_ALERT_STATE,
-    which must be s3:// on Lambda (the package is read-only). Exit 0 returns a summary, warnings logged;
-    exit 1 or 2 raises RunFailed after the log lines that say what to fix. An invocation that finds
-    another one still checking (its lease in S3) logs one line and returns.
-    """
-    started = time.monotonic()
-    env = dict(os.environ)
-    config = env.get("IND_ALERT_CONFIG") or str(Path(__file__).with_name(DEFAULT_CONFIG))
-    state = env.get("IND_ALERT_STATE", "")
-    setup_logging(False, env)  # main() sets it up again: it replaces our handler, never adds one
-    summary = {"exit_code": 0, "checked": False, "config": config, "state": state}
-    lease = None
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    left = remaining() / 1000 if callable(remaining) else 0.0  # seconds until Lambda's timeout
-    try:
-        if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
-            raise ConfigError(
-                "on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see .github/docs/aws.md)"
-            )
-        if state.startswith("s3://"):
-            store = S3Store.from_url(state)
-            if left:  # the lease's requests, like the check's, end before Lambda's timeout
-                store.bind(Deadline(left - LEASE_MARGIN), 0.0)
-            lease = S3Lease.take(store, (left or LEASE_SECONDS) + LEASE_MARGIN)
-        # Finish before Lambda's timeout: a killed check records no outage and so never says it is blind.
-        left = remaining() / 1000 if callable(remaining) else 0.0  # asked again: the lease took its time
-        deadline = min(RUN_DEADLINE, max(left - LAMBDA_SPARE, MIN_DEADLINE)) if left else RUN_DEADLINE
-        code = main(["--config", config, "--state", state or DEFAULT_STATE], env, deadline)
-    except LeaseHeld as exc:
-        notice(str(exc))
-        code = 0
-    except AlertError as exc:
-        (log.error if exc.exit_code else log.warning)(str(exc))
-        code = exc.exit_code
-    else:
-        summary["checked"] = True
-    finally:
-        if lease is not None:
-            if callable(remaining):  # the release too waits only for what Lambda has left
-                lease.lock.bind(Deadline(remaining() / 1000 - 1.0), 0.0)
-            lease.release()
-        sys.stdout.flush()  # the per-alert lines belong to this invocation's log, not the next one's
-    if code:
-        raise RunFailed(f"ind-alert needs fixing (exit {code}): see the error above in this log")
-    return {**summary, "seconds": round(time.monotonic() - started, 3)}
-
-
-# --------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------ CLI
 
 
 class Parser(argparse.ArgumentParser):
@@ -4317,14 +4479,13 @@ def require_secrets(config: Config, env: Mapping[str, str]) -> None:
     guide = f"add the secrets {' and '.join(needed)} (see README)"
     if len(missing) == len(needed) and env.get("GITHUB_EVENT_NAME") == "schedule":
         raise NotConfigured(f"ind-alert is not configured yet: {guide}")
+    it = "it" if len(missing) == 1 else "them"
     if env.get("GITHUB_ACTIONS") == "true":
-        where = "add it in Settings > Secrets and variables > Actions"
+        where = f"add {it} in Settings > Secrets and variables > Actions"
         if len(missing) == len(needed):
             raise ConfigError(f"ind-alert is not configured yet: {guide}")
     else:
-        where = "set it in the environment"
-    if len(missing) > 1:
-        where = where.replace(" it ", " them ")
+        where = f"set {it} in the environment"
     verb = "is" if len(missing) == 1 else "are"
     raise ConfigError(f"{' and '.join(missing)} {verb} not set: {where} (see README)")
 
@@ -4354,6 +4515,9 @@ def tidy_secrets(config: Config, env: Mapping[str, str]) -> dict[str, str]:
     return tidy
 
 
+# --------------------------------------------------- --check and --list-desks
+
+
 NOW_WHAT = "check this machine's internet connection and try again"
 
 
@@ -4371,13 +4535,13 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
             act(channel)
             say(f"recipient {name}: {done}")
         except NotifyError as exc:
-            if exc.rejected == "token" and client is not None:
+            if exc.rejected is Rejected.TOKEN and client is not None:
                 log.error(f"recipient {name}: {token_problem(client, users)}")
-            elif exc.rejected == "user":
+            elif exc.rejected is Rejected.USER:
                 var, key = users.get(name, ("", ""))
                 log.error(f"recipient {name}: {user_rejected(var, key)}")
             else:
-                log.error(f"recipient {name}: {str(exc).replace('will retry next run', NOW_WHAT)}")
+                log.error(f"recipient {name}: {exc.words(NOW_WHAT)}")
             code = 1
     return code
 
@@ -4391,10 +4555,10 @@ def check_sounds(config: Config, env: Mapping[str, str]) -> int:
     try:
         problems = pushover_problems(client, {}, sounds)
     except NotifyError as exc:
-        log.error(f"Pushover's list of sounds could not be read: {str(exc).replace('will retry next run', NOW_WHAT)}")
+        log.error(f"Pushover's list of sounds could not be read: {exc.words(NOW_WHAT)}")
         return 1
     for problem in problems:
-        log.error(problem.removesuffix("; pushed without it"))
+        log.error(problem.text(run=False))
     if not problems:
         say(f"sounds: {', '.join(sorted(set(sounds.values())))} ok")
     return 1 if problems else 0
@@ -4448,6 +4612,50 @@ def refuse_examples(config: Config) -> None:
             raise ConfigError(f"{example_words(alert)}; nothing is checked or pushed until then")
 
 
+# ----------------------------------------------------------------------- main
+
+
+def runner_for(
+    config: Config,
+    env: Mapping[str, str],
+    opts: Options | None = None,
+    *,
+    store: Store | None = None,
+    pushover: PushoverClient | Literal["env"] | None = "env",
+    clock: Callable[[], float] = time.time,
+    deadline: float = RUN_DEADLINE,
+    health: Healthcheck | None = None,
+) -> Runner:
+    """The Runner for a config, its environment and the flags (none: a plain run), as dispatch makes it.
+
+    store: opts.state's unless given. pushover: from the environment ("env"; none for --dry-run), a client
+    given, or None: no Pushover client and no channels. A --dry-run runner has the whole RUN_DEADLINE and
+    tells no healthcheck.
+    """
+    dry_run, watching = (opts.dry_run, opts.watch) if opts else (False, False)
+
+    def opened() -> Store:
+        assert opts is not None or store is not None, "a store, or the flags that name one"
+        return store or open_store(opts.state if opts else "", legacy_desks(config))
+
+    if dry_run:
+        client = None if pushover == "env" else pushover
+        return Runner(config, opened(), env, {}, client, dry_run=True, clock=clock, watching=watching)
+    client = pushover_client(config, env) if pushover == "env" else pushover
+    channels = build_channels(config, env, client) if pushover is not None else {}
+    return Runner(
+        config,
+        opened(),
+        env,
+        channels,
+        client,
+        clock=clock,
+        deadline_seconds=deadline,
+        health=health,
+        watching=watching,
+    )
+
+
 def dispatch(
     opts: Options,
     env: Mapping[str, str],
@@ -4481,22 +4689,17 @@ def dispatch(
         redact.add(tidy.get(name, "") for name in secret_vars(config))
         if opts.dry_run:
             examples_noted(config)
-            store = open_store(opts.state, legacy_desks(config))
-            return Runner(config, store, tidy, {}, None, dry_run=True, watching=opts.watch)
-        require_secrets(config, tidy)  # before the store: an unconfigured copy does nothing else
-        refuse_examples(config)
-        client = pushover_client(config, tidy)
-        channels = build_channels(config, tidy, client)
-        store = open_store(opts.state, legacy_desks(config))
-        return Runner(
-            config, store, tidy, channels, client, deadline_seconds=deadline, health=health, watching=opts.watch
-        )
+        else:
+            require_secrets(config, tidy)  # before the store: an unconfigured copy does nothing else
+            refuse_examples(config)
+        return runner_for(config, tidy, opts, deadline=deadline, health=health)
 
     if not opts.watch:
         return make(config).run()
 
-    global STAMPED
-    STAMPED = True
+    for handler in log.handlers:  # a watch's lines start with the time
+        if isinstance(handler.formatter, Formatter):
+            handler.formatter.stamp = True
     import random
     import signal
 
@@ -4514,11 +4717,6 @@ def dispatch(
         notice(f"stopped by {name}: every push delivered until now is recorded")
         return 128 + signals[0]
     return code
-
-
-def legacy_desks(config: Config) -> dict[str, str]:
-    """Each alert's desk: a version-1 state's slot ids, which name no desk, belong to it."""
-    return {a.name: a.desk[0] for a in config.alerts if a.desk}
 
 
 def main(
@@ -4560,6 +4758,71 @@ def outcome_of(call: Callable[[], int], env: Mapping[str, str]) -> tuple[int, bo
         log.error("unexpected error; what was pushed is recorded. Run with -v for details, and report it")
         log.debug("".join(traceback.format_exception(exc)))  # scrubbed like every log line
         return 1, True
+
+
+# ----------------------------------------------------------------- AWS Lambda
+
+
+LEASE_SECONDS = 120.0  # the lease when Lambda does not say how long the invocation may run
+LEASE_MARGIN = 5.0
+LAMBDA_SPARE = 8.0  # seconds a check leaves before Lambda's timeout: the save and the pushes after IND
+MIN_DEADLINE = 10.0
+
+
+class RunFailed(AlertError):
+    """A Lambda check that needs fixing (exit 1 or 2): raised so Lambda records an error to alarm on."""
+
+    exit_code = 1
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """One check of every alert on AWS Lambda, exactly like `python ind_alert.py`; the event is not read.
+
+    Config: $IND_ALERT_CONFIG, else the alerts.toml packaged beside this file. State: $IND_ALERT_STATE,
+    which must be s3:// on Lambda (the package is read-only). Exit 0 returns a summary, warnings logged;
+    exit 1 or 2 raises RunFailed after the log lines that say what to fix. An invocation that finds
+    another one still checking (its lease in S3) logs one line and returns.
+    """
+    started = time.monotonic()
+    env = dict(os.environ)
+    config = env.get("IND_ALERT_CONFIG") or str(Path(__file__).with_name(DEFAULT_CONFIG))
+    state = env.get("IND_ALERT_STATE", "")
+    setup_logging(False, env)  # main() sets it up again: it replaces our handler, never adds one
+    summary = {"exit_code": 0, "checked": False, "config": config, "state": state}
+    lease = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    left = remaining() / 1000 if callable(remaining) else 0.0  # seconds until Lambda's timeout
+    try:
+        if env.get("AWS_LAMBDA_FUNCTION_NAME") and not state.startswith("s3://"):
+            raise ConfigError(
+                "on AWS Lambda the state must be in S3: set IND_ALERT_STATE=s3://bucket/key (see .github/docs/aws.md)"
+            )
+        if state.startswith("s3://"):
+            store = S3Store.from_url(state)
+            if left:  # the lease's requests, like the check's, end before Lambda's timeout
+                store.bind(Deadline(left - LEASE_MARGIN), 0.0)
+            lease = S3Lease.take(store, (left or LEASE_SECONDS) + LEASE_MARGIN)
+        # Finish before Lambda's timeout: a killed check records no outage and so never says it is blind.
+        left = remaining() / 1000 if callable(remaining) else 0.0  # asked again: the lease took its time
+        deadline = min(RUN_DEADLINE, max(left - LAMBDA_SPARE, MIN_DEADLINE)) if left else RUN_DEADLINE
+        code = main(["--config", config, "--state", state or DEFAULT_STATE], env, deadline)
+    except LeaseHeld as exc:
+        notice(str(exc))
+        code = 0
+    except AlertError as exc:
+        (log.error if exc.exit_code else log.warning)(str(exc))
+        code = exc.exit_code
+    else:
+        summary["checked"] = True
+    finally:
+        if lease is not None:
+            if callable(remaining):  # the release too waits only for what Lambda has left
+                lease.lock.bind(Deadline(remaining() / 1000 - 1.0), 0.0)
+            lease.release()
+        sys.stdout.flush()  # the per-alert lines belong to this invocation's log, not the next one's
+    if code:
+        raise RunFailed(f"ind-alert needs fixing (exit {code}): see the error above in this log")
+    return {**summary, "seconds": round(time.monotonic() - started, 3)}
 
 
 if __name__ == "__main__":

@@ -34,17 +34,16 @@ def _fail_if_unused(fake: FakeIND | FakePushover) -> None:
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """An in-process main() points ind_alert's logger at this test's streams and sets its secrets and line
-    stamps: put all of it back, so the next test never logs into a closed stream or another test's setup."""
+    """An in-process main() points ind_alert's logger at this test's streams, with its secrets and line
+    stamps: put it back, so the next test never logs into a closed stream or another test's setup."""
     module = sys.modules.get("ind_alert")
     if module is None:
         yield
         return
     logger = module.log
-    saved = logger.handlers[:], logger.propagate, logger.level, module.REDACT, module.STAMPED
+    saved = logger.handlers[:], logger.propagate, logger.level
     yield
-    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
-    module.REDACT, module.STAMPED = saved[3], saved[4]
+    logger.handlers[:], logger.propagate, logger.level = saved
 
 
 def _amsterdam_today() -> date:

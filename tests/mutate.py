@@ -36,7 +36,9 @@ TARGETS = {
     "matches", "is_urgent", "unsent", "forget_gone", "fit", "format_push", "parse_slots", "ind_data",
     "retry_after", "refusal", "alert_state_from", "state_from_json", "merge_states", "slot_ids", "is_int",
     "record_history", "prune_history", "pushes_for", "checked_secrets", "resolve_desks", "parse_alert",
-    "Runner", "Notices", "DeskLists", "adopt", "told", "told_record", "told_by_either", "pushover_problem",
+    "Runner", "Run", "check_all", "check_alert", "read_answers", "push_new", "check_secrets", "judge",
+    "cancel_emergencies", "recover", "is_blind", "blind_alerts", "blind_recipients", "watch_quota", "too_slow",
+    "DeskLists", "adopt", "told", "told_record", "told_by_either", "pushover_problem",
     "not_known_gone", "for_kind", "kind_from",
 }  # fmt: skip
 SWAPS: dict[type, type] = {

@@ -193,9 +193,7 @@ class Clock:
 
 def runner(config_path: Path, state_path: Path, env: dict[str, str], clock: Clock) -> Any:
     config = ind_alert.load_config(config_path)
-    client = ind_alert.pushover_client(config, env)
-    channels = ind_alert.build_channels(config, env, client)
-    return ind_alert.Runner(config, ind_alert.FileStore(state_path), env, channels, client, clock=clock)
+    return ind_alert.runner_for(config, env, store=ind_alert.FileStore(state_path), clock=clock)
 
 
 def history(state_path: Path, name: str = "Amsterdam DOC") -> dict[str, Any]:

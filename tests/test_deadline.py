@@ -225,9 +225,7 @@ def test_every_s3_call_waits_only_what_the_run_has_left_and_the_save_keeps_the_g
         return deadline
 
     monkeypatch.setattr(ind_alert.S3Store, "wait", recorded)
-    client = ind_alert.pushover_client(config, env)
-    channels = ind_alert.build_channels(config, env, client)
-    runner = ind_alert.Runner(config, store, env, channels, client, deadline_seconds=DEADLINE)
+    runner = ind_alert.runner_for(config, env, store=store, deadline=DEADLINE)
 
     assert runner.run() == 0
     assert len(pushover.delivered) == 1
@@ -291,7 +289,8 @@ def test_a_save_after_one_change_writes_that_alert_anew_and_the_bytes_stay_the_s
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     state = many_alerts(40)
-    first = ind_alert.state_to_json(state)
+    texts: ind_alert.AlertTexts = {}  # what a store keeps between its saves
+    first = ind_alert.state_to_json(state, texts)
     assert first == reference_json(state)
     made: list[str] = []
     doc = ind_alert.alert_doc
@@ -299,7 +298,7 @@ def test_a_save_after_one_change_writes_that_alert_anew_and_the_bytes_stay_the_s
 
     changed = dict(state.alerts)
     changed["alert 7"] = ind_alert.AlertState(sent={"you": frozenset({slot_id(9), slot_id(10)})})
-    second = ind_alert.state_to_json(ind_alert.State(alerts=changed, repository="owner/repo"))
+    second = ind_alert.state_to_json(ind_alert.State(alerts=changed, repository="owner/repo"), texts)
 
     assert len(made) == 1
     assert json.loads(second)["alerts"]["alert 7"]["sent"] == {"you": sorted([slot_id(9), slot_id(10)])}

@@ -147,7 +147,9 @@ def test_an_emergency_is_forgotten_from_its_expiry_second_on_and_cancelled_one_s
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps, requests.Session() as http:
         rsps.post(f"{PUSHOVER}/receipts/cancel_by_tag/{tag}.json", json={"status": 1, "request": "r"})
         runner = make_runner(tmp_path, PushoverClient(PUSHOVER, FAKE_TOKEN, session=http, sleep=sleeps.append))
-        after = runner.cancel_emergencies(runner.config.alerts[0], AlertState(emergencies=records), gone, now)
+        after = ind_alert.cancel_emergencies(
+            runner.begin(), runner.config.alerts[0], AlertState(emergencies=records), gone, now
+        )
         assert [call.request.url for call in rsps.calls] == [f"{PUSHOVER}/receipts/cancel_by_tag/{tag}.json"]
     assert after.emergencies == {}
     assert sleeps == []
@@ -156,7 +158,7 @@ def test_an_emergency_is_forgotten_from_its_expiry_second_on_and_cancelled_one_s
 def make_runner(tmp_path: Path, pushover: PushoverClient | None, dry_run: bool = False) -> ind_alert.Runner:
     config = ind_alert.parse_config(ind_alert.tomllib.loads(URGENT_ALERT), "alerts.toml")
     store = ind_alert.FileStore(tmp_path / "seen.json")
-    return ind_alert.Runner(config, store, {}, {}, pushover, dry_run=dry_run)
+    return ind_alert.runner_for(config, {}, ind_alert.Options("", "", dry_run=dry_run), store=store, pushover=pushover)
 
 
 # ------------------------------------------------------------------ cancelling when the slot is gone
@@ -278,7 +280,9 @@ def test_an_emergency_whose_slot_is_gone_is_kept_without_a_cancel_when_nothing_m
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps, requests.Session() as http:
         client = PushoverClient(PUSHOVER, FAKE_TOKEN, session=http, sleep=sleeps.append) if with_client else None
         runner = make_runner(tmp_path, client, dry_run=dry_run)
-        after = runner.cancel_emergencies(runner.config.alerts[0], AlertState(emergencies=records), set(), now)
+        after = ind_alert.cancel_emergencies(
+            runner.begin(), runner.config.alerts[0], AlertState(emergencies=records), set(), now
+        )
         assert [call.request.url for call in rsps.calls] == []
     assert after.emergencies == records
     assert sleeps == []

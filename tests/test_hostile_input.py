@@ -334,7 +334,7 @@ def test_no_time_a_clock_that_was_ahead_wrote_outlives_the_correction(jumps: lis
     """Whatever the clock did, what the state keeps after a check is never later than that check's now."""
     config = ind_alert.parse_config({"alert": [{"name": "A", "desk": "AM", "product": "BIO"}]})
     [alert] = config.alerts
-    runner = ind_alert.Runner(config, store=None, env={}, channels={}, pushover=None, dry_run=True)  # type: ignore[arg-type]
+    runner = ind_alert.runner_for(config, {}, ind_alert.Options("", "", dry_run=True)).begin()
     runner.state = State({"A": ind_alert.AlertState()})
     clock = amsterdam_now().timestamp()
     for jump, answered in jumps:
@@ -342,7 +342,7 @@ def test_no_time_a_clock_that_was_ahead_wrote_outlives_the_correction(jumps: lis
         now = datetime.fromtimestamp(clock, ind_alert.AMSTERDAM)
         outage = SourceError("IND answered HTTP 500 (an outage on their side)")
         answer: Any = ind_alert.Answer(()) if answered else outage
-        runner.check_alert(alert, {"AM": answer}, now)
+        ind_alert.check_alert(runner, alert, {"AM": answer}, now)
         kept = runner.state.alerts["A"]
         assert kept.failing_since is None or kept.failing_since <= now.timestamp()
         assert all(day <= ind_alert.today(now).isoformat() for day in kept.history)

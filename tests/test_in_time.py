@@ -516,15 +516,18 @@ class S3Like(ind_alert.FileStore):
 
 def test_lambda_keeps_its_check_times_in_the_state_watch_in_memory_and_a_one_shot_run_none(tmp_path: Path) -> None:
     config = ind_alert.Config((), {})
-    on_lambda = ind_alert.Runner(config, S3Like(tmp_path / "s.json"), {"AWS_LAMBDA_FUNCTION_NAME": "f"}, {}, None)
+    on_lambda = ind_alert.runner_for(
+        config, {"AWS_LAMBDA_FUNCTION_NAME": "f"}, store=S3Like(tmp_path / "s.json")
+    ).begin()
     on_lambda.state = ind_alert.State(checks=(400, 520))
-    assert on_lambda.start_cadence(1000)().checks == (400, 520, 1000)
+    assert ind_alert.start_cadence(on_lambda, 1000)().checks == (400, 520, 1000)
     assert on_lambda.state.checks == (400, 520, 1000)  # saved with the state
-    one_shot = ind_alert.Runner(config, ind_alert.FileStore(tmp_path / "s.json"), {}, {}, None)
-    assert not one_shot.start_cadence(1000)().kept  # a file state on this machine: no check times
-    watching = ind_alert.Runner(config, ind_alert.FileStore(tmp_path / "s.json"), {}, {}, None, watching=True)
-    watching.start_cadence(1000)
-    assert watching.start_cadence(1120)().checks == (1000, 1120)  # --watch: this process's own checks
+    one_shot = ind_alert.runner_for(config, {}, store=ind_alert.FileStore(tmp_path / "s.json")).begin()
+    assert not ind_alert.start_cadence(one_shot, 1000)().kept  # a file state on this machine: no check times
+    watch = ind_alert.Options("", "", watch=True)
+    watching = ind_alert.runner_for(config, {}, watch, store=ind_alert.FileStore(tmp_path / "s.json")).begin()
+    ind_alert.start_cadence(watching, 1000)
+    assert ind_alert.start_cadence(watching, 1120)().checks == (1000, 1120)  # --watch: this process's own checks
     assert watching.state.checks == ()
 
 

@@ -663,8 +663,7 @@ def make_runner(ind: FakeIND, pushover: FakePushover, secrets: dict[str, str], s
     """A Runner wired the way dispatch() wires a normal run."""
     config = ind_alert.parse_config(ind_alert.tomllib.loads(CONFIG))
     env = {"IND_API_URL": ind.url, "PUSHOVER_API_URL": pushover.url, **secrets}
-    client = ind_alert.pushover_client(config, env)
-    return ind_alert.Runner(config, store, env, ind_alert.build_channels(config, env, client), client)
+    return ind_alert.runner_for(config, env, store=store)
 
 
 @pytest.mark.parametrize("initial", ["no object yet", "an object exists"])

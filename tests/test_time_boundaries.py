@@ -85,9 +85,8 @@ def check_at(env: Mapping[str, str], workdir: Workdir, when: float) -> int:
     config = ind_alert.load_config(workdir.config)
     client = ind_alert.pushover_client(config, env)
     client.sleep = lambda seconds: None
-    channels = ind_alert.build_channels(config, env, client)
     store = ind_alert.FileStore(workdir.state)
-    return int(ind_alert.Runner(config, store, env, channels, client, clock=lambda: when).run())
+    return int(ind_alert.runner_for(config, env, store=store, pushover=client, clock=lambda: when).run())
 
 
 # ----------------------------------------------------------------- watch mode as a process

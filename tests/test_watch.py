@@ -99,9 +99,8 @@ class Watcher:
     def make(self, config: Any) -> Any:
         client = ind_alert.pushover_client(config, self.env)
         client.sleep = self.push_sleeps.append
-        channels = ind_alert.build_channels(config, self.env, client)
         store = ind_alert.FileStore(self.state_path)
-        return ind_alert.Runner(config, store, self.env, channels, client, clock=self.clock)
+        return ind_alert.runner_for(config, self.env, store=store, pushover=client, clock=self.clock)
 
     def run_at(self, minutes: float) -> int:
         """One single run (as the scheduled workflow does) `minutes` after START."""
