@@ -464,7 +464,6 @@ class Trouble(enum.Enum):
     TOKEN = "token"  # the application token: nothing is sent with it this run
     RECIPIENT = "recipient"  # a recipient's key or request: nothing is sent to it this run
     SOUND = "sound"  # an alert's sound: its pushes go out with the default sound
-    OTHER = "other"  # words kept in a state this version did not write: reported only
 
 
 @dataclass(frozen=True)
@@ -1737,7 +1736,6 @@ TOKEN_SWAPPED = (
     "Pushover rejected the application token, and accepts the two swapped: PUSHOVER_TOKEN holds the user key and"
     " PUSHOVER_USER the application token: swap the two secrets' values"
 )
-TOKEN_PROBLEMS = (TOKEN_REJECTED, TOKEN_QUOTED, TOKEN_SWAPPED)
 
 
 def quoted(value: str) -> bool:
@@ -2175,7 +2173,7 @@ def state_to_json(state: State, texts: AlertTexts | None = None) -> str:
     if state.unreached:
         out["unreached"] = {n: {"since": u.since, "told": sorted(u.told)} for n, u in state.unreached.items()}
     if v := state.validated:
-        problems = [p.text() for p in v.problems]
+        problems = [{"kind": p.kind.value, "subject": p.subject, "detail": p.detail} for p in v.problems]
         out["validated"] = {"fingerprint": v.fingerprint, "key": v.key, "day": v.day, "problems": problems}
     if state.lifetimes.watched or state.lifetimes.slots:
         out["lifetimes"] = lifetimes_doc(state.lifetimes)
@@ -2297,27 +2295,26 @@ def alert_state_from(name: str, doc: Any, desk: str | None) -> AlertState:
     )
 
 
-def problem_from_text(text: str) -> Problem:
-    """A problem as the state keeps it: the line Problem.text() wrote (the state's format, which a run
-    reads back when Pushover is not asked again that day)."""
-    if text in TOKEN_PROBLEMS:
-        return Problem(Trouble.TOKEN, "", text)
-    name, mark, detail = text.removeprefix("recipient ").partition(": ")
-    if text.startswith("recipient ") and mark:
-        return Problem(Trouble.RECIPIENT, name, detail)
-    name, mark, detail = text.removeprefix('alert "').partition('": ')
-    if text.startswith('alert "') and mark and detail.endswith("; pushed without it"):
-        return Problem(Trouble.SOUND, name, detail.removesuffix("; pushed without it"))
-    return Problem(Trouble.OTHER, "", text)
+def problem_from(doc: Any) -> Problem:
+    """A problem as the state keeps it: its kind, subject and detail, never its printed line."""
+    expect(isinstance(doc, dict) and set(doc) == {"kind", "subject", "detail"}, "bad validated problem")
+    expect(all(isinstance(doc[k], str) for k in doc), "bad validated problem")
+    kinds = {t.value: t for t in Trouble}
+    expect(doc["kind"] in kinds, "bad validated problem kind")
+    return Problem(kinds[doc["kind"]], doc["subject"], doc["detail"])
 
 
-def validation_from(doc: Any) -> Validation:
+def validation_from(doc: Any) -> Validation | None:
+    """The day's secret check. One kept as printed lines (written before problems were records) is not read
+    back: the check is simply made again, once."""
     expect(isinstance(doc, dict) and set(doc) == {"fingerprint", "key", "day", "problems"}, "bad validated record")
     expect(all(isinstance(doc[k], str) for k in ("fingerprint", "key")), "bad validated record")
     expect(is_day(doc["day"]), "bad validated day")
     problems = doc["problems"]
-    expect(isinstance(problems, list) and all(isinstance(p, str) for p in problems), "bad validated problems")
-    return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(map(problem_from_text, problems)))
+    expect(isinstance(problems, list), "bad validated problems")
+    if problems and all(isinstance(p, str) for p in problems):
+        return None
+    return Validation(doc["fingerprint"], doc["key"], doc["day"], tuple(map(problem_from, problems)))
 
 
 def unreached_from(doc: Any) -> dict[str, Unreached]:

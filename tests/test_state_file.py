@@ -404,3 +404,51 @@ def test_an_unreadable_state_file_is_refused_and_left_untouched(store: ind_alert
         store.load()
     assert caught.value.exit_code == 2
     assert store.path.read_bytes() == b"\xff\xfe{not json"
+
+
+def checked_today(*problems: ind_alert.Problem) -> State:
+    return State(validated=ind_alert.Validation("f" * 16, "k" * 32, "2026-12-03", problems))
+
+
+def test_the_days_secret_check_keeps_its_problems_as_records_never_as_the_lines_it_prints() -> None:
+    problems = (
+        ind_alert.Problem(ind_alert.Trouble.RECIPIENT, "partner: two", "Pushover rejected the user key in X"),
+        ind_alert.Problem(ind_alert.Trouble.SOUND, "Den Haag", 'Pushover has no sound "gong"'),
+        ind_alert.Problem(ind_alert.Trouble.TOKEN, "", ind_alert.TOKEN_REJECTED),
+    )
+    text = ind_alert.state_to_json(checked_today(*problems))
+
+    assert json.loads(text)["validated"]["problems"] == [
+        {"kind": "recipient", "subject": "partner: two", "detail": "Pushover rejected the user key in X"},
+        {"kind": "sound", "subject": "Den Haag", "detail": 'Pushover has no sound "gong"'},
+        {"kind": "token", "subject": "", "detail": ind_alert.TOKEN_REJECTED},
+    ]
+    assert ind_alert.state_from_json(text, "seen.json") == checked_today(*problems)
+
+
+def test_a_secret_check_kept_as_printed_lines_by_an_older_release_is_made_again_not_read_back() -> None:
+    old = json.loads(ind_alert.state_to_json(checked_today()))
+    old["validated"]["problems"] = ["recipient you: Pushover rejected the user key in PUSHOVER_USER: check that secret"]
+
+    state = ind_alert.state_from_json(json.dumps(old), "seen.json")
+
+    assert state.validated is None  # no Pushover answer is taken from words: the next run asks it again
+    assert state == State()
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        {"kind": "planet", "subject": "", "detail": "x"},
+        {"kind": "token", "subject": "", "detail": 1},
+        {"kind": "token", "detail": "x"},
+        {"kind": "token", "subject": "", "detail": "x", "more": "y"},
+        ["token", "", "x"],
+    ],
+)
+def test_a_malformed_problem_in_the_secret_check_is_refused(problem: Any) -> None:
+    doc = json.loads(ind_alert.state_to_json(checked_today()))
+    doc["validated"]["problems"] = [problem]
+
+    with pytest.raises(StateError, match="not a valid ind-alert state"):
+        ind_alert.state_from_json(json.dumps(doc), "seen.json")
