@@ -304,6 +304,8 @@ def cause(exc: BaseException) -> str:
         return "no answer in time"
     if "Connection" in kind or "Endpoint" in kind or "SSL" in kind or "Proxy" in kind:
         return "the connection failed"
+    if "IncompleteRead" in kind:
+        return "the answer was cut short"
     if isinstance(exc, (ValueError, KeyError, TypeError)):
         return "malformed"
     return "an unforeseen failure"
@@ -2739,7 +2741,7 @@ class S3Store:
         """The object's text and ETag; (None, None) when there is no object.
 
         A failure is `failed` when given; else StateOutOfReach when it passes, or self.unreadable."""
-        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
         from botocore.exceptions import ConnectionError as NetworkError
 
         try:
@@ -2754,7 +2756,7 @@ class S3Store:
             if error.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None, None
             # A network failure or an S3 5xx passes: nothing is checked this run, and nothing lost.
-            passing = isinstance(exc, NetworkError | HTTPClientError | TimedOut)
+            passing = isinstance(exc, NetworkError | HTTPClientError | IncompleteReadError | TimedOut)
             passing = passing or error.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
             refused = failed or (StateOutOfReach if passing else self.unreadable)
             raise refused(s3_words(self, exc, passing)) from None

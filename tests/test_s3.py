@@ -868,7 +868,15 @@ def s3_busy() -> Exception:
     return ClientError(body, "GetObject")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("error", [unreachable, s3_busy], ids=["a network failure", "an S3 5xx"])
+def cut_short() -> Exception:
+    from botocore.exceptions import IncompleteReadError
+
+    return IncompleteReadError(actual_bytes=10, expected_bytes=900)  # the connection reset mid-answer
+
+
+@pytest.mark.parametrize(
+    "error", [unreachable, s3_busy, cut_short], ids=["a network failure", "an S3 5xx", "an answer cut short"]
+)
 def test_s3_out_of_reach_for_a_moment_is_a_warning_with_exit_0_and_nothing_pushed(
     aws_environ: None,
     ind: FakeIND,
@@ -894,6 +902,7 @@ def test_s3_out_of_reach_for_a_moment_is_a_warning_with_exit_0_and_nothing_pushe
     assert code == 0
     err = capsys.readouterr().err
     assert f"warning: S3 could not be reached for {url(bucket)}" in err or "warning: S3 answered SlowDown" in err
+    assert "unforeseen" not in err
     assert "Traceback" not in err
     assert pushover.messages == []  # nothing is checked or pushed without the state
     assert ind.requests == []
