@@ -30,6 +30,7 @@ FAST_TESTS = [  # the pure core first: most mutants are killed there, in seconds
     "tests/test_ind_client.py", "tests/test_pushover_client.py", "tests/test_output.py",
     "tests/test_service_answers.py", "tests/test_time_boundaries.py", "tests/test_recipients_across_runs.py",
     "tests/test_error_messages.py", "tests/test_emergency.py", "tests/test_pushed_by_query.py",
+    "tests/test_in_time.py",
 ]  # fmt: skip
 # Where a planted bug would change what a user is pushed or what the state remembers.
 TARGETS = {

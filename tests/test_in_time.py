@@ -367,6 +367,7 @@ def test_a_watcher_too_slow_for_its_slots_warns_every_run_and_pushes_once_a_week
         assert result.returncode == 0, result.output
         assert "::warning::this watcher is too slow for the slots at IND Amsterdam (biometrics)" in result.output
     assert [m["title"] for m in pushover.delivered] == ["ind-alert is too slow for these slots"]
+    assert "(it checks every 1 h 00 min)" in pushover.delivered[0]["message"]  # the gap it was judged by
     assert json.loads(workdir.state.read_text())["lifetimes"]["warned"] >= now
     page = run_summary(workdir, 13)
     assert f"{PLACE}: 6 of 6 slots were gone by the next check" in page
