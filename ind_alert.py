@@ -1020,12 +1020,16 @@ READING = threading.local()  # .watch: what this thread's requests tell their so
 class Deadline:
     """One end time for everything a run waits on, so no server can hold a run open.
 
-    It also knows the answers being read under it (holding), so giving up ends those reads (abort): a
-    server that drips its answer leaves no thread and no open socket behind.
+    A run makes one and hands it, or parts of it (part), to every wait. It also knows the answers being
+    read under it (holding), so giving up ends those reads (abort): a server that drips its answer leaves
+    no thread and no open socket behind.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, parent: Deadline | None = None) -> None:
+        self.seconds = seconds  # as asked, for the words: "did not answer within 50 s"
         self.end = time.monotonic() + seconds
+        if parent is not None:  # a part never outlasts what it is a part of
+            self.end = min(self.end, parent.end)
         self.answers: set[requests.Response] = set()
         self.sockets: set[Any] = set()
         self.given_up = False
@@ -1039,9 +1043,10 @@ class Deadline:
         left = max(self.left(), 0.01)
         return min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left)
 
-    def part(self, most: float, share: float) -> Deadline:
-        """A deadline inside this one for side work: at most `most` seconds and `share` of what is left."""
-        return Deadline(min(most, self.left() * share))
+    def part(self, most: float, share: float = 1.0, keep: float = 0.0) -> Deadline:
+        """A deadline inside this one: at most `most` seconds and `share` of what is left, less the last
+        `keep` seconds (kept for other work). Giving it up (abort) ends only what is read under the part."""
+        return Deadline(min(most, self.left() * share - keep), self)
 
     @contextlib.contextmanager
     def holding(self, response: requests.Response) -> Iterator[requests.Response]:
@@ -1093,18 +1098,25 @@ class TimedOut(Exception):
     """The deadline passed while waiting on another service."""
 
 
+BOUND = threading.local()  # .deadline: the deadline a within thread runs its call under
+
+
 def within(deadline: Deadline, call: Callable[[], Any]) -> Any:
     """Run a call that waits on another service, giving up when the deadline passes.
 
     The call runs on a daemon thread: a server that drips a byte at a time cannot hold the run (or the
     process) open. Its exception, if any, is raised here. Giving up aborts what the call reads under the
-    deadline (Deadline.holding), so its thread ends too.
+    deadline (Deadline.holding), so its thread ends too. A call made on a thread that within already runs
+    under this same deadline runs right there: the wait that started that thread gives up for both.
     """
     if deadline.left() <= 0:
         raise TimedOut
+    if getattr(BOUND, "deadline", None) is deadline:
+        return call()
     box: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
 
     def run() -> None:
+        BOUND.deadline = deadline
         try:
             box.put((True, call()))
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
@@ -1276,11 +1288,8 @@ def refusal(response: requests.Response) -> SourceError:
 # ----------------------------------------------------------------- IND client
 
 
-def ind_get(
-    session: requests.Session, url: str, params: Mapping[str, str | int], deadline: Deadline | None = None
-) -> str:
-    """GET an IND resource, retrying once after a connection error or 5xx."""
-    deadline = deadline or Deadline(FETCH_DEADLINE)
+def ind_get(session: requests.Session, url: str, params: Mapping[str, str | int], deadline: Deadline) -> str:
+    """GET an IND resource, retrying once after a connection error or 5xx, both under the deadline."""
     for attempt in (1, 2):
         try:
             with (
@@ -1314,7 +1323,7 @@ def ind_get(
     raise AssertionError("unreachable")
 
 
-def fetch_slots(session: requests.Session, base_url: str, query: Query, deadline: Deadline | None = None) -> Answer:
+def fetch_slots(session: requests.Session, base_url: str, query: Query, deadline: Deadline) -> Answer:
     # No slash before "?": the /slots/? form stopped working in August 2024.
     url = f"{base_url}/desks/{query.desk}/slots"
     body = ind_get(session, url, {"productKey": query.product, "persons": query.persons}, deadline)
@@ -1330,7 +1339,7 @@ def unreadable(exc: BaseException) -> SourceError:
     return SourceError(f"IND's answer could not be read ({cause(exc)})", Failure.UNREADABLE)
 
 
-def fetch_desks(session: requests.Session, base_url: str, product: str, deadline: Deadline | None = None) -> Desks:
+def fetch_desks(session: requests.Session, base_url: str, product: str, deadline: Deadline) -> Desks:
     """The desks that offer a product now, as IND lists them: (key, name), by key."""
     data = ind_data(ind_get(session, f"{base_url}/desks/", {"productKey": product}, deadline))
     desks = []
@@ -1346,11 +1355,12 @@ def fetch_all(
     base_url: str,
     queries: Sequence[Any],
     *,
+    deadline: Deadline,
     fetch: Callable[[requests.Session, str, Any, Deadline], Any] = fetch_slots,
-    deadline: float = FETCH_DEADLINE,
     workers: int = MAX_PARALLEL,
 ) -> dict[Any, Any]:
-    """Ask IND once per distinct query, a few at a time, and give up on what is unanswered at the deadline.
+    """Ask IND once per distinct query, a few at a time, and give up on what is unanswered at the deadline
+    (a part of the run's: giving up on it aborts what is still being read under it, and nothing else).
 
     A query is a Query (its slots, by fetch_slots) or a product (its desks, with fetch=fetch_desks). Every
     failure of a query, whatever it is, becomes that query's SourceError: the others go on. Worker threads
@@ -1361,8 +1371,7 @@ def fetch_all(
     for query in queries:
         todo.put(query)
     done: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
-    stop = threading.Event()
-    until = Deadline(deadline)
+    stop, until = threading.Event(), deadline
 
     def work() -> None:
         with watched_session() as session:
@@ -1390,13 +1399,13 @@ def fetch_all(
     finally:
         stop.set()
     for query in queries:
-        results.setdefault(query, SourceError(f"IND did not answer within {deadline:g} s"))
+        results.setdefault(query, SourceError(f"IND did not answer within {until.seconds:g} s"))
     return results
 
 
-def list_desks(base_url: str, product: str, deadline: Deadline | None = None) -> Desks:
-    """fetch_desks for one product, on its own (--list-desks), bounded like everything else."""
-    result = fetch_all(base_url, [product], fetch=fetch_desks, deadline=(deadline or Deadline(FETCH_DEADLINE)).left())
+def list_desks(base_url: str, product: str, deadline: Deadline) -> Desks:
+    """fetch_desks for one product, on its own (--list-desks), in what is left of the deadline."""
+    result = fetch_all(base_url, [product], fetch=fetch_desks, deadline=deadline.part(deadline.left()))
     if isinstance(result[product], SourceError):
         raise result[product]
     return result[product]  # type: ignore[no-any-return]
@@ -1435,7 +1444,7 @@ class DeskLists:
     asked: float | None = None  # time.monotonic() when they were asked
     names: dict[str, str] = field(default_factory=lambda: dict(DESKS))  # desk key -> name
 
-    def refresh(self, base: str, products: Sequence[str], deadline: float) -> None:
+    def refresh(self, base: str, products: Sequence[str], deadline: Deadline) -> None:
         fresh = self.asked is not None and time.monotonic() - self.asked < DESKS_EVERY
         if fresh and all(isinstance(self.lists.get(p), list) for p in products):
             return
@@ -2729,9 +2738,9 @@ class S3Store:
 
     def wait(self) -> Deadline:
         """What one S3 request may wait: what the run has left (a save may use the grace), at most FETCH_DEADLINE."""
-        if self.run is None:
+        if self.run is None:  # bound to no run (an s3:// config, a lease off Lambda): each call on its own
             return Deadline(FETCH_DEADLINE)
-        return Deadline(min(FETCH_DEADLINE, self.run.left() - (0.0 if self.saving else self.grace)))
+        return self.run.part(FETCH_DEADLINE, keep=0.0 if self.saving else self.grace)
 
     def call(self, method: str, **args: Any) -> Any:
         """An S3 request, bounded by the run's deadline like every other wait."""
@@ -3748,7 +3757,7 @@ class Healthcheck(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(redactor().scrub(clean(f"{record.levelname.lower()}: {record.getMessage()}")))
 
-    def ping(self, ok: bool) -> None:
+    def ping(self, ok: bool, deadline: Deadline) -> None:
         body = "\n".join(self.lines)[-HEALTHCHECK_BODY:].encode("utf-8", "replace")
         self.lines.clear()
 
@@ -3760,7 +3769,7 @@ class Healthcheck(logging.Handler):
                 return got.status_code
 
         try:
-            status = within(Deadline(HEALTHCHECK_WAIT), send)
+            status = within(deadline, send)
         except Exception:  # noqa: BLE001 - the monitor is a helper: never a reason for a run to fail
             status = 0
         if not 200 <= status < 300:
@@ -3828,10 +3837,11 @@ class Run:
     def pushover(self) -> PushoverClient | None:
         return self.runner.pushover
 
-    def fetch_deadline(self) -> float:
-        """IND gets most of the run's time; what is left is for the pushes."""
-        seconds = self.runner.deadline_seconds
-        return min(FETCH_DEADLINE, seconds * FETCH_DEADLINE / RUN_DEADLINE, self.deadline.left())
+    def fetch_deadline(self, share: float = 1.0) -> Deadline:
+        """IND's part of the run's deadline: most of the run's time (what is left is for the pushes), or
+        `share` of that."""
+        most = min(FETCH_DEADLINE, self.runner.deadline_seconds * FETCH_DEADLINE / RUN_DEADLINE)
+        return self.deadline.part(most * share, share)
 
     def record(self, alert: Alert, alert_state: AlertState, delivered: bool = False) -> None:
         """Keep an alert's new state; save it at once when a push was delivered."""
@@ -3873,7 +3883,7 @@ class Run:
             return False
         self.tried[recipient.name] = self.tried.get(recipient.name, False)
         share = self.deadline.part(self.deadline.left(), PUSH_SHARE)
-        try:
+        try:  # one thread: the Pushover client's calls under the same share run on it (within)
             with self.pushover.waiting(share) if self.pushover else contextlib.nullcontext():
                 within(share, lambda: self.runner.channels[recipient.name].send(push))
             self.tried[recipient.name] = True
@@ -3929,10 +3939,12 @@ class Runner:
     watching: bool = False
 
     def begin(self) -> Run:
-        """A fresh run: its deadline (the save's grace is the run's last seconds) and nothing found yet."""
+        """A fresh run: its one deadline, and nothing found yet. The store is bound to the whole of it; the
+        run's own waits end before the save's grace, the deadline's last seconds."""
+        whole = Deadline(self.deadline_seconds)
         grace = min(SAVE_GRACE, self.deadline_seconds * SIDE_SHARE)
-        self.store.bind(Deadline(self.deadline_seconds), grace)
-        deadline = Deadline(self.deadline_seconds - grace)
+        self.store.bind(whole, grace)
+        deadline = whole.part(self.deadline_seconds, keep=grace)
         if self.pushover:  # watch mode reuses the client: only this run's quota, a bad token asked again
             self.pushover.begin(deadline)
         return Run(self, deadline)
@@ -4169,7 +4181,7 @@ def check_all(run: Run) -> Result:
     cadence = start_cadence(run, int(now.timestamp()))  # before IND is asked, beside it
     try:
         base = (runner.env.get("IND_API_URL") or IND_API_URL).rstrip("/")
-        runner.desks.refresh(base, sorted({a.product for a in config.alerts}), run.fetch_deadline() / 2)
+        runner.desks.refresh(base, sorted({a.product for a in config.alerts}), run.fetch_deadline(0.5))
         plan = {a.name: runner.desks.desks_of(a) for a in config.alerts}
         queries = [Query(d, a.product, a.persons) for a in config.alerts for d in plan[a.name]]
         results = fetch_all(base, queries, deadline=run.fetch_deadline())
@@ -4392,7 +4404,7 @@ def watch(
             log.error("stopping: this needs fixing before watching can go on")
             return code
         if runner.health:
-            runner.health.ping(not runner.health.blind)
+            runner.health.ping(not runner.health.blind, Deadline(HEALTHCHECK_WAIT))  # after the check: its own
         pause = opts.interval * jitter(0.9, 1.1)  # jitter: many watchers must not hit IND in lockstep
         if result and result.retry_after > pause:
             notice(f"IND asked to wait {result.retry_after:.0f} s before the next check: waiting that long")
@@ -4489,12 +4501,18 @@ def require_secrets(config: Config, env: Mapping[str, str]) -> None:
     raise ConfigError(f"{' and '.join(missing)} {verb} not set: {where} (see README)")
 
 
-def pushover_client(config: Config, env: Mapping[str, str], patient: bool = True) -> PushoverClient | None:
-    """The Pushover client, when a recipient uses Pushover. patient=False: no retry after a pause (--check)."""
+def pushover_client(
+    config: Config, env: Mapping[str, str], patient: bool = True, deadline: Deadline | None = None
+) -> PushoverClient | None:
+    """The Pushover client, when a recipient uses Pushover. patient=False: no retry after a pause (--check).
+    deadline: what its calls wait under (--check's); a run's client gets each run's (PushoverClient.begin)."""
     if not any(r.pushover_user_env for r in config.recipients.values()):
         return None
     url = (env.get("PUSHOVER_API_URL") or PUSHOVER_API_URL).rstrip("/")
-    return PushoverClient(url, env["PUSHOVER_TOKEN"], patient=patient)
+    client = PushoverClient(url, env["PUSHOVER_TOKEN"], patient=patient)
+    if deadline is not None:
+        client.deadline = deadline
+    return client
 
 
 def tidy_secrets(config: Config, env: Mapping[str, str]) -> dict[str, str]:
@@ -4520,14 +4538,16 @@ def tidy_secrets(config: Config, env: Mapping[str, str]) -> dict[str, str]:
 NOW_WHAT = "check this machine's internet connection and try again"
 
 
-def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel], None], done: str) -> int:
+def each_channel(
+    config: Config, env: Mapping[str, str], act: Callable[[Channel], None], done: str, deadline: Deadline
+) -> int:
     """--check and --test-notification: act on every recipient's channel, at once; 1 when any failed.
 
     Nothing is retried later here, so a failure says what to do now instead.
     """
     require_secrets(config, env)
     code = 0
-    client = pushover_client(config, env, patient=False)
+    client = pushover_client(config, env, patient=False, deadline=deadline)
     users = {r.name: (r.env, env.get(r.env, "")) for r in config.recipients.values() if r.pushover_user_env}
     for name, channel in build_channels(config, env, client).items():
         try:
@@ -4545,10 +4565,10 @@ def each_channel(config: Config, env: Mapping[str, str], act: Callable[[Channel]
     return code
 
 
-def check_sounds(config: Config, env: Mapping[str, str]) -> int:
+def check_sounds(config: Config, env: Mapping[str, str], deadline: Deadline) -> int:
     """--check: every alert's sound against the sounds Pushover lists for this token; 1 when one is unknown."""
     sounds = {a.name: a.sound for a in config.alerts if a.sound}
-    client = pushover_client(config, env, patient=False)
+    client = pushover_client(config, env, patient=False, deadline=deadline)
     if not sounds or client is None:
         return 0
     try:
@@ -4675,13 +4695,14 @@ def dispatch(
     redact.add(env.get(name, "") for name in secret_vars(config))
     if opts.check:
         examples_noted(config)
-        code = max(each_channel(config, env, lambda c: c.check(), "ok"), check_sounds(config, env))
+        until = Deadline(RUN_DEADLINE)  # everything --check asks of Pushover
+        code = max(each_channel(config, env, lambda c: c.check(), "ok", until), check_sounds(config, env, until))
         if not code:
             say(f"{opts.config}: {plural(len(config.alerts), 'alert')}, valid")
         return code
     if opts.test_notification:
         push = trial_push(config)
-        return each_channel(config, env, lambda c: c.send(push), "test push delivered")
+        return each_channel(config, env, lambda c: c.send(push), "test push delivered", Deadline(RUN_DEADLINE))
 
     def make(config: Config) -> Runner:
         tidy = tidy_secrets(config, env)  # a recipient added while watching: dispatch tidied the others
@@ -4734,7 +4755,7 @@ def main(
         log.addHandler(health)
     code, configured = outcome_of(lambda: dispatch(opts, env, redact, health, deadline), env)
     if health and not (opts.watch and code == 0):  # a watch pings after each check
-        health.ping(code == 0 and configured and not health.blind)
+        health.ping(code == 0 and configured and not health.blind, Deadline(HEALTHCHECK_WAIT))
     with contextlib.suppress(OSError, ValueError, AttributeError):  # None when started with stdout closed
         sys.stdout.flush()  # a closed stdout: say nothing more at exit
     return code

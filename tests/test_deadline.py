@@ -134,6 +134,32 @@ def test_an_emergency_cancel_that_drips_waits_only_its_share(
     assert code == 0, output
 
 
+# ------------------------------------------------------------------ one deadline, its parts, one thread
+
+
+def test_a_part_of_a_deadline_never_outlasts_it_and_giving_it_up_leaves_the_whole_going() -> None:
+    whole = ind_alert.Deadline(1.0)
+    part = whole.part(10.0, 2.0)  # asks for more than the whole has
+
+    assert part.end <= whole.end
+    assert whole.part(10.0, keep=0.5).end < whole.end - 0.4  # its last half second kept
+    part.abort()
+    assert not whole.given_up and whole.left() > 0
+
+
+def test_a_call_within_the_deadline_its_thread_already_waits_under_runs_on_that_thread() -> None:
+    deadline, other = ind_alert.Deadline(30.0), ind_alert.Deadline(30.0)
+
+    def threads() -> tuple[threading.Thread, threading.Thread, threading.Thread]:
+        same = ind_alert.within(deadline, threading.current_thread)
+        return threading.current_thread(), same, ind_alert.within(other, threading.current_thread)
+
+    outer, same, own = ind_alert.within(deadline, threads)
+
+    assert same is outer  # a push waits on one thread, not on one inside another
+    assert own is not outer and outer is not threading.current_thread()
+
+
 # ------------------------------------------------------------------ giving up ends the wait
 
 
@@ -167,9 +193,10 @@ def test_giving_up_on_a_dripping_ind_ends_every_worker_and_closes_their_sockets(
     ind.drip = DRIP
     queries = [ind_alert.Query(desk, "DOC", 1) for desk in ("AM", "DH", "ZW")]
 
-    results = ind_alert.fetch_all(ind.url, queries, deadline=0.5)
+    results = ind_alert.fetch_all(ind.url, queries, deadline=ind_alert.Deadline(0.5))
 
     assert all(isinstance(r, ind_alert.SourceError) for r in results.values())
+    assert {str(r) for r in results.values()} == {"IND did not answer within 0.5 s"}  # the deadline as given
     wait_until(lambda: ind.drips == 0, timeout=10, what="the workers to close their ends")
 
 

@@ -278,7 +278,7 @@ def test_any_ind_answer_affects_only_its_own_query(status: int, headers: dict[st
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.get(f"{IND}/desks/AM/slots", status=status, headers=headers, body=body)
         rsps.get(f"{IND}/desks/DH/slots", body=good_body)
-        results = ind_alert.fetch_all(IND, [bad, good], deadline=20)
+        results = ind_alert.fetch_all(IND, [bad, good], deadline=ind_alert.Deadline(20))
     assert isinstance(results[bad], (ind_alert.Answer, SourceError))
     assert isinstance(results[good], ind_alert.Answer) and len(results[good].slots) == 1 and results[good].complete
 

@@ -61,7 +61,7 @@ def test_slots_are_asked_at_the_exact_url_with_the_polite_headers_and_a_timeout(
     rsps: responses.RequestsMock, session: requests.Session
 ) -> None:
     rsps.get(SLOTS_URL, body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    ind_alert.fetch_slots(session, IND, AM_BIO)
+    ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     request = rsps.calls[0].request
     assert request.url == SLOTS_URL  # no slash before "?": /slots/? stopped working in Aug 2024
     assert request.method == "GET"
@@ -79,7 +79,7 @@ def test_the_fixture_is_parsed_into_sorted_amsterdam_slots(
     rsps: responses.RequestsMock, session: requests.Session
 ) -> None:
     rsps.get(SLOTS_URL, body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    answer = ind_alert.fetch_slots(session, IND, AM_BIO)
+    answer = ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert answer.complete
     slots = list(answer.slots)
     assert [s.id for s in slots] == FIXTURE_IDS
@@ -100,7 +100,9 @@ def test_slots_in_any_order_come_back_earliest_first_and_once(
     data = json.loads(slots_json())["data"]
     shuffled = [data[3], data[5], data[0], data[4], data[1], data[2], data[0]]  # and one twice
     rsps.get(SLOTS_URL, body=ind_body({"status": "OK", "data": shuffled}), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
+    assert [
+        s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE)).slots
+    ] == FIXTURE_IDS
 
 
 def test_a_key_that_changes_between_polls_does_not_change_the_slot(
@@ -109,12 +111,16 @@ def test_a_key_that_changes_between_polls_does_not_change_the_slot(
     data = json.loads(slots_json())["data"]
     rekeyed = [{**item, "key": "0" * 32} for item in data]
     rsps.get(SLOTS_URL, body=ind_body({"status": "OK", "data": rekeyed}), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
+    assert [
+        s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE)).slots
+    ] == FIXTURE_IDS
 
 
 def test_an_empty_slot_list_is_no_slots(rsps: responses.RequestsMock, session: requests.Session) -> None:
     rsps.get(SLOTS_URL, body=load_fixture("slots-empty.txt"), content_type=JSON)
-    assert ind_alert.fetch_slots(session, IND, AM_BIO) == ind_alert.Answer(())
+    assert ind_alert.fetch_slots(
+        session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE)
+    ) == ind_alert.Answer(())
 
 
 @pytest.mark.parametrize(
@@ -132,7 +138,9 @@ def test_the_anti_xssi_prefix_is_stripped_tolerantly(
     prefix: str, rsps: responses.RequestsMock, session: requests.Session
 ) -> None:
     rsps.get(SLOTS_URL, body=(prefix + slots_json()).encode("utf-8"), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
+    assert [
+        s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE)).slots
+    ] == FIXTURE_IDS
 
 
 def test_one_500_is_retried_and_the_second_answer_counts(
@@ -140,7 +148,9 @@ def test_one_500_is_retried_and_the_second_answer_counts(
 ) -> None:
     rsps.get(SLOTS_URL, status=500, body="Internal Server Error")
     rsps.get(SLOTS_URL, body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    assert [s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO).slots] == FIXTURE_IDS
+    assert [
+        s.id for s in ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE)).slots
+    ] == FIXTURE_IDS
     assert len(rsps.calls) == 2
 
 
@@ -150,7 +160,7 @@ def test_two_500s_are_a_source_error_after_exactly_two_requests(
     rsps.get(SLOTS_URL, status=500, body="Internal Server Error")
     rsps.get(SLOTS_URL, status=503, body="Service Unavailable")
     with pytest.raises(SourceError, match="503") as caught:
-        ind_alert.fetch_slots(session, IND, AM_BIO)
+        ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert len(rsps.calls) == 2
     assert caught.value.exit_code == 2
 
@@ -170,7 +180,7 @@ def test_a_network_error_twice_is_a_source_error_without_the_url(
     rsps.get(SLOTS_URL, body=error(leak))
     rsps.get(SLOTS_URL, body=error(leak))
     with pytest.raises(SourceError) as caught:
-        ind_alert.fetch_slots(session, IND, AM_BIO)
+        ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert len(rsps.calls) == 2
     text = str(caught.value)
     assert "IND" in text
@@ -184,7 +194,7 @@ def test_a_network_error_then_an_answer_is_retried_into_slots(
 ) -> None:
     rsps.get(SLOTS_URL, body=requests.ConnectionError("connection reset"))
     rsps.get(SLOTS_URL, body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
-    assert len(ind_alert.fetch_slots(session, IND, AM_BIO).slots) == 6
+    assert len(ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE)).slots) == 6
     assert len(rsps.calls) == 2
 
 
@@ -201,7 +211,7 @@ def test_a_non_5xx_error_status_is_not_retried(
 ) -> None:
     rsps.get(SLOTS_URL, status=status, body="Not Found", headers={"Location": f"{IND}/elsewhere"})
     with pytest.raises(SourceError, match=str(status)):
-        ind_alert.fetch_slots(session, IND, AM_BIO)
+        ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert len(rsps.calls) == 1
 
 
@@ -210,7 +220,7 @@ def test_a_certificate_error_is_reported_as_such_and_not_retried(
 ) -> None:
     rsps.get(SLOTS_URL, body=requests.exceptions.SSLError(f"certificate verify failed for {SLOTS_URL}"))
     with pytest.raises(SourceError, match="certificate") as caught:
-        ind_alert.fetch_slots(session, IND, AM_BIO)
+        ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert len(rsps.calls) == 1
     assert "http" not in str(caught.value).lower()
 
@@ -253,7 +263,7 @@ def test_an_unexpected_answer_is_a_source_error_never_an_empty_list(
 ) -> None:
     rsps.get(SLOTS_URL, body=body, content_type="text/html" if "html" in body.lower() else JSON)
     with pytest.raises(SourceError) as caught:
-        ind_alert.fetch_slots(session, IND, AM_BIO)
+        ind_alert.fetch_slots(session, IND, AM_BIO, ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert "IND" in str(caught.value)
 
 
@@ -333,7 +343,7 @@ def test_each_distinct_query_is_fetched_once(rsps: responses.RequestsMock) -> No
     rsps.get(query_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
     rsps.get(query_url(DH_DOC), body=load_fixture("slots-empty.txt"), content_type=JSON)
     # A duplicate awaited as a query of its own would never be answered: it would time out as a failure.
-    results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC, AM_BIO, DH_DOC, AM_BIO], deadline=1.0)
+    results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC, AM_BIO, DH_DOC, AM_BIO], deadline=ind_alert.Deadline(1.0))
     assert sorted(call.request.url for call in rsps.calls) == sorted([query_url(AM_BIO), query_url(DH_DOC)])
     assert set(results) == {AM_BIO, DH_DOC}
     assert [s.id for s in results[AM_BIO].slots] == FIXTURE_IDS
@@ -345,7 +355,7 @@ def test_a_failing_query_does_not_affect_the_others(rsps: responses.RequestsMock
     rsps.get(query_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
     rsps.get(query_url(broken), status=404, body="Not Found")
     rsps.get(query_url(DH_DOC), body=HTML_MAINTENANCE, content_type="text/html")
-    results = ind_alert.fetch_all(IND, [AM_BIO, broken, DH_DOC])
+    results = ind_alert.fetch_all(IND, [AM_BIO, broken, DH_DOC], deadline=ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert [s.id for s in results[AM_BIO].slots] == FIXTURE_IDS
     assert isinstance(results[broken], SourceError)
     assert "404" in str(results[broken])
@@ -365,7 +375,7 @@ def test_a_query_unanswered_at_the_deadline_is_a_source_error_and_the_others_sti
     rsps.add_callback(responses.GET, query_url(DH_DOC), callback=never_answers)
     rsps.get(query_url(AM_BIO), body=load_fixture("slots-bio-am-1p.txt"), content_type=JSON)
     try:
-        results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC], deadline=0.2)
+        results = ind_alert.fetch_all(IND, [AM_BIO, DH_DOC], deadline=ind_alert.Deadline(0.2))
     finally:
         release.set()  # let the worker finish before the mock is torn down (new_threads joins it)
     assert isinstance(results[DH_DOC], SourceError)
@@ -400,7 +410,7 @@ def test_no_more_than_workers_queries_are_in_flight_at_once(
     for desk in ("AM", "DH"):
         rsps.add_callback(responses.GET, f"{IND}/desks/{desk}/slots", callback=answer)
     kwargs = {} if workers == ind_alert.MAX_PARALLEL else {"workers": workers}
-    results = ind_alert.fetch_all(IND, queries, **kwargs)  # type: ignore[arg-type]
+    results = ind_alert.fetch_all(IND, queries, deadline=ind_alert.Deadline(ind_alert.FETCH_DEADLINE), **kwargs)  # type: ignore[arg-type]
     assert results == {query: ind_alert.Answer(()) for query in queries}
     assert all_in.is_set(), "the queries were never in flight together"
     assert peak == workers
@@ -418,7 +428,7 @@ def test_the_default_is_four_at_a_time_and_a_run_ends_within_a_minute() -> None:
 
 def test_the_desks_of_a_product_are_listed_from_the_desks_endpoint(rsps: responses.RequestsMock) -> None:
     rsps.get(f"{IND}/desks/?productKey=BIO", body=load_fixture("desks-bio.txt"), content_type=JSON)
-    desks = ind_alert.list_desks(IND, "BIO")
+    desks = ind_alert.list_desks(IND, "BIO", ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
     assert rsps.calls[0].request.url == f"{IND}/desks/?productKey=BIO"
     assert rsps.calls[0].request.headers["oap-locale"] == "en"
     expected = [
@@ -443,7 +453,7 @@ def test_the_desks_of_a_product_are_listed_from_the_desks_endpoint(rsps: respons
 def test_a_malformed_desk_list_is_a_source_error(body: str, rsps: responses.RequestsMock) -> None:
     rsps.get(f"{IND}/desks/?productKey=BIO", body=body)
     with pytest.raises(SourceError):
-        ind_alert.list_desks(IND, "BIO")
+        ind_alert.list_desks(IND, "BIO", ind_alert.Deadline(ind_alert.FETCH_DEADLINE))
 
 
 @pytest.mark.parametrize(
