@@ -1133,19 +1133,23 @@ def within(deadline: Deadline, call: Callable[[], Any]) -> Any:
     return value
 
 
+def tell_reading(sock: Any) -> None:
+    """Hand a socket about to wait for an answer to the thread's reading deadline (Deadline.reading), if any."""
+    if (watch := getattr(READING, "watch", None)) is not None:
+        watch(sock)
+
+
 class WatchedHTTP(urllib3.connection.HTTPConnection):
     """A connection that tells the thread's reading deadline its socket before it waits for an answer."""
 
     def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 declares it
-        if (watch := getattr(READING, "watch", None)) is not None:
-            watch(self.sock)
+        tell_reading(self.sock)
         return super().getresponse()
 
 
 class WatchedHTTPS(urllib3.connection.HTTPSConnection):
     def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]  # as urllib3 declares it
-        if (watch := getattr(READING, "watch", None)) is not None:
-            watch(self.sock)
+        tell_reading(self.sock)
         return super().getresponse()
 
 
